@@ -1,0 +1,468 @@
+"""Clean, filter and deduplicate raw comments into TFRecords: ``kcbert-tf preprocess``.
+
+The data flow (:class:`CleanDedup`)::
+
+    match files → cut into line-aligned chunks → read, decode, clean, keep if ≥ min-chars
+        → exact dedup on the cleaned text → cleaned comments (+ rejected lines, + stats)
+
+Work is done a chunk of lines at a time inside the ``DoFn`` s and duplicates are dropped in hash
+buckets, so the per-element cost of the runner is paid per chunk and per bucket, not per line.
+:func:`run` writes the comments as ``tf.train.Example`` records (one bytes feature ``text``),
+the rejected lines as JSON lines under ``rejected/`` and ``stats.json``.
+
+Example (a TestPipeline)::
+
+    with TestPipeline() as p:
+        outputs = p | CleanDedup("comments/*.txt")
+        assert_that(outputs["comments"], equal_to([...]))
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import logging
+import sys
+import uuid
+import zlib
+from typing import Iterable, Iterator, Sequence
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_jobs.pipeline_options import job_pipeline_options
+from kcbert_tf.cleaning import MIN_CHARS, clean
+from kcbert_tf.comment_sources import (
+    REJECT_REASONS,
+    REJECTED_RAW_BYTES,
+    FileChunk,
+    InputFormat,
+    RejectedLine,
+    open_source,
+    read_chunk_lines,
+    split_into_chunks,
+)
+from kcbert_tf.records import text_example
+
+__all__ = ["CleanDedup", "STATS_KEYS", "run"]
+
+COUNTER_NAMESPACE = "clean_dedup"
+_LOG = logging.getLogger(__name__)
+
+#: The counts in ``stats.json``; ``lines_read`` is the sum of every other count but ``files`` and
+#: ``characters_kept``: each line is either rejected, too short, a duplicate or kept.
+STATS_KEYS = (
+    "files",
+    "lines_read",
+    *REJECT_REASONS,
+    "too_short",
+    "duplicates_removed",
+    "kept",
+    "characters_kept",
+)
+
+RECORDS_PREFIX = "comments"
+RECORDS_SUFFIX = ".tfrecord"
+REJECTED_DIR = "rejected"
+STATS_FILE = "stats.json"
+
+
+def _report(counts: dict[str, int]) -> beam.pvalue.TaggedOutput:
+    """Add ``counts`` to the Beam counters and pass them on as a ``stats`` output."""
+    for name, value in counts.items():
+        if value:
+            Metrics.counter(COUNTER_NAMESPACE, name).inc(value)
+    return beam.pvalue.TaggedOutput("stats", dict(counts))
+
+
+def sum_stats(parts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Add up partial stats (associative, so Beam may apply it to its own results)."""
+    total = collections.Counter()
+    for part in parts:
+        total.update(part)
+    return dict(total)
+
+
+class SplitFileIntoChunks(beam.DoFn):
+    """A matched file → line-aligned :class:`FileChunk` s of about ``chunk_bytes``."""
+
+    def __init__(self, fmt: InputFormat, chunk_bytes: int):
+        super().__init__()
+        self._fmt = fmt
+        self._chunk_bytes = chunk_bytes
+
+    def process(self, metadata) -> Iterator:
+        path = metadata.path
+        with open_source(path) as fileobj:
+            yield from split_into_chunks(path, fileobj, self._fmt, self._chunk_bytes)
+        yield _report({"files": 1})
+
+
+class CleanChunk(beam.DoFn):
+    """A chunk → its kept cleaned comments, deduplicated and grouped into hash buckets.
+
+    Outputs ``(bucket, [texts])`` pairs, the ``rejected`` lines as dicts and the ``stats``.
+    """
+
+    def __init__(self, fmt: InputFormat, min_chars: int, num_buckets: int):
+        super().__init__()
+        self._fmt = fmt
+        self._min_chars = min_chars
+        self._num_buckets = num_buckets
+
+    def process(self, chunk: FileChunk) -> Iterator:
+        fmt, min_chars, column_index = self._fmt, self._min_chars, chunk.column_index
+        counts = collections.Counter()
+        kept: set[str] = set()
+        candidates = lines_read = 0
+        with open_source(chunk.path) as fileobj:
+            for lines_read, line in enumerate(read_chunk_lines(fileobj, chunk), start=1):
+                try:
+                    text = clean(fmt.comment_from_line(line, column_index))
+                except RejectedLine as rejected:
+                    counts[rejected.reason] += 1
+                    yield beam.pvalue.TaggedOutput(
+                        "rejected", rejected_line(chunk, lines_read, line, rejected)
+                    )
+                    continue
+                if len(text) < min_chars:
+                    counts["too_short"] += 1
+                    continue
+                candidates += 1
+                kept.add(text)
+        counts["lines_read"] = lines_read
+        counts["duplicates_removed"] = candidates - len(kept)
+        buckets = collections.defaultdict(list)
+        for text in kept:
+            buckets[zlib.crc32(text.encode("utf-8")) % self._num_buckets].append(text)
+        yield from buckets.items()
+        _LOG.info(
+            "%s, lines %d-%d: %d kept, %d rejected",
+            chunk.path,
+            chunk.first_line,
+            chunk.first_line + lines_read - 1,
+            len(kept),
+            sum(counts[reason] for reason in REJECT_REASONS),
+        )
+        yield _report(counts)
+
+
+def rejected_line(chunk: FileChunk, index: int, line: bytes, rejected: RejectedLine) -> dict:
+    """The report of the ``index``-th line (1-based) of ``chunk``: where, why, and its bytes."""
+    return {
+        "file": chunk.path,
+        "line": chunk.first_line + index - 1,
+        "reason": rejected.reason,
+        "detail": rejected.detail,
+        "bytes": getattr(line, "length", len(line)),
+        "raw": line[:REJECTED_RAW_BYTES].decode("utf-8", "backslashreplace"),
+    }
+
+
+class DropDuplicates(beam.DoFn):
+    """A bucket with the texts of every chunk → each distinct text once, plus ``stats``."""
+
+    def process(self, bucket_texts) -> Iterator:
+        _, lists = bucket_texts
+        seen: set[str] = set()
+        total = 0
+        for texts in lists:
+            total += len(texts)
+            seen.update(texts)
+        yield from seen
+        yield _report(
+            {
+                "duplicates_removed": total - len(seen),
+                "kept": len(seen),
+                "characters_kept": sum(map(len, seen)),
+            }
+        )
+
+
+class CleanDedup(beam.PTransform):
+    """Raw comment files → ``{"comments", "rejected", "stats"}``.
+
+    ``comments``: each distinct cleaned comment of at least ``min_chars`` characters, once.
+    ``rejected``: a dict per line that gave no comment (file, line, reason, raw bytes escaped).
+    ``stats``: one dict with the counts of :data:`STATS_KEYS`.
+    """
+
+    def __init__(
+        self,
+        file_pattern: str,
+        input_format: InputFormat | str = "text",
+        min_chars: int = MIN_CHARS,
+        chunk_bytes: int = 8 << 20,
+        num_buckets: int = 256,
+    ):
+        super().__init__()
+        self._file_pattern = file_pattern
+        self._fmt = (
+            input_format
+            if isinstance(input_format, InputFormat)
+            else InputFormat.parse(input_format)
+        )
+        self._min_chars = min_chars
+        self._chunk_bytes = chunk_bytes
+        self._num_buckets = num_buckets
+
+    def expand(self, pbegin):
+        split = (
+            pbegin
+            | "MatchFiles" >> fileio.MatchFiles(self._file_pattern)
+            | "SplitIntoChunks"
+            >> beam.ParDo(SplitFileIntoChunks(self._fmt, self._chunk_bytes)).with_outputs(
+                "stats", main="chunks"
+            )
+        )
+        cleaned = (
+            split.chunks
+            | "SpreadChunks" >> beam.Reshuffle()
+            | "CleanAndFilter"
+            >> beam.ParDo(CleanChunk(self._fmt, self._min_chars, self._num_buckets)).with_outputs(
+                "rejected", "stats", main="buckets"
+            )
+        )
+        unique = (
+            cleaned.buckets
+            | "GroupBuckets" >> beam.GroupByKey()
+            | "DropDuplicates" >> beam.ParDo(DropDuplicates()).with_outputs("stats", main="comments")
+        )
+        stats = (
+            (split.stats, cleaned.stats, unique.stats)
+            | "FlattenStats" >> beam.Flatten()
+            | "SumStats" >> beam.CombineGlobally(sum_stats)
+            | "AllKeys" >> beam.Map(lambda counts: {key: counts.get(key, 0) for key in STATS_KEYS})
+        )
+        return {"comments": unique.comments, "rejected": cleaned.rejected, "stats": stats}
+
+
+class WriteStats(beam.DoFn):
+    """Write ``stats.json`` (the counts, the job's settings and the files written), atomically."""
+
+    def __init__(self, path: str, settings: dict):
+        super().__init__()
+        self._path = path
+        self._settings = settings
+
+    def process(self, counts: dict, record_files: list, rejected_files: list) -> Iterator[str]:
+        stats = {
+            **counts,
+            **self._settings,
+            "record_files": sorted(record_files),
+            "rejected_files": sorted(rejected_files),
+        }
+        yield write_text_atomically(self._path, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_text_atomically(path: str, text: str) -> str:
+    """Write ``text`` to a temporary name beside ``path``, then rename it into place."""
+    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+    with FileSystems.create(temporary) as handle:
+        handle.write(text.encode("utf-8"))
+    FileSystems.rename([temporary], [path])
+    return path
+
+
+def _matches(pattern: str) -> list:
+    """The files (Beam ``FileMetadata``: path, size) that ``pattern`` matches; none if none."""
+    return FileSystems.match([pattern])[0].metadata_list
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kcbert-tf preprocess",
+        description=(
+            "Clean, filter (>= --min-chars) and deduplicate raw comments into TFRecords of "
+            "cleaned text, with stats.json and rejected lines. Any other option is a Beam "
+            "pipeline option (--runner DataflowRunner --project ... --region ... "
+            "--temp_location gs://...)."
+        ),
+    )
+    parser.add_argument("--input", required=True, help="file, glob or gs:// path of raw comments")
+    parser.add_argument("--output", required=True, help="directory for the records and stats.json")
+    parser.add_argument(
+        "--format",
+        default="text",
+        help="text (a comment a line), tsv:COLUMN, csv:COLUMN (header row) or jsonl:FIELD",
+    )
+    parser.add_argument(
+        "--min-chars",
+        type=int,
+        default=MIN_CHARS,
+        help=f"keep cleaned comments of at least this many characters (default {MIN_CHARS})",
+    )
+    parser.add_argument(
+        "--num-shards", type=int, default=0, help="record files to write (default: runner decides)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace records already in --output"
+    )
+    parser.add_argument(
+        "--chunk-mb", type=float, default=8, help="split input files into chunks of this size"
+    )
+    parser.add_argument(
+        "--dedup-buckets", type=int, default=256, help="hash buckets the dedup is spread over"
+    )
+    return parser
+
+
+class JobError(Exception):
+    """A problem the user can fix; the CLI prints it and exits non-zero."""
+
+
+def check_arguments(args: argparse.Namespace) -> tuple[InputFormat, int]:
+    """Fail before Beam starts on a bad format, a missing input or an occupied output.
+
+    Returns the input format and the input's size in bytes.
+    """
+    try:
+        fmt = InputFormat.parse(args.format)
+    except ValueError as error:
+        raise JobError(f"--format: {error}") from None
+    if args.min_chars < 0:
+        raise JobError(f"--min-chars must be >= 0, got {args.min_chars}")
+    try:
+        inputs = _matches(args.input)
+    except Exception as error:  # A filesystem the runner cannot reach, a bad scheme, ...
+        raise JobError(f"--input {args.input}: cannot list it ({error})") from None
+    if not inputs:
+        raise JobError(f"--input {args.input}: no such file (check the path or glob)")
+    if fmt.has_header:  # A wrong column name fails here, not deep inside a worker.
+        for metadata in inputs:
+            with open_source(metadata.path) as handle:
+                header = handle.readline()
+            if header:
+                try:
+                    fmt.column_index(header.rstrip(b"\r\n"), metadata.path)
+                except ValueError as error:
+                    raise JobError(str(error)) from None
+    existing = _matches(FileSystems.join(args.output, f"*{RECORDS_SUFFIX}*"))
+    if existing and not args.overwrite:
+        raise JobError(
+            f"--output {args.output} already holds {len(existing)} record file(s) such as "
+            f"{existing[0].path}; choose another directory or pass --overwrite"
+        )
+    return fmt, sum(metadata.size_in_bytes for metadata in inputs)
+
+
+def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, fmt: InputFormat) -> None:
+    """Add the whole job to ``pipeline``: CleanDedup, then the records, rejected lines and stats."""
+    outputs = pipeline | "CleanDedup" >> CleanDedup(
+        args.input,
+        fmt,
+        min_chars=args.min_chars,
+        chunk_bytes=max(1, int(args.chunk_mb * (1 << 20))),
+        num_buckets=args.dedup_buckets,
+    )
+    record_files = (
+        outputs["comments"]
+        | "ToExamples" >> beam.Map(text_example)
+        | "WriteRecords"
+        >> beam.io.WriteToTFRecord(
+            FileSystems.join(args.output, RECORDS_PREFIX),
+            file_name_suffix=RECORDS_SUFFIX,
+            num_shards=args.num_shards,
+        )
+    )
+    rejected_files = (
+        outputs["rejected"]
+        | "RejectedToJson" >> beam.Map(json.dumps, ensure_ascii=False)
+        | "WriteRejected"
+        >> beam.io.WriteToText(
+            FileSystems.join(args.output, REJECTED_DIR, "rejected"), file_name_suffix=".jsonl"
+        )
+    )
+    settings = {"input": args.input, "format": str(fmt), "min_chars": args.min_chars}
+    _ = outputs["stats"] | "WriteStats" >> beam.ParDo(
+        WriteStats(FileSystems.join(args.output, STATS_FILE), settings),
+        beam.pvalue.AsList(record_files),
+        beam.pvalue.AsList(rejected_files),
+    )
+
+
+def summarize(stats: dict, counters: dict[str, int]) -> str:
+    """The console summary: the Beam counters and the stats that ``stats.json`` holds."""
+    width = max(map(len, STATS_KEYS))
+    lines = ["Beam counters (clean_dedup):"]
+    lines += [f"  {name:<{width}} {counters.get(name, 0):>12,}" for name in STATS_KEYS]
+    lines.append(
+        f"kept {stats['kept']:,} of {stats['lines_read']:,} lines "
+        f"({stats['kept'] / max(1, stats['lines_read']):.1%}) in {len(stats['record_files'])} "
+        f"record file(s); {sum(stats[r] for r in REJECT_REASONS):,} rejected line(s)"
+    )
+    return "\n".join(lines)
+
+
+def _read_counters(result) -> dict[str, int]:
+    counters = {}
+    try:
+        query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(COUNTER_NAMESPACE))
+    except Exception:  # Some runners cannot report metrics; the stats still say it all.
+        return counters
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + (value or 0)
+    return counters
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Run the job from command-line arguments; return the stats (also in ``OUTPUT/stats.json``)."""
+    args, beam_args = build_arg_parser().parse_known_args(argv)
+    fmt, input_bytes = check_arguments(args)
+    options = job_pipeline_options(beam_args, input_bytes)
+    all_options = options.get_all_options()
+    _LOG.info(
+        "preprocess: %s (%s, %.1f MB) -> %s on %s (%s)",
+        args.input,
+        fmt,
+        input_bytes / 1e6,
+        args.output,
+        all_options["runner"].rsplit(".", 1)[-1],
+        all_options["direct_running_mode"] if "." in all_options["runner"] else "remote",
+    )
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, args, fmt)
+    result = pipeline.run()
+    result.wait_until_finish()
+    with FileSystems.open(FileSystems.join(args.output, STATS_FILE)) as handle:
+        stats = json.load(handle)
+    written = set(stats["record_files"]) | set(stats["rejected_files"])
+    if args.overwrite:  # Only now, with the new files complete, drop the old ones.
+        stale = [
+            metadata.path
+            for pattern in (f"*{RECORDS_SUFFIX}*", f"{REJECTED_DIR}/*")
+            for metadata in _matches(FileSystems.join(args.output, pattern))
+            if metadata.path not in written
+        ]
+        if stale:
+            FileSystems.delete(stale)
+    print(summarize(stats, _read_counters(result)), flush=True)
+    if not stats["kept"]:
+        FileSystems.delete(stats["record_files"])
+        raise JobError(
+            f"--input {args.input}: no comment was kept ({stats['lines_read']:,} lines read); "
+            f"check --format (now {fmt}) and --min-chars (now {args.min_chars}); "
+            f"see {FileSystems.join(args.output, STATS_FILE)} and {REJECTED_DIR}/"
+        )
+    return stats
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``kcbert-tf preprocess`` command: progress and summary on the console, exit status."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+    _LOG.setLevel(logging.INFO)
+    try:
+        run(argv)
+    except JobError as error:
+        print(f"kcbert-tf preprocess: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
