@@ -20,6 +20,14 @@ SUBCOMMANDS = {
         "beam_jobs.clean_dedup",
         "clean, filter and deduplicate raw comments into TFRecords (Apache Beam)",
     ),
+    "train-tokenizer": (
+        "kcbert_tf.vocab_training",
+        "train a cased WordPiece vocab.txt the way KcBERT did (Hugging Face tokenizers)",
+    ),
+    "make-pretraining-data": (
+        "beam_jobs.pretraining_data",
+        "tokenize cleaned comments and pack them into fixed-length TFRecords (Apache Beam)",
+    ),
 }
 
 USAGE = """usage: kcbert-tf SUBCOMMAND [options]

@@ -22,3 +22,29 @@ def shared_file(relative: str) -> pathlib.Path:
 def news_comments() -> pathlib.Path:
     """24,000 real, uncleaned Korean news comments, one a line."""
     return shared_file("comments/news_comments.txt")
+
+
+def reference_tokenizer(vocab: pathlib.Path, directory: pathlib.Path):
+    """transformers' tokenizer for ``vocab``: the independent reference for token ids.
+
+    Built the way DESIGN.md says, from a directory (in transformers 5, ``BertTokenizer(vocab_file=...)``
+    silently ignores the file and yields all [UNK]).
+    """
+    import os
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(vocab, directory / "vocab.txt")
+    (directory / "tokenizer_config.json").write_text(
+        '{"do_lower_case": false, "tokenizer_class": "BertTokenizer"}', encoding="utf-8"
+    )
+    return AutoTokenizer.from_pretrained(str(directory))
+
+
+@pytest.fixture(scope="session")
+def kcbert_vocab() -> pathlib.Path:
+    """The real KcBERT vocab.txt (30,000 tokens)."""
+    return shared_file("kcbert/vocab.txt")

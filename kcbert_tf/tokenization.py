@@ -1,0 +1,243 @@
+"""The KcBERT WordPiece tokenizer, in the TensorFlow graph, with the ids transformers gives.
+
+:class:`KcBertTokenizer` runs inside ``tf.data`` pipelines and SavedModels on string tensors
+(ragged ``int64`` ids out) and gives, for every text, exactly the ids of
+``transformers.AutoTokenizer.from_pretrained(DIR)(texts, add_special_tokens=False)`` for a directory
+holding the same ``vocab.txt`` and ``{"do_lower_case": false, "tokenizer_class": "BertTokenizer"}``.
+It reproduces that tokenizer step by step with tensorflow-text ops (the exact path):
+
+1. split off the special tokens (``[PAD] [UNK] [CLS] [SEP] [MASK]``) written in the raw text:
+   transformers matches them before normalizing;
+2. remove what ``BertNormalizer``'s ``clean_text`` removes (control, format, private-use
+   characters), with the character classes of :mod:`kcbert_tf.bert_char_classes`, read off the
+   ``tokenizers`` library itself;
+3. split words on whitespace and split off each punctuation character and each CJK ideograph
+   (``BertNormalizer`` pads ideographs with spaces, ``BertPreTokenizer`` splits);
+4. a word over 100 characters is one ``[UNK]`` (transformers counts characters, where
+   tensorflow-text's ``max_bytes_per_word`` counts bytes);
+5. WordPiece, greedy longest match first with ``##`` continuations, an unknown word one ``[UNK]``
+   (tensorflow-text's ``FastWordpieceTokenizer``).
+
+Most texts take a fast path instead: step 2, then ``FastWordpieceTokenizer`` with its own,
+single-pass pre-tokenization, which splits exactly like step 3 except on a few hundred rare
+characters (``FAST_WORDPIECE_DISAGREES``).  A text is redone on the exact path when it holds one
+of those, a special token, or a word of over 100 bytes (which may still have 100 characters or
+fewer).
+
+Example:
+
+>>> tokenizer = KcBertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "ㅋㅋ", "좋", "##아", "!"])
+>>> tokenizer.encode(["ㅋㅋ 좋아!!", "좋[MASK]"])
+[[5, 6, 7, 8, 8], [6, 4]]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Sequence
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from kcbert_tf import bert_char_classes as classes
+
+__all__ = [
+    "SPECIAL_TOKENS",
+    "MAX_INPUT_CHARS_PER_WORD",
+    "KcBertTokenizer",
+    "VocabError",
+    "load_tokenizer",
+    "read_vocab",
+]
+
+#: The BERT special tokens, which a KcBERT vocab holds as ids 0–4 in this order.
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+#: transformers' WordPiece ``max_input_chars_per_word``: a longer word is one ``[UNK]``.
+MAX_INPUT_CHARS_PER_WORD = 100
+
+# Stand-ins for the special tokens between steps 1 and 5: private-use characters, which
+# normalization removes from ordinary text, so only a special token can produce one.
+_PLACEHOLDERS = tuple(chr(0xE000 + index) for index in range(len(SPECIAL_TOKENS)))
+# Big enough for any word of at most MAX_INPUT_CHARS_PER_WORD characters of up to 4 bytes each.
+_MAX_BYTES_PER_WORD = 4 * MAX_INPUT_CHARS_PER_WORD + 4
+# The fast path's limit: a word of at most this many bytes has at most 100 characters; a longer
+# one (one [UNK] there) goes to the exact path, which counts its characters.
+_FAST_MAX_BYTES_PER_WORD = MAX_INPUT_CHARS_PER_WORD
+
+
+class VocabError(ValueError):
+    """A vocab file that cannot serve as a KcBERT vocab; the message names the file and the fix."""
+
+
+def read_vocab(path: str | os.PathLike) -> list[str]:
+    """The tokens of a BERT ``vocab.txt`` (one a line), checked: specials at 0–4, no duplicates."""
+    path = os.fspath(path)
+    try:
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            data = handle.read()
+    except tf.errors.NotFoundError:
+        raise VocabError(f"{path}: no such vocab file (give a vocab.txt or a directory holding one)") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise VocabError(f"{path}: not UTF-8 ({error}); a vocab.txt is UTF-8, one token a line") from None
+    tokens = text.split("\n")
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    tokens = [token.removesuffix("\r") for token in tokens]
+    if tuple(tokens[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
+        raise VocabError(
+            f"{path}: the first tokens are {tokens[:5]}, not {list(SPECIAL_TOKENS)}; a KcBERT vocab "
+            "starts with those five at ids 0-4 (train one with `kcbert-tf train-tokenizer`)"
+        )
+    seen: dict[str, int] = {}
+    for index, token in enumerate(tokens):
+        if not token or token != token.strip():
+            raise VocabError(f"{path}: line {index + 1} is empty or has spaces around it: {token!r}")
+        if token in seen:
+            raise VocabError(f"{path}: token {token!r} is on lines {seen[token] + 1} and {index + 1}")
+        seen[token] = index
+    return tokens
+
+
+class KcBertTokenizer(tf.Module):
+    """Cased BERT WordPiece tokenization as TensorFlow ops; ids identical to transformers'.
+
+    Call it on a string tensor of any shape (or a scalar) to get ragged ``int64`` ids with one more
+    dimension; :meth:`encode` is the plain-Python form.  No special tokens are added.
+    """
+
+    def __init__(self, vocabulary: Sequence[str], name: str | None = None):
+        super().__init__(name=name)
+        self.vocabulary = list(vocabulary)
+        if tuple(self.vocabulary[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
+            raise VocabError(f"the vocabulary must start with {list(SPECIAL_TOKENS)}")
+        size = len(self.vocabulary)
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = range(len(SPECIAL_TOKENS))
+        special_pattern = "|".join(re.escape(token) for token in SPECIAL_TOKENS)
+        placeholders = tuple((ord(c), ord(c)) for c in _PLACEHOLDERS)
+        self._placeholder_class = classes.regex_class(placeholders)
+        self._removed = classes.regex_class(classes.REMOVED)
+        self._removed_but_placeholders = classes.regex_class(
+            classes.subtract(classes.REMOVED, placeholders)
+        )
+        self._whitespace = classes.regex_class(classes.WHITESPACE)
+        self._split_off = (
+            f"{classes.regex_class(classes.PUNCTUATION)}|{classes.regex_class(classes.CHINESE)}"
+        )
+        self._exact_path_pattern = (
+            f"(?s).*(?:{special_pattern}|{classes.regex_class(classes.FAST_WORDPIECE_DISAGREES)}).*"
+        )
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
+            vocab=self.vocabulary + list(_PLACEHOLDERS),
+            suffix_indicator="##",
+            max_bytes_per_word=_MAX_BYTES_PER_WORD,
+            token_out_type=tf.int64,
+            unknown_token=SPECIAL_TOKENS[1],
+            no_pretokenization=True,
+        )
+        self._fast_wordpiece = tf_text.FastWordpieceTokenizer(
+            vocab=self.vocabulary,
+            suffix_indicator="##",
+            max_bytes_per_word=_FAST_MAX_BYTES_PER_WORD,
+            token_out_type=tf.int64,
+            unknown_token=SPECIAL_TOKENS[1],
+        )
+        # Placeholder k has wordpiece id size + k; map it back to the special token's id k.
+        self._id_map = tf.constant(
+            list(range(size)) + list(range(len(SPECIAL_TOKENS))), dtype=tf.int64
+        )
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    def get_config(self) -> dict:
+        return {"vocabulary": self.vocabulary}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "KcBertTokenizer":
+        return cls(**config)
+
+    def __call__(self, texts) -> tf.RaggedTensor:
+        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        rank = texts.shape.rank
+        ids = self.tokenize(tf.reshape(texts, [-1]))
+        if rank == 0:
+            return ids[0]
+        dims = tf.shape(texts, out_type=tf.int64)
+        for axis in range(rank - 1, 0, -1):  # Restore the outer dimensions, innermost first.
+            ids = tf.RaggedTensor.from_uniform_row_length(ids, dims[axis])
+        return ids
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """A batch of texts → ragged ids ``[batch, (tokens)]``."""
+        fast_ids, exact = self._tokenize_fast(texts)
+        exact_rows = tf.where(exact)[:, 0]
+        fast_rows = tf.where(~exact)[:, 0]
+        ids = tf.concat(
+            [tf.gather(fast_ids, fast_rows), self._tokenize_exact(tf.gather(texts, exact_rows))],
+            axis=0,
+        )
+        return tf.gather(ids, tf.math.invert_permutation(tf.concat([fast_rows, exact_rows], 0)))
+
+    def _tokenize_fast(self, texts: tf.Tensor) -> tuple[tf.RaggedTensor, tf.Tensor]:
+        """Ids by the fast path, and which texts need the exact path instead.
+
+        Those hold a special token, a character the fast pre-tokenization splits differently, or
+        a word of over 100 bytes (the fast path's per-word limit counts bytes; the exact one
+        counts characters).
+        """
+        normalized = tf.strings.regex_replace(texts, self._removed, "")
+        ids, starts, ends = self._fast_wordpiece.tokenize_with_offsets(normalized)
+        long_word = (ids.flat_values == self.unk_id) & (
+            ends.flat_values - starts.flat_values > _FAST_MAX_BYTES_PER_WORD
+        )
+        exact = tf.reduce_any(ids.with_flat_values(long_word), axis=1)
+        exact |= tf.strings.regex_full_match(texts, self._exact_path_pattern)
+        return ids, exact
+
+    def _tokenize_exact(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """Any texts, step by step as transformers does it.
+
+        Only ops with constant patterns (compiled once) are used: regex ops with a pattern tensor
+        recompile on every call inside ``tf.data``.
+        """
+        # 1. Special tokens are matched in the raw text: each becomes its placeholder, spaced.
+        #    (Placeholders already in the text are removed first, as normalization would.)
+        texts = tf.strings.regex_replace(texts, self._placeholder_class, "")
+        for token, stand_in in zip(SPECIAL_TOKENS, _PLACEHOLDERS):
+            texts = tf.strings.regex_replace(texts, re.escape(token), f" {stand_in} ")
+        # 2. clean_text: remove control, format and private-use characters (but placeholders),
+        #    make whitespace a space; pad punctuation and CJK ideographs with spaces.
+        texts = tf.strings.regex_replace(texts, self._removed_but_placeholders, "")
+        texts = tf.strings.regex_replace(texts, self._whitespace, " ")
+        texts = tf.strings.regex_replace(texts, f"({self._split_off})", r" \1 ")
+        # 3. Words.
+        words = tf.strings.split(texts)
+        # 4. transformers' per-word limit counts characters.
+        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_INPUT_CHARS_PER_WORD
+        words = words.with_flat_values(tf.where(too_long, SPECIAL_TOKENS[1], words.flat_values))
+        # 5. WordPiece, then the placeholders back to the special tokens' ids.
+        word_pieces = self._wordpiece.tokenize(words.flat_values)
+        ids = tf.gather(self._id_map, word_pieces.flat_values)
+        return words.with_flat_values(word_pieces.with_flat_values(ids)).merge_dims(1, 2)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 4096) -> list[list[int]]:
+        """Ids for each text (no special tokens added), as Python lists."""
+        out: list[list[int]] = []
+        for start in range(0, len(texts), batch_size):
+            batch = tf.constant(list(texts[start : start + batch_size]), dtype=tf.string)
+            out += self.tokenize(batch).to_list()
+        return out
+
+
+def load_tokenizer(path: str | os.PathLike) -> KcBertTokenizer:
+    """A :class:`KcBertTokenizer` from a ``vocab.txt`` or a directory holding one."""
+    path = os.fspath(path)
+    if tf.io.gfile.isdir(path):
+        path = os.path.join(path, "vocab.txt")
+    return KcBertTokenizer(read_vocab(path))
