@@ -14,10 +14,14 @@ $(STAMP): .ci/requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# The whole pipeline on the demo corpus (kcbert_tf/data/demo_comments.txt), into $(DEMO_DIR)/.
+# The whole pipeline on the demo corpus (kcbert_tf/data/demo_comments.txt), into $(DEMO_DIR)/:
+# clean + dedup, a small WordPiece vocab, packed pretraining records.
 demo: $(STAMP)
 	$(BIN)/kcbert-tf preprocess --input kcbert_tf/data/demo_comments.txt --output $(DEMO_DIR)/cleaned --overwrite
-	@echo "--- $(DEMO_DIR)/cleaned/stats.json"; cat $(DEMO_DIR)/cleaned/stats.json
+	$(BIN)/kcbert-tf train-tokenizer --input '$(DEMO_DIR)/cleaned/*.tfrecord' --output $(DEMO_DIR)/vocab \
+		--vocab-size 3000 --limit-alphabet 1000 --overwrite
+	$(BIN)/kcbert-tf make-pretraining-data --input $(DEMO_DIR)/cleaned --vocab $(DEMO_DIR)/vocab \
+		--output $(DEMO_DIR)/pretraining --max-seq-length 128 --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -30,6 +34,7 @@ sdist: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/preprocess.py
+	$(BIN)/python benchmarks/tokenize.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) dist build *.egg-info

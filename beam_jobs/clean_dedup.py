@@ -24,16 +24,28 @@ import collections
 import json
 import logging
 import sys
-import uuid
 import zlib
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_jobs.job_files import (
+    JobError,
+    delete_stale_files,
+    match_files,
+    read_json,
+    refuse_occupied_output,
+    write_text_atomically,
+)
+from beam_jobs.job_reporting import (
+    command_main,
+    format_counters,
+    read_counters,
+    report_counts,
+    sum_stats,
+)
 from beam_jobs.pipeline_options import job_pipeline_options
 from kcbert_tf.cleaning import MIN_CHARS, clean
 from kcbert_tf.comment_sources import (
@@ -53,6 +65,10 @@ __all__ = ["CleanDedup", "STATS_KEYS", "run"]
 COUNTER_NAMESPACE = "clean_dedup"
 _LOG = logging.getLogger(__name__)
 
+
+def _report_counts(counts: dict[str, int]):
+    return report_counts(COUNTER_NAMESPACE, counts)
+
 #: The counts in ``stats.json``; ``lines_read`` is the sum of every other count but ``files`` and
 #: ``characters_kept``: each line is either rejected, too short, a duplicate or kept.
 STATS_KEYS = (
@@ -71,22 +87,6 @@ REJECTED_DIR = "rejected"
 STATS_FILE = "stats.json"
 
 
-def _report(counts: dict[str, int]) -> beam.pvalue.TaggedOutput:
-    """Add ``counts`` to the Beam counters and pass them on as a ``stats`` output."""
-    for name, value in counts.items():
-        if value:
-            Metrics.counter(COUNTER_NAMESPACE, name).inc(value)
-    return beam.pvalue.TaggedOutput("stats", dict(counts))
-
-
-def sum_stats(parts: Iterable[dict[str, int]]) -> dict[str, int]:
-    """Add up partial stats (associative, so Beam may apply it to its own results)."""
-    total = collections.Counter()
-    for part in parts:
-        total.update(part)
-    return dict(total)
-
-
 class SplitFileIntoChunks(beam.DoFn):
     """A matched file → line-aligned :class:`FileChunk` s of about ``chunk_bytes``."""
 
@@ -99,7 +99,7 @@ class SplitFileIntoChunks(beam.DoFn):
         path = metadata.path
         with open_source(path) as fileobj:
             yield from split_into_chunks(path, fileobj, self._fmt, self._chunk_bytes)
-        yield _report({"files": 1})
+        yield _report_counts({"files": 1})
 
 
 class CleanChunk(beam.DoFn):
@@ -148,7 +148,7 @@ class CleanChunk(beam.DoFn):
             len(kept),
             sum(counts[reason] for reason in REJECT_REASONS),
         )
-        yield _report(counts)
+        yield _report_counts(counts)
 
 
 def rejected_line(chunk: FileChunk, index: int, line: bytes, rejected: RejectedLine) -> dict:
@@ -174,7 +174,7 @@ class DropDuplicates(beam.DoFn):
             total += len(texts)
             seen.update(texts)
         yield from seen
-        yield _report(
+        yield _report_counts(
             {
                 "duplicates_removed": total - len(seen),
                 "kept": len(seen),
@@ -259,20 +259,6 @@ class WriteStats(beam.DoFn):
         yield write_text_atomically(self._path, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
 
 
-def write_text_atomically(path: str, text: str) -> str:
-    """Write ``text`` to a temporary name beside ``path``, then rename it into place."""
-    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-    with FileSystems.create(temporary) as handle:
-        handle.write(text.encode("utf-8"))
-    FileSystems.rename([temporary], [path])
-    return path
-
-
-def _matches(pattern: str) -> list:
-    """The files (Beam ``FileMetadata``: path, size) that ``pattern`` matches; none if none."""
-    return FileSystems.match([pattern])[0].metadata_list
-
-
 def build_arg_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kcbert-tf preprocess",
@@ -311,10 +297,6 @@ def build_arg_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class JobError(Exception):
-    """A problem the user can fix; the CLI prints it and exits non-zero."""
-
-
 def check_arguments(args: argparse.Namespace) -> tuple[InputFormat, int]:
     """Fail before Beam starts on a bad format, a missing input or an occupied output.
 
@@ -327,7 +309,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[InputFormat, int]:
     if args.min_chars < 0:
         raise JobError(f"--min-chars must be >= 0, got {args.min_chars}")
     try:
-        inputs = _matches(args.input)
+        inputs = match_files(args.input)
     except Exception as error:  # A filesystem the runner cannot reach, a bad scheme, ...
         raise JobError(f"--input {args.input}: cannot list it ({error})") from None
     if not inputs:
@@ -341,12 +323,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[InputFormat, int]:
                     fmt.column_index(header.rstrip(b"\r\n"), metadata.path)
                 except ValueError as error:
                     raise JobError(str(error)) from None
-    existing = _matches(FileSystems.join(args.output, f"*{RECORDS_SUFFIX}*"))
-    if existing and not args.overwrite:
-        raise JobError(
-            f"--output {args.output} already holds {len(existing)} record file(s) such as "
-            f"{existing[0].path}; choose another directory or pass --overwrite"
-        )
+    refuse_occupied_output(args.output, f"*{RECORDS_SUFFIX}*", args.overwrite)
     return fmt, sum(metadata.size_in_bytes for metadata in inputs)
 
 
@@ -387,27 +364,13 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, fmt: Input
 
 def summarize(stats: dict, counters: dict[str, int]) -> str:
     """The console summary: the Beam counters and the stats that ``stats.json`` holds."""
-    width = max(map(len, STATS_KEYS))
-    lines = ["Beam counters (clean_dedup):"]
-    lines += [f"  {name:<{width}} {counters.get(name, 0):>12,}" for name in STATS_KEYS]
+    lines = [format_counters(COUNTER_NAMESPACE, STATS_KEYS, counters)]
     lines.append(
         f"kept {stats['kept']:,} of {stats['lines_read']:,} lines "
         f"({stats['kept'] / max(1, stats['lines_read']):.1%}) in {len(stats['record_files'])} "
         f"record file(s); {sum(stats[r] for r in REJECT_REASONS):,} rejected line(s)"
     )
     return "\n".join(lines)
-
-
-def _read_counters(result) -> dict[str, int]:
-    counters = {}
-    try:
-        query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(COUNTER_NAMESPACE))
-    except Exception:  # Some runners cannot report metrics; the stats still say it all.
-        return counters
-    for counter in query["counters"]:
-        value = counter.committed if counter.committed is not None else counter.attempted
-        counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + (value or 0)
-    return counters
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
@@ -429,19 +392,14 @@ def run(argv: Sequence[str] | None = None) -> dict:
     build_pipeline(pipeline, args, fmt)
     result = pipeline.run()
     result.wait_until_finish()
-    with FileSystems.open(FileSystems.join(args.output, STATS_FILE)) as handle:
-        stats = json.load(handle)
-    written = set(stats["record_files"]) | set(stats["rejected_files"])
+    stats = read_json(FileSystems.join(args.output, STATS_FILE))
     if args.overwrite:  # Only now, with the new files complete, drop the old ones.
-        stale = [
-            metadata.path
-            for pattern in (f"*{RECORDS_SUFFIX}*", f"{REJECTED_DIR}/*")
-            for metadata in _matches(FileSystems.join(args.output, pattern))
-            if metadata.path not in written
-        ]
-        if stale:
-            FileSystems.delete(stale)
-    print(summarize(stats, _read_counters(result)), flush=True)
+        delete_stale_files(
+            args.output,
+            (f"*{RECORDS_SUFFIX}*", f"{REJECTED_DIR}/*"),
+            stats["record_files"] + stats["rejected_files"],
+        )
+    print(summarize(stats, read_counters(result, COUNTER_NAMESPACE)), flush=True)
     if not stats["kept"]:
         FileSystems.delete(stats["record_files"])
         raise JobError(
@@ -454,14 +412,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``kcbert-tf preprocess`` command: progress and summary on the console, exit status."""
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
-    _LOG.setLevel(logging.INFO)
-    try:
-        run(argv)
-    except JobError as error:
-        print(f"kcbert-tf preprocess: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return command_main("preprocess", run, argv, _LOG)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"kcbert-tf {__version__}")
         return 0
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter.
     name, rest = argv[0], argv[1:]
     if name not in SUBCOMMANDS:
         print(f"kcbert-tf: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)

@@ -15,7 +15,6 @@ from beam_helpers import read_text_records, reference_kept
 from beam_jobs.clean_dedup import STATS_KEYS, CleanDedup
 from beam_jobs.pipeline_options import LOCAL_RUNNER
 from kcbert_tf.cli import main as cli
-from kcbert_tf.cleaning import clean
 
 LINES = [
     "ㅋㅋㅋㅋㅋㅋ 이 기사 진짜 웃기네요",  # kept, cleaned to ㅋㅋ

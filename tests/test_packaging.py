@@ -41,6 +41,13 @@ def test_sdist_ships_every_module_a_beam_worker_needs(tmp_path):
     for module in (
         "beam_jobs/clean_dedup.py",
         "beam_jobs/pipeline_options.py",
+        "beam_jobs/pretraining_data.py",
+        "beam_jobs/job_files.py",
+        "beam_jobs/job_reporting.py",
+        "kcbert_tf/packing.py",
+        "kcbert_tf/tokenization.py",
+        "kcbert_tf/bert_char_classes.py",
+        "kcbert_tf/vocab_training.py",
         "kcbert_tf/cleaning.py",
         "kcbert_tf/comment_sources.py",
         "kcbert_tf/records.py",

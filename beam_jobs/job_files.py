@@ -1,0 +1,78 @@
+"""The output directory of a Beam job: checks before it runs, atomic writes, old files after.
+
+Every job refuses an output directory that already holds its records unless ``--overwrite``,
+writes small files (``stats.json``) under a temporary name and renames them, and deletes the
+records of an earlier run only once the new ones are complete.  All through Beam's
+``FileSystems``, so local paths and ``gs://`` work alike.
+
+Example:
+
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as out:
+...     path = write_text_atomically(FileSystems.join(out, "stats.json"), "{}")
+...     [m.path.endswith("stats.json") for m in match_files(FileSystems.join(out, "*"))]
+[True]
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Iterable
+
+from apache_beam.io.filesystems import FileSystems
+
+__all__ = [
+    "JobError",
+    "match_files",
+    "refuse_occupied_output",
+    "delete_stale_files",
+    "write_text_atomically",
+    "read_json",
+]
+
+
+class JobError(Exception):
+    """A problem the user can fix; the command prints it and exits non-zero."""
+
+
+def match_files(pattern: str) -> list:
+    """The files (Beam ``FileMetadata``: path, size) that ``pattern`` matches; none if none."""
+    return FileSystems.match([pattern])[0].metadata_list
+
+
+def refuse_occupied_output(output: str, records_pattern: str, overwrite: bool) -> None:
+    """Fail when ``output`` already holds files matching ``records_pattern`` and not ``overwrite``."""
+    existing = match_files(FileSystems.join(output, records_pattern))
+    if existing and not overwrite:
+        raise JobError(
+            f"--output {output} already holds {len(existing)} record file(s) such as "
+            f"{existing[0].path}; choose another directory or pass --overwrite"
+        )
+
+
+def delete_stale_files(output: str, patterns: Iterable[str], written: Iterable[str]) -> None:
+    """Delete the files in ``output`` matching ``patterns`` that this run did not write."""
+    keep = set(written)
+    stale = [
+        metadata.path
+        for pattern in patterns
+        for metadata in match_files(FileSystems.join(output, pattern))
+        if metadata.path not in keep
+    ]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def write_text_atomically(path: str, text: str) -> str:
+    """Write ``text`` to a temporary name beside ``path``, then rename it into place."""
+    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+    with FileSystems.create(temporary) as handle:
+        handle.write(text.encode("utf-8"))
+    FileSystems.rename([temporary], [path])
+    return path
+
+
+def read_json(path: str) -> dict:
+    with FileSystems.open(path) as handle:
+        return json.load(handle)

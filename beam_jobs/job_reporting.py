@@ -1,0 +1,79 @@
+"""Counting in the Beam jobs: stats dicts that are also Beam counters, summed and shown at the end.
+
+A ``DoFn`` reports what it did as a dict of counts with :func:`report_counts`: the counts go to
+the Beam counters of the job's namespace (the runner's UI shows them while the job runs) and on to
+a ``stats`` output, which the job sums with :func:`sum_stats` into its ``stats.json``.  At the
+end, :func:`read_counters` reads the counters back and :func:`format_counters` lays them out.
+
+Example:
+
+>>> print(format_counters("demo", ["kept", "dropped"], {"kept": 1200}))
+Beam counters (demo):
+  kept           1,200
+  dropped            0
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import sys
+from typing import Callable, Iterable, Sequence
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+__all__ = ["report_counts", "sum_stats", "read_counters", "format_counters", "command_main"]
+
+
+def report_counts(namespace: str, counts: dict[str, int]) -> beam.pvalue.TaggedOutput:
+    """Add ``counts`` to the Beam counters of ``namespace``; return them as a ``stats`` output."""
+    for name, value in counts.items():
+        if value:
+            Metrics.counter(namespace, name).inc(value)
+    return beam.pvalue.TaggedOutput("stats", dict(counts))
+
+
+def sum_stats(parts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Add up partial stats (associative, so Beam may apply it to its own results)."""
+    total = collections.Counter()
+    for part in parts:
+        total.update(part)
+    return dict(total)
+
+
+def read_counters(result, namespace: str) -> dict[str, int]:
+    """The Beam counters of ``namespace`` in a finished pipeline ``result`` (empty when the runner
+    cannot report metrics; the stats still say it all)."""
+    counters: dict[str, int] = {}
+    try:
+        query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(namespace))
+    except Exception:  # Some runners cannot report metrics.
+        return counters
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + (value or 0)
+    return counters
+
+
+def format_counters(namespace: str, names: Sequence[str], counters: dict[str, int]) -> str:
+    """The console block of counters: a title line, then one aligned line per name."""
+    width = max(map(len, names))
+    lines = [f"Beam counters ({namespace}):"]
+    lines += [f"  {name:<{width}} {counters.get(name, 0):>12,}" for name in names]
+    return "\n".join(lines)
+
+
+def command_main(command: str, run: Callable[[Sequence[str] | None], object], argv, logger) -> int:
+    """Run a job as the ``kcbert-tf COMMAND``: progress on the console, a user error as one line
+    on stderr and exit status 2."""
+    from beam_jobs.job_files import JobError
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+    logger.setLevel(logging.INFO)
+    try:
+        run(argv)
+    except JobError as error:
+        print(f"kcbert-tf {command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
