@@ -14,14 +14,18 @@ $(STAMP): .ci/requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# The whole pipeline on the demo corpus (kcbert_tf/data/demo_comments.txt), into $(DEMO_DIR)/:
-# clean + dedup, a small WordPiece vocab, packed pretraining records.
+# The whole pipeline on the demo corpus (kcbert_tf/resources/demo_comments.txt), into $(DEMO_DIR)/:
+# clean + dedup, a small WordPiece vocab, packed pretraining records, a tiny model pretrained
+# for 300 CPU steps.
 demo: $(STAMP)
-	$(BIN)/kcbert-tf preprocess --input kcbert_tf/data/demo_comments.txt --output $(DEMO_DIR)/cleaned --overwrite
+	$(BIN)/kcbert-tf preprocess --input kcbert_tf/resources/demo_comments.txt --output $(DEMO_DIR)/cleaned --overwrite
 	$(BIN)/kcbert-tf train-tokenizer --input '$(DEMO_DIR)/cleaned/*.tfrecord' --output $(DEMO_DIR)/vocab \
 		--vocab-size 3000 --limit-alphabet 1000 --overwrite
 	$(BIN)/kcbert-tf make-pretraining-data --input $(DEMO_DIR)/cleaned --vocab $(DEMO_DIR)/vocab \
 		--output $(DEMO_DIR)/pretraining --max-seq-length 128 --overwrite
+	rm -rf $(DEMO_DIR)/model
+	$(BIN)/kcbert-tf pretrain --config configs/kcbert-tiny.json --data $(DEMO_DIR)/pretraining \
+		--model-dir $(DEMO_DIR)/model --train-config configs/pretrain-tiny.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -33,8 +37,9 @@ sdist: $(STAMP)
 	$(BIN)/python -c "from setuptools import build_meta; print('dist/' + build_meta.build_sdist('dist'))"
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/preprocess.py
-	$(BIN)/python benchmarks/tokenize.py
+	$(BIN)/python -m benchmarks.preprocess
+	$(BIN)/python -m benchmarks.tokenize
+	$(BIN)/python -m benchmarks.pretrain_step
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) dist build *.egg-info

@@ -100,6 +100,8 @@ MAX_POSITIONS = 300
 RECORDS_PREFIX = "pretraining"
 RECORDS_SUFFIX = ".tfrecord"
 STATS_FILE = "stats.json"
+#: The vocab the ids come from, copied beside the records.
+VOCAB_FILE = "vocab.txt"
 
 #: Automatic sizes: a packing group per this much input (about 100,000 comments: enough for a
 #: fill above 99%, little enough for one worker), an output file per this much input.
@@ -649,6 +651,10 @@ def run(argv: Sequence[str] | None = None) -> dict:
             f"{stats['empty_comments']:,} empty, {stats['rejected_lines']:,} undecodable); pass "
             f"the cleaned comments of `kcbert-tf preprocess`; see {stats_path}"
         )
+    # The records' ids mean something only with their vocab: keep it beside them for `pretrain`.
+    write_text_atomically(
+        FileSystems.join(args.output, VOCAB_FILE), "".join(token + "\n" for token in vocab_tokens)
+    )
     if args.overwrite:  # Only now, with the new files complete, drop the old ones.
         delete_stale_files(args.output, (f"*{RECORDS_SUFFIX}*",), stats["record_files"])
     return stats

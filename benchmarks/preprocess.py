@@ -6,18 +6,22 @@ a `set`, the job with its full data flow (chunks, dedup buckets, TFRecords, reje
 stats.json).  The job's time is the wall time of `beam_jobs.clean_dedup.run`, from pipeline
 construction to stats on disk.  Prints a table and the ratio job / loop.
 
-    .venv/bin/python benchmarks/preprocess.py [--lines 240000] [--repeats 3]
+    .venv/bin/python -m benchmarks.preprocess [--lines 240000] [--repeats 3]
 """
 
 from __future__ import annotations
+
+import os
+import sys
+
+if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)  # Run as a script: benchmarks/tokenize.py would shadow the standard library's.
 
 import argparse
 import contextlib
 import io
 import logging
-import os
 import pathlib
-import sys
 import tempfile
 import time
 

@@ -6,7 +6,7 @@ tokenizer uses every core); the in-graph tokenizer runs as `tf.data` batches map
 `KcBertTokenizer.tokenize` with AUTOTUNE parallelism, consumed in the graph.  Both outputs are
 checked id for id before timing.  Prints tokens/s for both and the ratio.
 
-    .venv/bin/python benchmarks/tokenize.py [--vocab ../shared/data/kcbert/vocab.txt] [--repeats 5]
+    .venv/bin/python -m benchmarks.tokenize [--vocab ../shared/data/kcbert/vocab.txt] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
-# This file's name shadows the standard library's `tokenize` for anything imported below: take
-# the script's own folder off the import path first.
 if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
+    sys.path.pop(0)  # Run as a script: benchmarks/tokenize.py would shadow the standard library's.
 
 import argparse  # noqa: E402
 import pathlib  # noqa: E402

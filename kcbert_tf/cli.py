@@ -29,6 +29,10 @@ SUBCOMMANDS = {
         "beam_jobs.pretraining_data",
         "tokenize cleaned comments and pack them into fixed-length TFRecords (Apache Beam)",
     ),
+    "pretrain": (
+        "kcbert_tf.training",
+        "pretrain the masked LM with model.fit (TPUStrategy, MirroredStrategy or CPU)",
+    ),
 }
 
 USAGE = """usage: kcbert-tf SUBCOMMAND [options]

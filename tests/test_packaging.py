@@ -51,7 +51,7 @@ def test_sdist_ships_every_module_a_beam_worker_needs(tmp_path):
         "kcbert_tf/cleaning.py",
         "kcbert_tf/comment_sources.py",
         "kcbert_tf/records.py",
-        "kcbert_tf/data/demo_comments.txt",
+        "kcbert_tf/resources/demo_comments.txt",
         "pyproject.toml",
     ):
         assert module in members, module

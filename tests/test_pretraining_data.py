@@ -428,6 +428,8 @@ def test_shared_comments_at_128_with_the_real_vocab(shared_cleaned, tmp_path):
     )
     stats = check_shared_run(shared_cleaned, out, 128)
     assert stats["split_comments"] > 0 and len(stats["record_files"]) == 3
+    # The vocab travels with the records, byte for byte, for `pretrain`.
+    assert (out / "vocab.txt").read_bytes() == pathlib.Path(vocab).read_bytes()
 
 
 def test_shared_comments_at_300_in_several_groups(shared_cleaned, tmp_path):

@@ -19,7 +19,7 @@ from kcbert_tf.records import text_example
 from kcbert_tf.vocab_training import sample_texts, train_vocab
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-DEMO = pathlib.Path(__file__).resolve().parents[1] / "kcbert_tf" / "data" / "demo_comments.txt"
+DEMO = pathlib.Path(__file__).resolve().parents[1] / "kcbert_tf" / "resources" / "demo_comments.txt"
 ERROR = "kcbert-tf train-tokenizer: error:"
 
 

@@ -1,0 +1,722 @@
+"""The pretraining input pipeline: packed ``token_ids`` records → masked-LM batches for ``fit``.
+
+``make-pretraining-data`` writes fixed-length sequences (``[CLS] comment [SEP] comment [SEP] …
+[PAD]…``) without masks; this module draws the masks afresh every epoch, google-research/bert
+style, and hands KerasHub's ``BertMaskedLM`` the inputs it declares (its preprocessor's keys)::
+
+    x = {"token_ids": int32 [B, L], "segment_ids": int32 [B, L] (zeros),
+         "padding_mask": int32 [B, L] (token_ids != [PAD]), "mask_positions": int32 [B, P]}
+    y = mask_ids int32 [B, P]               # the original ids at mask_positions
+    sample_weight = mask_weights float32 [B, P]   # 1 for a prediction, 0 for an unused slot
+
+**Masking.** The candidates are the ordinary tokens: every id but ``[PAD]``, ``[CLS]``, ``[SEP]``
+and ``[MASK]`` (``[UNK]`` is a candidate, as in BERT and KerasHub: it stands for real text;
+``[MASK]`` only occurs when a comment literally says "[MASK]", and predicting ``[MASK]`` for
+``[MASK]`` teaches nothing).  A sequence with ``c`` candidates gets
+``n = min(P, c, max(1, round(0.15 * c)))`` positions, drawn uniformly without replacement; of
+those 80% become ``[MASK]``, 10% a random ordinary id (uniform over ``[5, vocab_size)``; it can
+by chance be the original) and 10% stay.  ``P`` (``max_predictions``) is fixed, so every shape is
+static (TPUs need that): BERT's ``max_predictions_per_seq`` 20 at 128 positions, scaled with the
+length (:func:`max_predictions_for`).  Unused slots have position 0, id 0, weight 0.
+
+**Randomness without state.** Sequence ``i`` of a pipeline (counted across epochs) is masked with
+Philox words ``i * W .. (i + 1) * W`` of the stream keyed by ``(seed, pipeline)``, drawn with
+TensorFlow's stateless random ops — so a whole chunk of consecutive sequences takes one op call,
+the masks differ every epoch, and ``skip_sequences=n`` reproduces exactly what an uninterrupted
+run sees after ``n`` sequences (resume after a kill).  Each epoch reads the files in an order
+drawn from ``(seed, epoch)`` and shuffles the records in windows keyed by ``(seed, epoch,
+window)``, also with stateless ops: the stream depends on ``seed`` alone, not on TensorFlow's
+global seed or on how many random ops ran before.
+
+Example:
+
+>>> import tensorflow as tf
+>>> masked = mask_tokens(tf.constant([2, 10, 11, 12, 13, 3, 0, 0]), seed=0, index=0,
+...                      vocab_size=100, max_predictions=2)
+>>> masked["mask_weights"].numpy().tolist()  # 4 candidates: round(0.15 * 4) = 1 prediction
+[1.0, 0.0]
+>>> int(masked["mask_positions"][0]) in (1, 2, 3, 4), int(masked["mask_positions"][1])
+(True, 0)
+>>> max_predictions_for(128), max_predictions_for(300), max_predictions_for(512)
+(20, 45, 77)
+
+In training (see :func:`dataset_fn` for ``tf.distribute``)::
+
+    check_pretraining_files("pretraining-128/", 128, 30000)   # fails early, naming file and fix
+    ds = pretraining_dataset("pretraining-128/", seq_length=128, global_batch_size=256,
+                             vocab_size=30000, seed=0)
+    model.fit(ds, steps_per_epoch=1000, epochs=10)
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import itertools
+from typing import Callable, Sequence
+
+import tensorflow as tf
+from google.protobuf.message import DecodeError
+
+from kcbert_tf.distribution import per_replica_batch_size
+from kcbert_tf.records import TOKEN_IDS_FEATURE, CorruptRecord, read_tfrecord_frames
+
+__all__ = [
+    "PAD_ID",
+    "UNK_ID",
+    "CLS_ID",
+    "SEP_ID",
+    "MASK_ID",
+    "FIRST_ORDINARY_ID",
+    "DataError",
+    "max_predictions_for",
+    "mask_tokens",
+    "resolve_files",
+    "sequence_length",
+    "check_pretraining_files",
+    "pretraining_dataset",
+    "eval_dataset",
+    "dataset_fn",
+]
+
+#: The special ids of every KcBERT vocab (``[PAD] [UNK] [CLS] [SEP] [MASK]``); ordinary tokens
+#: start at :data:`FIRST_ORDINARY_ID`.
+PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = 0, 1, 2, 3, 4
+FIRST_ORDINARY_ID = 5
+
+#: The record files of a ``make-pretraining-data`` output directory.
+RECORDS_GLOB = "*.tfrecord"
+
+#: :func:`check_pretraining_files` reads every record when all files together are this small.
+FULL_SCAN_BYTES = 256 << 20
+
+#: Sequences parsed and masked together (rounded to whole batches).
+MASK_CHUNK = 1024
+
+_PHILOX = 1  # tf.random.Algorithm.PHILOX
+_WORDS_PER_COUNTER = 4  # Philox 4x32: one counter step gives four uint32 words.
+_EPOCHS_FOREVER = 1 << 62
+_RECORD_BUFFER_BYTES = 1 << 20
+_CHECK_CHUNK = 4096
+# Records taken from one file before moving to the next: 1 makes parallel interleave 3x slower,
+# and the files' records are already in random order (make-pretraining-data sorts by random keys).
+_INTERLEAVE_BLOCK = 64
+
+
+class DataError(ValueError):
+    """Pretraining records that cannot be trained on; the message names the file and the fix."""
+
+
+def max_predictions_for(seq_length: int) -> int:
+    """Prediction slots per sequence: ``ceil(0.15 * seq_length)`` (20 at 128, 45 at 300)."""
+    return -(-15 * seq_length // 100)
+
+
+# --- masking -------------------------------------------------------------------------------------
+
+
+def _words_per_sequence(seq_length: int, max_predictions: int) -> int:
+    """Random uint32 words one sequence uses (a key per position, two per slot), rounded up to
+    whole Philox counter steps so that sequence ``i`` starts at counter step ``i * W / 4``."""
+    words = seq_length + 2 * max_predictions
+    return -(-words // _WORDS_PER_COUNTER) * _WORDS_PER_COUNTER
+
+
+def _random_words(seed, stream, index, rows, words: int) -> tf.Tensor:
+    """uint32 ``[rows, words]``: row ``r`` is block ``index + r`` of the Philox stream keyed by
+    ``(seed, stream)``, the same whether it is drawn alone or with its neighbours."""
+    seed_pair = tf.stack([tf.cast(seed, tf.int64), tf.cast(stream, tf.int64)])
+    key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed_pair)
+    steps = tf.cast(tf.cast(index, tf.int64) * (words // _WORDS_PER_COUNTER), tf.uint64)
+    drawn = tf.raw_ops.StatelessRandomUniformFullIntV2(
+        shape=tf.stack([tf.cast(rows, tf.int64) * words]),
+        key=key,
+        counter=tf.stack([steps, counter[1]]),
+        alg=_PHILOX,
+        dtype=tf.uint32,
+    )
+    return tf.reshape(drawn, [-1, words])
+
+
+def _threshold(rate: float) -> int:
+    """A uint32 word falls below this with probability ``rate``."""
+    return min(1 << 32, round(rate * (1 << 32)))
+
+
+def mask_tokens(
+    token_ids,
+    *,
+    seed: int | tf.Tensor,
+    index: int | tf.Tensor,
+    vocab_size: int,
+    max_predictions: int,
+    mask_rate: float = 0.15,
+    mask_token_rate: float = 0.8,
+    random_token_rate: float = 0.1,
+    stream: int | tf.Tensor = 0,
+) -> dict[str, tf.Tensor]:
+    """Mask one sequence (``[L]``) or a batch (``[B, L]``) of consecutive sequences, BERT style.
+
+    Row ``r`` is sequence number ``index + r`` of stream ``(seed, stream)``: its masks depend on
+    nothing else (not on the batch it comes in).  Returns ``token_ids`` (int32, masked),
+    ``mask_positions`` and ``mask_ids`` (int32 ``[..., max_predictions]``: ascending positions,
+    the original ids there) and ``mask_weights`` (float32, 1 per prediction); unused slots are 0.
+    """
+    token_ids = tf.convert_to_tensor(token_ids)
+    single = token_ids.shape.rank == 1
+    ids = tf.cast(token_ids[tf.newaxis] if single else token_ids, tf.int32)
+    if ids.shape.rank != 2 or ids.shape[1] is None:
+        raise ValueError(f"token_ids must be [L] or [B, L] with a known L, got {token_ids.shape}")
+    length, slots = ids.shape[1], max_predictions
+    if not 1 <= slots <= length:
+        raise ValueError(f"max_predictions must be in 1..{length} (the length), got {slots}")
+    if vocab_size <= FIRST_ORDINARY_ID:
+        raise ValueError(f"vocab_size must be > {FIRST_ORDINARY_ID}, got {vocab_size}")
+    if not (0 <= mask_rate <= 1 and 0 <= mask_token_rate and 0 <= random_token_rate):
+        raise ValueError("mask_rate must be in [0, 1] and the token rates >= 0")
+    if mask_token_rate + random_token_rate > 1:
+        raise ValueError("mask_token_rate + random_token_rate must be <= 1")
+    rows = tf.shape(ids)[0]
+    words = tf.cast(
+        _random_words(seed, stream, index, rows, _words_per_sequence(length, slots)), tf.int64
+    )
+
+    candidate = (ids >= FIRST_ORDINARY_ID) | (ids == UNK_ID)  # not [PAD] [CLS] [SEP] [MASK]
+    count = tf.reduce_sum(tf.cast(candidate, tf.int32), axis=1)
+    wanted = tf.cast(tf.round(tf.cast(count, tf.float64) * mask_rate), tf.int32)
+    chosen = tf.minimum(tf.minimum(tf.maximum(wanted, 1), count), slots)  # [B]
+
+    # The `chosen` candidates with the largest random keys: a uniform sample without replacement
+    # (two equal 32-bit keys in one sequence, ~1e-6 at 128 positions, go to the lower position).
+    scores = tf.where(candidate, words[:, :length], -1)
+    _, picked = tf.math.top_k(scores, k=slots, sorted=True)
+    valid = tf.range(slots)[tf.newaxis] < chosen[:, tf.newaxis]  # [B, P]
+    positions = tf.sort(tf.where(valid, picked, length), axis=1)  # valid ones first, ascending
+    positions = tf.where(valid, positions, 0)
+    originals = tf.gather(ids, positions, batch_dims=1)
+
+    action = words[:, length : length + slots]
+    # floor(word * k / 2**32): uniform over 0..k-1 (within k / 2**32).
+    random_ids = FIRST_ORDINARY_ID + tf.bitwise.right_shift(
+        words[:, length + slots : length + 2 * slots] * (vocab_size - FIRST_ORDINARY_ID), 32
+    )
+    replaced = tf.where(
+        action < _threshold(mask_token_rate),
+        MASK_ID,
+        tf.where(
+            action < _threshold(mask_token_rate + random_token_rate),
+            tf.cast(random_ids, tf.int32),
+            originals,
+        ),
+    )
+    # Unused slots write to an extra column, dropped afterwards.
+    targets = tf.stack(
+        [
+            tf.broadcast_to(tf.range(rows)[:, tf.newaxis], tf.shape(positions)),
+            tf.where(valid, positions, length),
+        ],
+        axis=-1,
+    )
+    padded = tf.pad(ids, [[0, 0], [0, 1]])
+    masked = tf.tensor_scatter_nd_update(padded, targets, replaced)[:, :length]
+
+    result = {
+        "token_ids": masked,
+        "mask_positions": positions,
+        "mask_ids": tf.where(valid, originals, 0),
+        "mask_weights": tf.cast(valid, tf.float32),
+    }
+    if single:
+        result = {name: value[0] for name, value in result.items()}
+    return result
+
+
+# --- the files -----------------------------------------------------------------------------------
+
+
+def resolve_files(file_pattern: str | Sequence[str]) -> list[str]:
+    """The record files, sorted: for each pattern, a directory's ``*.tfrecord`` files or what a
+    path or glob matches (local or ``gs://``).  Raises :class:`DataError` when one matches
+    nothing."""
+    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
+    if not patterns:
+        raise DataError("no pretraining record files given")
+    files: set[str] = set()
+    for pattern in patterns:
+        try:
+            if tf.io.gfile.isdir(pattern):
+                matched = tf.io.gfile.glob(pattern.rstrip("/") + "/" + RECORDS_GLOB)
+            else:
+                matched = tf.io.gfile.glob(pattern)
+            matched = [path for path in matched if not tf.io.gfile.isdir(path)]
+        except tf.errors.OpError as error:
+            raise DataError(f"{pattern}: cannot list it ({error.message})") from None
+        if not matched:
+            raise DataError(
+                f"{pattern}: no pretraining record file matches; pass the --output directory of "
+                "`kcbert-tf make-pretraining-data` or a glob of its pretraining-*.tfrecord files"
+            )
+        files.update(matched)
+    return sorted(files)
+
+
+def _regenerate(path: str) -> str:
+    return f"regenerate {path} with `kcbert-tf make-pretraining-data` or leave it out"
+
+
+def _check_record(
+    record: bytes,
+    path: str,
+    number: int,
+    seq_length: int | None,
+    vocab_size: int | None,
+    length_from: str | None = None,
+) -> int:
+    """Raise :class:`DataError` unless ``record`` is a packed sequence of ``seq_length`` ids
+    (any length when ``None``) below ``vocab_size`` (unchecked when ``None``); return its length.
+    ``length_from``: the file ``seq_length`` was read from, when it was not given."""
+    try:
+        feature_map = tf.train.Example.FromString(record).features.feature
+    except DecodeError:
+        raise DataError(
+            f"{path}: record {number} is not a tf.train.Example; {_regenerate(path)}"
+        ) from None
+    if TOKEN_IDS_FEATURE not in feature_map:
+        found = ", ".join(sorted(feature_map)) or "none"
+        raise DataError(
+            f"{path}: record {number} has no {TOKEN_IDS_FEATURE!r} feature (features: {found}); "
+            "pass the output of `kcbert-tf make-pretraining-data` (the output of `preprocess` "
+            "holds 'text', not token ids)"
+        )
+    feature = feature_map[TOKEN_IDS_FEATURE]
+    if feature.WhichOneof("kind") != "int64_list":
+        raise DataError(
+            f"{path}: record {number}: {TOKEN_IDS_FEATURE!r} is a {feature.WhichOneof('kind')}, "
+            f"not an int64_list; {_regenerate(path)}"
+        )
+    values = feature.int64_list.value
+    if seq_length is not None and len(values) != seq_length and length_from:
+        raise DataError(
+            f"{path}: record {number} has {len(values)} token ids, but the records of "
+            f"{length_from} have {seq_length}: the files come from `make-pretraining-data` runs "
+            "with different --max-seq-length; train on one run's files, or regenerate these"
+        )
+    if seq_length is not None and len(values) != seq_length:
+        raise DataError(
+            f"{path}: record {number} has {len(values)} token ids, expected {seq_length}: the "
+            f"data was made with `make-pretraining-data --max-seq-length {len(values)}`; train "
+            f"with --max-seq-length {len(values)}, or regenerate the data with "
+            f"--max-seq-length {seq_length}"
+        )
+    if not values:
+        raise DataError(f"{path}: record {number} has no token ids; {_regenerate(path)}")
+    low, high = min(values), max(values)
+    if vocab_size is not None and (high >= vocab_size or low < 0):
+        bad = high if high >= vocab_size else low
+        raise DataError(
+            f"{path}: record {number} holds token id {bad}, outside the model's vocab_size "
+            f"{vocab_size}: the data was made with a different vocab.txt than the model config's; "
+            "use the model config that matches the vocab the data was made with, or regenerate "
+            "the data with the model's vocab"
+        )
+    return len(values)
+
+
+def _check_all_records(
+    frames, path: str, seq_length: int, vocab_size: int, length_from: str | None
+) -> int:
+    """Check every record of a file, a chunk at a time with ``tf.io.parse_example`` (fast); a
+    chunk that fails is checked record by record to name the first bad one.  Returns the count."""
+    spec = {TOKEN_IDS_FEATURE: tf.io.FixedLenFeature([seq_length], tf.int64)}
+    count = 0
+    while True:
+        records = list(itertools.islice(frames, _CHECK_CHUNK))
+        if not records:
+            return count
+        try:
+            ids = tf.io.parse_example(records, spec)[TOKEN_IDS_FEATURE].numpy()
+            good = bool(((ids >= 0) & (ids < vocab_size)).all())
+        except (tf.errors.OpError, UnicodeDecodeError):  # TF's message may quote bad bytes.
+            good = False
+        if not good:
+            for number, record in enumerate(records, start=count + 1):
+                _check_record(record, path, number, seq_length, vocab_size, length_from)
+        count += len(records)
+
+
+def _first_records(files: list[str]):
+    """``(path, first record or None)`` for each file; a corrupt first record is a DataError."""
+    for path in files:
+        try:
+            with tf.io.gfile.GFile(path, "rb") as handle:
+                yield path, next(read_tfrecord_frames(handle, path), None)
+        except CorruptRecord as error:
+            raise DataError(f"{error}; {_regenerate(path)}") from None
+
+
+def sequence_length(file_pattern: str | Sequence[str]) -> int:
+    """The number of ids per sequence of the records (the ``--max-seq-length`` they were made
+    with), read from the first record.  :func:`check_pretraining_files` checks that all agree."""
+    for path, record in _first_records(resolve_files(file_pattern)):
+        if record is not None:
+            return _check_record(record, path, 1, None, None)
+    raise DataError(
+        f"{file_pattern}: the files hold no record; regenerate the data with "
+        "`kcbert-tf make-pretraining-data`"
+    )
+
+
+def check_pretraining_files(
+    file_pattern: str | Sequence[str],
+    seq_length: int | None,
+    vocab_size: int,
+    *,
+    full_scan_bytes: int | None = FULL_SCAN_BYTES,
+) -> list[str]:
+    """The record files of ``file_pattern`` (directories, paths or globs), checked before
+    training; ``seq_length=None`` takes the first record's length (:func:`sequence_length`).
+
+    Raises :class:`DataError` naming the file and the fix for: nothing matching, no records at
+    all, a record that is not an Example, has no ``token_ids``, has the wrong length (made with
+    another ``--max-seq-length``) or ids outside ``vocab_size`` (another vocab), and a corrupt
+    (bad checksum) or truncated file.  The first record of every file is always checked; when
+    all files together are at most ``full_scan_bytes`` (256 MiB; ``None``: no limit) every
+    record of every file is.  Beyond that size, later damage surfaces during training as a
+    ``tf.errors.DataLossError`` ("corrupted record at N", "truncated record at N": TensorFlow
+    does not say which file); ``check_pretraining_files(..., full_scan_bytes=None)`` names it.
+    """
+    files = resolve_files(file_pattern)
+    length_from = None
+    if seq_length is None:
+        seq_length = sequence_length(files)
+        length_from = next(path for path, record in _first_records(files) if record is not None)
+    try:
+        total = sum(tf.io.gfile.stat(path).length for path in files)
+    except tf.errors.OpError as error:
+        raise DataError(f"{file_pattern}: cannot read it ({error.message})") from None
+    if full_scan_bytes is not None and total > full_scan_bytes:
+        records = 0
+        for path, record in _first_records(files):
+            if record is not None:
+                _check_record(record, path, 1, seq_length, vocab_size, length_from)
+                records += 1
+    else:
+        records = 0
+        for path in files:
+            with tf.io.gfile.GFile(path, "rb") as handle:
+                frames = read_tfrecord_frames(io.BytesIO(handle.read()), path)
+                try:
+                    records += _check_all_records(
+                        frames, path, seq_length, vocab_size, length_from
+                    )
+                except CorruptRecord as error:
+                    raise DataError(f"{error}; {_regenerate(path)}") from None
+    if not records:
+        raise DataError(
+            f"{file_pattern}: the {len(files)} file(s) hold no record; regenerate the data with "
+            "`kcbert-tf make-pretraining-data`"
+        )
+    return files
+
+
+# --- the pipeline --------------------------------------------------------------------------------
+
+
+def _check_settings(
+    seq_length,
+    global_batch_size,
+    vocab_size,
+    max_predictions,
+    seed,
+    skip_sequences=0,
+    mask_rate=0.15,
+):
+    """Raise ``ValueError`` for a setting no pipeline can take (before any file is read)."""
+    if seq_length < 2:
+        raise ValueError(f"seq_length must be >= 2, got {seq_length}")
+    if global_batch_size < 1:
+        raise ValueError(f"global_batch_size must be >= 1, got {global_batch_size}")
+    if vocab_size <= FIRST_ORDINARY_ID:
+        raise ValueError(f"vocab_size must be > {FIRST_ORDINARY_ID}, got {vocab_size}")
+    if max_predictions is not None and not 1 <= max_predictions <= seq_length:
+        raise ValueError(f"max_predictions must be in 1..{seq_length}, got {max_predictions}")
+    if skip_sequences < 0:
+        raise ValueError(f"skip_sequences must be >= 0, got {skip_sequences}")
+    if not 0 <= seed < 1 << 31:
+        raise ValueError(f"seed must be in 0..2**31-1, got {seed}")
+    if not 0 < mask_rate <= 1:
+        raise ValueError(f"mask_rate must be in (0, 1], got {mask_rate}")
+
+
+def _pipeline_share(input_context: tf.distribute.InputContext | None, global_batch_size: int):
+    """(pipelines, this pipeline's id, its batch size: a replica's share of the global batch)."""
+    if input_context is None:
+        return 1, 0, global_batch_size
+    batch = per_replica_batch_size(global_batch_size, input_context.num_replicas_in_sync)
+    return input_context.num_input_pipelines, input_context.input_pipeline_id, batch
+
+
+def _records(
+    files: list[str],
+    *,
+    seed: int,
+    shuffle_files: bool,
+    shuffle_buffer: int,
+    repeat: bool,
+    pipelines: int,
+    pipeline_id: int,
+    shard_files: bool,
+) -> tf.data.Dataset:
+    """Serialized records, epoch after epoch (whole epochs: the next starts when one ends).
+
+    With ``shuffle_files`` each epoch reads this pipeline's files in a random order,
+    interleaved; without, one after the other, in name order.  Then, with ``shuffle_buffer``
+    > 1, the records are shuffled in windows of that many.  All randomness is stateless, keyed
+    by ``(seed, epoch)`` (and the window): nothing depends on TensorFlow's global seed, and every
+    pipeline sees the same pre-shard order, so sharding by record (``shard_files=False``) splits
+    it disjointly.
+    """
+    if shard_files:
+        files = files[pipeline_id::pipelines]
+    names = tf.constant(files)
+    cycle = min(len(files), 16)
+
+    @tf.autograph.experimental.do_not_convert
+    def epoch_records(epoch):
+        epoch_key = tf.random.experimental.stateless_fold_in(
+            tf.constant([seed, 0], tf.int64), epoch
+        )
+        if shuffle_files:
+            order = tf.random.experimental.stateless_shuffle(names, seed=epoch_key)
+            records = tf.data.Dataset.from_tensor_slices(order).interleave(
+                lambda path: tf.data.TFRecordDataset(path, buffer_size=_RECORD_BUFFER_BYTES),
+                cycle_length=cycle,
+                block_length=_INTERLEAVE_BLOCK,
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+        else:
+            records = tf.data.TFRecordDataset(names, buffer_size=_RECORD_BUFFER_BYTES)
+        if not shard_files and pipelines > 1:
+            records = records.shard(pipelines, pipeline_id)
+        if shuffle_buffer > 1:
+            # A stateless window shuffle (tf.data's shuffle buffer mixes in the global seed).
+            @tf.autograph.experimental.do_not_convert
+            def permute(window, block):
+                key = tf.random.experimental.stateless_fold_in(epoch_key, window + 1)
+                return tf.random.experimental.stateless_shuffle(block, seed=key)
+
+            records = (
+                records.batch(shuffle_buffer)
+                .enumerate()
+                .map(permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                .unbatch()
+            )
+        return records
+
+    epochs = tf.data.Dataset.range(_EPOCHS_FOREVER if repeat else 1)
+    return epochs.flat_map(epoch_records)
+
+
+def _masked_batches(
+    records: tf.data.Dataset,
+    *,
+    seq_length: int,
+    batch_size: int,
+    vocab_size: int,
+    max_predictions: int,
+    mask_rate: float,
+    seed: int,
+    stream: int,
+    skip: int,
+) -> tf.data.Dataset:
+    """Records → full ``(x, y, sample_weight)`` batches of ``batch_size``.
+
+    Records are numbered (across epochs, before the skip, so the numbers survive it), then parsed
+    and masked a chunk of about :data:`MASK_CHUNK` consecutive sequences at a time — one call of
+    each op per chunk instead of per batch, which is what makes masking cheap — and the chunk is
+    cut into batches (a last partial batch is dropped, as ``batch(drop_remainder=True)`` would).
+    """
+    spec = {TOKEN_IDS_FEATURE: tf.io.FixedLenFeature([seq_length], tf.int64)}
+    per_chunk = max(1, MASK_CHUNK // batch_size)
+
+    @tf.autograph.experimental.do_not_convert
+    def to_model_inputs(indices, serialized):
+        full = tf.shape(serialized)[0] // batch_size * batch_size
+        token_ids = tf.io.parse_example(serialized[:full], spec)[TOKEN_IDS_FEATURE]
+        masked = mask_tokens(
+            token_ids,
+            seed=seed,
+            index=indices[0],
+            vocab_size=vocab_size,
+            max_predictions=max_predictions,
+            mask_rate=mask_rate,
+            stream=stream,
+        )
+        original = tf.cast(token_ids, tf.int32)
+        x = {
+            "token_ids": masked["token_ids"],
+            "segment_ids": tf.zeros_like(original),
+            "padding_mask": tf.cast(original != PAD_ID, tf.int32),
+            "mask_positions": masked["mask_positions"],
+        }
+        batches = (x, masked["mask_ids"], masked["mask_weights"])
+        return tf.nest.map_structure(
+            lambda value: tf.reshape(value, [-1, batch_size, value.shape[1]]), batches
+        )
+
+    indexed = records.enumerate().skip(skip)
+    chunks = indexed.batch(batch_size * per_chunk).map(
+        to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return chunks.unbatch()
+
+
+def _finish(dataset: tf.data.Dataset, sharded: bool) -> tf.data.Dataset:
+    if sharded:  # Already split per input pipeline: tf.distribute must not shard it again.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        dataset = dataset.with_options(options)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def pretraining_dataset(
+    file_pattern: str | Sequence[str],
+    *,
+    seq_length: int,
+    global_batch_size: int,
+    vocab_size: int,
+    seed: int = 0,
+    max_predictions: int | None = None,
+    mask_rate: float = 0.15,
+    shuffle_buffer: int = 10_000,
+    skip_sequences: int = 0,
+    repeat: bool = True,
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Training batches ``(x, y, sample_weight)`` for ``BertMaskedLM.fit``, masked afresh
+    every epoch, reproducible for ``seed``.
+
+    ``file_pattern``: ``make-pretraining-data`` output directories, record files or globs
+    (``gs://`` works).  Each epoch reads the files in a new order, interleaved, through a
+    ``shuffle_buffer`` of records (0: none).  With ``input_context`` (see :func:`dataset_fn`) this
+    is one input pipeline's share: its files (or every n-th record when there are fewer files
+    than pipelines), in batches of ``global_batch_size / replicas``.  ``skip_sequences``:
+    sequences the whole run has already consumed (steps × ``global_batch_size``); the stream
+    then continues exactly where that run was (the skipped records are read, not parsed or
+    masked).  Batches are always full (``drop_remainder``); ``repeat=False`` gives one epoch.
+    """
+    _check_settings(
+        seq_length, global_batch_size, vocab_size, max_predictions, seed, skip_sequences, mask_rate
+    )
+    if shuffle_buffer < 0:
+        raise ValueError(f"shuffle_buffer must be >= 0, got {shuffle_buffer}")
+    files = resolve_files(file_pattern)
+    pipelines, pipeline_id, batch_size = _pipeline_share(input_context, global_batch_size)
+    if skip_sequences % pipelines:
+        raise ValueError(
+            f"skip_sequences {skip_sequences} does not split over {pipelines} input pipelines; "
+            "pass steps done × global batch size"
+        )
+    records = _records(
+        files,
+        seed=seed,
+        shuffle_files=True,
+        shuffle_buffer=shuffle_buffer,
+        repeat=repeat,
+        pipelines=pipelines,
+        pipeline_id=pipeline_id,
+        shard_files=len(files) >= pipelines,
+    )
+    batches = _masked_batches(
+        records,
+        seq_length=seq_length,
+        batch_size=batch_size,
+        vocab_size=vocab_size,
+        max_predictions=max_predictions or max_predictions_for(seq_length),
+        mask_rate=mask_rate,
+        seed=seed,
+        stream=pipeline_id,
+        skip=skip_sequences // pipelines,
+    )
+    return _finish(batches, sharded=input_context is not None)
+
+
+def eval_dataset(
+    file_pattern: str | Sequence[str],
+    *,
+    seq_length: int,
+    global_batch_size: int,
+    vocab_size: int,
+    seed: int = 0,
+    max_predictions: int | None = None,
+    mask_rate: float = 0.15,
+    steps: int | None = None,
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Evaluation batches: the files in name order, no shuffle, the same masks on every pass
+    (so numbers are comparable between evaluations).
+
+    One pass over the data by default (a last partial batch is dropped: shapes stay static);
+    with ``steps``, exactly that many batches (the data repeats if it is shorter).  With
+    ``input_context`` each pipeline takes every n-th record, so the shares are even.
+    """
+    _check_settings(
+        seq_length, global_batch_size, vocab_size, max_predictions, seed, 0, mask_rate
+    )
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    files = resolve_files(file_pattern)
+    pipelines, pipeline_id, batch_size = _pipeline_share(input_context, global_batch_size)
+    records = _records(
+        files,
+        seed=seed,
+        shuffle_files=False,
+        shuffle_buffer=0,
+        repeat=steps is not None,
+        pipelines=pipelines,
+        pipeline_id=pipeline_id,
+        shard_files=False,
+    )
+    batches = _masked_batches(
+        records,
+        seq_length=seq_length,
+        batch_size=batch_size,
+        vocab_size=vocab_size,
+        max_predictions=max_predictions or max_predictions_for(seq_length),
+        mask_rate=mask_rate,
+        seed=seed,
+        stream=pipeline_id,
+        skip=0,
+    )
+    if steps is not None:  # Known length: Keras shows progress and expects no early end.
+        batches = batches.take(steps).apply(tf.data.experimental.assert_cardinality(steps))
+    return _finish(batches, sharded=input_context is not None)
+
+
+DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
+
+
+def dataset_fn(
+    file_pattern: str | Sequence[str],
+    make: Callable[..., tf.data.Dataset] | None = None,
+    **settings,
+) -> DatasetFn:
+    """``make`` (:func:`pretraining_dataset`, the default, or :func:`eval_dataset`) with its
+    ``settings``, as ``strategy.distribute_datasets_from_function`` takes it: a function of the
+    ``tf.distribute.InputContext``.  The settings are checked now."""
+    make = make or pretraining_dataset
+    _check_settings(
+        settings["seq_length"],
+        settings["global_batch_size"],
+        settings["vocab_size"],
+        settings.get("max_predictions"),
+        settings.get("seed", 0),
+        settings.get("skip_sequences", 0),
+        settings.get("mask_rate", 0.15),
+    )
+    return functools.partial(_with_context, make, file_pattern, **settings)
+
+
+def _with_context(make, file_pattern, input_context, **settings) -> tf.data.Dataset:
+    return make(file_pattern, input_context=input_context, **settings)

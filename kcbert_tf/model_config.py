@@ -1,0 +1,127 @@
+"""Model configs in Hugging Face ``config.json`` form, read, checked and mapped to Keras.
+
+A KcBERT model is described by the ``config.json`` transformers uses (``configs/kcbert-base.json``,
+``configs/kcbert-large.json``).  :class:`BertConfig` holds the fields the model uses, checks them
+with errors that name the file, maps ``hidden_act`` to the Keras activation that computes the same
+function (``gelu`` is the exact erf GELU, ``gelu_new`` the tanh approximation), and writes the
+config back for an exported model.
+
+Example:
+
+>>> config = BertConfig.from_dict({"vocab_size": 30000, "hidden_size": 768,
+...     "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072})
+>>> config.max_position_embeddings, config.hidden_act, config.keras_activation
+(512, 'gelu', 'gelu')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+__all__ = ["BertConfig", "ConfigError", "read_model_config"]
+
+#: Hugging Face ``hidden_act`` → the Keras activation computing the same function.
+HF_TO_KERAS_ACTIVATION = {
+    "gelu": "gelu",  # exact: 0.5 x (1 + erf(x / sqrt 2)); keras' default approximate=False
+    "gelu_new": "keras_hub>gelu_approximate",  # tanh approximation
+    "gelu_pytorch_tanh": "keras_hub>gelu_approximate",
+    "relu": "relu",
+    "silu": "silu",
+    "swish": "silu",
+    "tanh": "tanh",
+}
+
+
+class ConfigError(ValueError):
+    """A model config that cannot build a KcBERT model; the message names the file and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+    """The fields of a Hugging Face BERT ``config.json`` that the model uses (HF defaults)."""
+
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "BertConfig":
+        model_type = values.get("model_type", "bert")
+        if model_type != "bert":
+            raise ConfigError(
+                f"{source}: model_type is {model_type!r}; only BERT configs (model_type 'bert') "
+                "are supported"
+            )
+        names = {field.name for field in dataclasses.fields(cls)}
+        required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+        missing = [name for name in required if name not in values]
+        if missing:
+            raise ConfigError(f"{source}: missing {', '.join(missing)} (see configs/kcbert-base.json)")
+        try:
+            config = cls(**{key: values[key] for key in names if key in values})
+        except TypeError as error:
+            raise ConfigError(f"{source}: {error}") from None
+        config.check(source)
+        return config
+
+    def check(self, source: str = "config") -> None:
+        """Raise :class:`ConfigError` for values no model can be built from."""
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{source}: {name} must be a positive integer, got {value!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ConfigError(
+                f"{source}: hidden_size {self.hidden_size} is not divisible by "
+                f"num_attention_heads {self.num_attention_heads}"
+            )
+        if self.hidden_act not in HF_TO_KERAS_ACTIVATION:
+            raise ConfigError(
+                f"{source}: hidden_act {self.hidden_act!r} is not supported; use one of "
+                f"{sorted(HF_TO_KERAS_ACTIVATION)}"
+            )
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{source}: {name} must be in [0, 1), got {getattr(self, name)}")
+        if not self.layer_norm_eps > 0 or not self.initializer_range > 0:
+            raise ConfigError(f"{source}: layer_norm_eps and initializer_range must be > 0")
+
+    @property
+    def keras_activation(self) -> str:
+        return HF_TO_KERAS_ACTIVATION[self.hidden_act]
+
+    def to_hf_dict(self, architecture: str = "BertForMaskedLM") -> dict:
+        """The config as transformers writes it for ``architecture``."""
+        return {"architectures": [architecture], "model_type": "bert", **dataclasses.asdict(self)}
+
+
+def read_model_config(path: str | os.PathLike) -> BertConfig:
+    """A :class:`BertConfig` from a ``config.json`` (or a directory holding one)."""
+    import tensorflow as tf
+
+    path = os.fspath(path)
+    if tf.io.gfile.isdir(path):
+        path = os.path.join(path, "config.json")
+    if not tf.io.gfile.exists(path):
+        raise ConfigError(f"{path}: no such config file (give a config.json such as configs/kcbert-base.json)")
+    try:
+        with tf.io.gfile.GFile(path, "r") as handle:
+            values = json.load(handle)
+    except ValueError as error:
+        raise ConfigError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a config is a JSON object")
+    return BertConfig.from_dict(values, source=path)

@@ -1,0 +1,227 @@
+"""`kcbert-tf pretrain`: learning, evaluation, kill-and-resume, strategy and bad-input errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from kcbert_tf.cli import main as cli
+from kcbert_tf.training import effective_checkpoint_interval, weight_decay_excluded
+
+KCBERT_TF = [sys.executable, "-m", "kcbert_tf.cli"]
+
+TINY_30K = {
+    "architectures": ["BertForMaskedLM"],
+    "model_type": "bert",
+    "vocab_size": 30000,
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 128,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 300,
+    "type_vocab_size": 2,
+    "initializer_range": 0.02,
+    "layer_norm_eps": 1e-12,
+    "pad_token_id": 0,
+}
+
+
+def quiet_cli(*args: str) -> int:
+    with contextlib.redirect_stdout(io.StringIO()):
+        return cli(list(args))
+
+
+@pytest.fixture(scope="module")
+def packed(news_comments, kcbert_vocab, tmp_path_factory):
+    """Packed records of 64 ids from the first 6,000 shared comments, 4 shards, the real vocab."""
+    tmp = tmp_path_factory.mktemp("packed")
+    lines = news_comments.read_bytes().split(b"\n")[:6000]
+    (tmp / "comments.txt").write_bytes(b"\n".join(lines) + b"\n")
+    assert quiet_cli("preprocess", "--input", str(tmp / "comments.txt"), "--output", str(tmp / "clean")) == 0
+    assert quiet_cli(
+        "make-pretraining-data", "--input", str(tmp / "clean"), "--vocab", str(kcbert_vocab),
+        "--output", str(tmp / "data"), "--max-seq-length", "64", "--num-shards", "4",
+    ) == 0
+    config = tmp / "tiny-30k.json"
+    config.write_text(json.dumps(TINY_30K))
+    return tmp / "data", config
+
+
+def train_config(tmp_path, **values) -> str:
+    base = json.loads((REPO / "configs" / "pretrain-tiny.json").read_text())
+    base.update(values)
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(base))
+    return str(path)
+
+
+def test_tiny_model_learns_and_evaluates(packed, tmp_path):
+    data, config = packed
+    args = [
+        "pretrain", "--config", str(config), "--data", str(data), "--model-dir", str(tmp_path / "run"),
+        "--train-config", train_config(tmp_path, eval_file_fraction=0.25, eval_every=60, eval_steps=4,
+                                       checkpoint_every=60, learning_rate=2e-3, warmup_steps=20),
+        "--steps", "180",
+    ]
+    assert quiet_cli(*args) == 0
+    state = json.loads((tmp_path / "run" / "training_state.json").read_text())
+    losses, val_losses = state["history"]["loss"], state["history"]["val_loss"]
+    # An untrained model predicts about uniformly over the vocab: loss ≈ ln(30000) ≈ 10.3. The
+    # epoch means (60 steps each) must fall well below that, and keep falling.
+    uniform = math.log(30000)
+    assert losses[-1] < uniform - 2.5 and losses == sorted(losses, reverse=True), losses
+    assert len(val_losses) == 3 and val_losses[-1] < uniform - 2.5, val_losses
+    assert state["history"]["accuracy"][-1] > 0.05  # well above chance (1/30000)
+    assert state["steps"] == 180 and state["last_log"]["tokens_per_second"] > 0
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names == ["checkpoints", "config.json", "logs", "model.weights.h5", "training_state.json", "vocab.txt"]
+    assert (tmp_path / "run" / "vocab.txt").read_bytes() == (data / "vocab.txt").read_bytes()
+    # TensorBoard got the learning rate and throughput as well as Keras' loss and accuracy.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "run" / "logs" / "train")).Reload()
+    tags = set(events.Tags()["scalars"]) | set(events.Tags()["tensors"])
+    assert {"learning_rate", "tokens_per_second", "non_pad_tokens_per_second"} <= tags
+
+
+def pretrain_command(data, config, model_dir, steps=60):
+    return KCBERT_TF + [
+        "pretrain", "--config", str(config), "--data", str(data), "--model-dir", str(model_dir),
+        "--train-config", str(REPO / "configs" / "pretrain-tiny.json"),
+        "--steps", str(steps), "--checkpoint-every", "20", "--deterministic", "--seed", "3",
+    ]
+
+
+def final_weights(model_dir):
+    import h5py
+
+    with h5py.File(model_dir / "model.weights.h5") as handle:
+        arrays = {}
+        handle.visititems(lambda name, item: arrays.__setitem__(name, item[()]) if hasattr(item, "shape") else None)
+    return arrays
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_weights(packed, tmp_path):
+    data, config = packed
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    straight = subprocess.run(pretrain_command(data, config, tmp_path / "a"), env=env, capture_output=True, text=True, timeout=600)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    model_dir = tmp_path / "b"
+    process = subprocess.Popen(pretrain_command(data, config, model_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not (model_dir / "checkpoints" / "ckpt-20.index").exists():
+            assert process.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)  # as a preemption would
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert not (model_dir / "model.weights.h5").exists(), "killed too late: the run had finished"
+
+    resumed = subprocess.run(pretrain_command(data, config, model_dir), env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stderr
+    state = json.loads((model_dir / "training_state.json").read_text())
+    assert state["steps"] == 60 and state["resumed_from_step"] in (20, 40)
+    a, b = final_weights(tmp_path / "a"), final_weights(model_dir)
+    assert a.keys() == b.keys() and len(a) > 20
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_tpu_is_a_clear_error_in_seconds(packed, tmp_path):
+    data, config = packed
+    start = time.time()
+    result = subprocess.run(
+        KCBERT_TF + ["pretrain", "--config", str(config), "--data", str(data), "--model-dir", str(tmp_path / "m"),
+                     "--tpu", f"grpc://127.0.0.1:{closed_port()}", "--tpu-timeout", "20"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "kcbert-tf pretrain: error:" in result.stderr and "127.0.0.1" in result.stderr
+    assert time.time() - start < 60
+
+
+@pytest.mark.parametrize("problem", ["vocab size", "too long", "text records", "corrupt"])
+def test_bad_input_fails_before_training(packed, tmp_path, capsys, problem):
+    data, config = packed
+    args = {"--config": str(config), "--data": str(data), "--model-dir": str(tmp_path / "m")}
+    if problem == "vocab size":
+        args["--config"] = str(REPO / "configs" / "kcbert-tiny.json")  # vocab_size 3000
+        expected = "has 30,000 tokens but"
+    elif problem == "too long":
+        short = tmp_path / "short.json"
+        short.write_text(json.dumps({**TINY_30K, "max_position_embeddings": 32}))
+        args["--config"] = str(short)
+        expected = "sequences have 64 ids but"
+    elif problem == "text records":  # preprocess output: records without token_ids
+        args["--data"] = str(data.parent / "clean" / "*.tfrecord")
+        args["--vocab"] = str(data / "vocab.txt")
+        expected = "token_ids"
+    else:
+        broken = tmp_path / "broken"
+        broken.mkdir()
+        source = sorted(data.glob("*.tfrecord"))[0]
+        raw = bytearray(source.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        (broken / "pretraining-00000-of-00001.tfrecord").write_bytes(bytes(raw))
+        (broken / "vocab.txt").write_bytes((data / "vocab.txt").read_bytes())
+        args["--data"] = str(broken)
+        expected = "pretraining-00000-of-00001.tfrecord"
+    assert cli(["pretrain", *[item for pair in args.items() for item in pair]]) == 2
+    err = capsys.readouterr().err
+    assert "kcbert-tf pretrain: error:" in err and expected in err, err
+    assert not (tmp_path / "m" / "model.weights.h5").exists()
+
+
+def test_weight_decay_skips_layer_norm_and_biases():
+    assert weight_decay_excluded("transformer_layer_0/self_attention_layer/query/bias")
+    assert weight_decay_excluded("embeddings_layer_norm/gamma") and weight_decay_excluded("mlm_head/output_bias")
+    assert not weight_decay_excluded("token_embedding/embeddings")
+    assert not weight_decay_excluded("transformer_layer_0/feedforward_output_dense/kernel")
+
+
+def test_the_optimizer_excludes_what_bert_excludes():
+    import keras
+
+    from kcbert_tf.model_config import BertConfig
+    from kcbert_tf.modeling import build_masked_lm
+    from kcbert_tf.training import TrainConfig, build_optimizer
+
+    model = build_masked_lm(BertConfig.from_dict({**TINY_30K, "vocab_size": 50}))
+    optimizer = build_optimizer(TrainConfig(train_steps=100, warmup_steps=10))
+    optimizer.build(model.trainable_variables)
+    for variable in model.trainable_variables:
+        assert optimizer._use_weight_decay(variable) == (not weight_decay_excluded(variable.path)), variable.path
+    assert isinstance(optimizer, keras.optimizers.AdamW) and optimizer.global_clipnorm == 1.0
+
+
+@pytest.mark.parametrize("steps, every, expected", [(300, 100, 100), (250, 100, 50), (7, 100, 7), (97, 10, 1)])
+def test_checkpoint_interval_divides_the_steps(steps, every, expected):
+    assert effective_checkpoint_interval(steps, every) == expected
