@@ -16,7 +16,7 @@ $(STAMP): .ci/requirements.lock pyproject.toml
 
 # The whole pipeline on the demo corpus (kcbert_tf/resources/demo_comments.txt), into $(DEMO_DIR)/:
 # clean + dedup, a small WordPiece vocab, packed pretraining records, a tiny model pretrained
-# for 300 CPU steps.
+# for 300 CPU steps, exported to Hugging Face form and reloaded by transformers for fill-mask.
 demo: $(STAMP)
 	$(BIN)/kcbert-tf preprocess --input kcbert_tf/resources/demo_comments.txt --output $(DEMO_DIR)/cleaned --overwrite
 	$(BIN)/kcbert-tf train-tokenizer --input '$(DEMO_DIR)/cleaned/*.tfrecord' --output $(DEMO_DIR)/vocab \
@@ -26,6 +26,8 @@ demo: $(STAMP)
 	rm -rf $(DEMO_DIR)/model
 	$(BIN)/kcbert-tf pretrain --config configs/kcbert-tiny.json --data $(DEMO_DIR)/pretraining \
 		--model-dir $(DEMO_DIR)/model --train-config configs/pretrain-tiny.json
+	$(BIN)/kcbert-tf export-hf --model-dir $(DEMO_DIR)/model --output $(DEMO_DIR)/hf --overwrite
+	$(BIN)/kcbert-tf fill-mask --hf-dir $(DEMO_DIR)/hf "오늘 경기 진짜 [MASK] 네요"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -40,7 +40,6 @@ from beam_jobs.job_files import (
     write_text_atomically,
 )
 from beam_jobs.job_reporting import (
-    command_main,
     format_counters,
     read_counters,
     report_counts,
@@ -48,6 +47,7 @@ from beam_jobs.job_reporting import (
 )
 from beam_jobs.pipeline_options import job_pipeline_options
 from kcbert_tf.cleaning import MIN_CHARS, clean
+from kcbert_tf.cli import run_command
 from kcbert_tf.comment_sources import (
     REJECT_REASONS,
     REJECTED_RAW_BYTES,
@@ -412,7 +412,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``kcbert-tf preprocess`` command: progress and summary on the console, exit status."""
-    return command_main("preprocess", run, argv, _LOG)
+    return run_command("kcbert-tf preprocess", run, argv, (JobError,), _LOG)
 
 
 if __name__ == "__main__":

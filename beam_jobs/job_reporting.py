@@ -16,14 +16,12 @@ Beam counters (demo):
 from __future__ import annotations
 
 import collections
-import logging
-import sys
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-__all__ = ["report_counts", "sum_stats", "read_counters", "format_counters", "command_main"]
+__all__ = ["report_counts", "sum_stats", "read_counters", "format_counters"]
 
 
 def report_counts(namespace: str, counts: dict[str, int]) -> beam.pvalue.TaggedOutput:
@@ -63,17 +61,3 @@ def format_counters(namespace: str, names: Sequence[str], counters: dict[str, in
     lines += [f"  {name:<{width}} {counters.get(name, 0):>12,}" for name in names]
     return "\n".join(lines)
 
-
-def command_main(command: str, run: Callable[[Sequence[str] | None], object], argv, logger) -> int:
-    """Run a job as the ``kcbert-tf COMMAND``: progress on the console, a user error as one line
-    on stderr and exit status 2."""
-    from beam_jobs.job_files import JobError
-
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
-    logger.setLevel(logging.INFO)
-    try:
-        run(argv)
-    except JobError as error:
-        print(f"kcbert-tf {command}: error: {error}", file=sys.stderr)
-        return 2
-    return 0

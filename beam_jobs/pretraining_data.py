@@ -46,13 +46,13 @@ from beam_jobs.job_files import (
     write_text_atomically,
 )
 from beam_jobs.job_reporting import (
-    command_main,
     format_counters,
     read_counters,
     report_counts,
     sum_stats,
 )
 from beam_jobs.pipeline_options import job_pipeline_options
+from kcbert_tf.cli import run_command
 from kcbert_tf.comment_sources import (
     FileChunk,
     InputFormat,
@@ -662,7 +662,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``kcbert-tf make-pretraining-data`` command: progress and summary, exit status."""
-    return command_main("make-pretraining-data", run, argv, _LOG)
+    return run_command("kcbert-tf make-pretraining-data", run, argv, (JobError,), _LOG)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ Example::
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
-#: subcommand → (module with ``main(argv) -> int``, one-line help).
+#: subcommand → (``module`` with ``main(argv) -> int``, or ``module:function``; one-line help).
 SUBCOMMANDS = {
     "preprocess": (
         "beam_jobs.clean_dedup",
@@ -33,6 +34,22 @@ SUBCOMMANDS = {
         "kcbert_tf.training",
         "pretrain the masked LM with model.fit (TPUStrategy, MirroredStrategy or CPU)",
     ),
+    "export-hf": (
+        "kcbert_tf.hf_conversion:main_export",
+        "write a model directory in Hugging Face form (safetensors), verified with transformers",
+    ),
+    "import-hf": (
+        "kcbert_tf.hf_conversion:main_import",
+        "bring a Hugging Face BERT checkpoint (e.g. beomi/kcbert-base) into a model directory",
+    ),
+    "export-savedmodel": (
+        "kcbert_tf.saved_model",
+        "export a TensorFlow SavedModel that takes raw strings (in-graph tokenizer; TF Serving)",
+    ),
+    "fill-mask": (
+        "kcbert_tf.fill_mask",
+        "the top predictions for [MASK] in a text, from a Hugging Face directory (transformers)",
+    ),
 }
 
 USAGE = """usage: kcbert-tf SUBCOMMAND [options]
@@ -44,6 +61,29 @@ subcommands:
 
 Run `kcbert-tf SUBCOMMAND --help` for a subcommand's options.
 """
+
+
+def run_command(
+    prog: str,
+    run: Callable[[Sequence[str] | None], object],
+    argv: Sequence[str] | None,
+    user_errors: tuple[type[BaseException], ...],
+    logger: logging.Logger | None = None,
+) -> int:
+    """Run one subcommand's ``run(argv)`` the way every subcommand runs: progress lines from
+    ``logger`` on the console, a user error (one of ``user_errors``) as one line on stderr and
+    status 2, argparse's own exits passed through."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+    if logger is not None:
+        logger.setLevel(logging.INFO)
+    try:
+        run(argv)
+    except user_errors as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # argparse: --help (0) or a bad option (2, message printed).
+        return exit_.code if isinstance(exit_.code, int) else 2
+    return 0
 
 
 def _usage() -> str:
@@ -67,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"kcbert-tf: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    return module.main(rest)
+    module_name, _, function = SUBCOMMANDS[name][0].partition(":")
+    return getattr(importlib.import_module(module_name), function or "main")(rest)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import os
 import tempfile
 import uuid
 
+import numpy as np
+
 from kcbert_tf.model_config import BertConfig, ConfigError, read_model_config
 
 __all__ = [
@@ -90,9 +92,14 @@ def write_model_dir(model, config: BertConfig, vocab: list[str], directory: str)
     _write_atomically(directory, VOCAB_FILE, "".join(token + "\n" for token in vocab))
     if model is None:
         return
+    # Save from a fresh float32 copy: the file then holds the weights alone (a compiled model's
+    # save_weights adds its optimizer state), in float32 whatever the training precision.
+    plain = build_masked_lm(config)
+    for target, source in zip(plain.weights, model.weights):
+        target.assign(np.asarray(source.numpy(), dtype=np.float32))
     with tempfile.TemporaryDirectory() as local:
         local_weights = os.path.join(local, WEIGHTS_FILE)
-        model.save_weights(local_weights)
+        plain.save_weights(local_weights)
         temporary = os.path.join(directory, f"tmp-{uuid.uuid4().hex}.weights.h5")
         tf.io.gfile.copy(local_weights, temporary, overwrite=True)
         tf.io.gfile.rename(temporary, os.path.join(directory, WEIGHTS_FILE), overwrite=True)
@@ -128,5 +135,26 @@ def load_masked_lm(model_dir: str | os.PathLike, dtype=None):
         if "://" in weights:  # h5py reads local files only.
             tf.io.gfile.copy(weights, os.path.join(local, WEIGHTS_FILE))
             weights = os.path.join(local, WEIGHTS_FILE)
+        stored = _count_arrays(weights)
+        if stored != len(model.weights):  # Keras would skip extra layers without a word.
+            raise ConfigError(
+                f"{weights} holds {stored} arrays but the model of {os.path.join(model_dir, CONFIG_FILE)} "
+                f"has {len(model.weights)}: the weights and the config are from different models"
+            )
         model.load_weights(weights)
     return model
+
+
+def _count_arrays(path: str) -> int:
+    """How many layer weight arrays a Keras ``.weights.h5`` file holds (optimizer state aside)."""
+    import h5py
+
+    count = 0
+
+    def visit(name, item):
+        nonlocal count
+        count += isinstance(item, h5py.Dataset) and name.startswith("layers/")
+
+    with h5py.File(path, "r") as handle:
+        handle.visititems(visit)
+    return count

@@ -485,20 +485,17 @@ def summarize(state: dict, model_dir: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``kcbert-tf pretrain`` command: Keras progress, a clear error and status 2 on bad input."""
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
-    _LOG.setLevel(logging.INFO)
+    from kcbert_tf.cli import run_command
     from kcbert_tf.distribution import TpuUnreachable, exit_hard_on_hang
 
     try:
-        run(argv)
-    except (TrainingError, TpuUnreachable) as error:
-        print(f"kcbert-tf pretrain: error: {error}", file=sys.stderr)
-        exit_hard_on_hang(2)  # os._exit only if a TPU connect thread is stuck in TensorFlow
-        return 2
+        code = run_command("kcbert-tf pretrain", run, argv, (TrainingError, TpuUnreachable), _LOG)
     except KeyboardInterrupt:
         exit_hard_on_hang(130)
         raise
-    return 0
+    if code == 2:
+        exit_hard_on_hang(2)  # os._exit only if a TPU connect thread is stuck in TensorFlow
+    return code
 
 
 if __name__ == "__main__":

@@ -39,12 +39,11 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
 import sys
 import time
-import uuid
 from typing import Callable, Iterable, Iterator, Sequence
 
+from kcbert_tf.output_dir import OutputDirError, check_output_dir, staged_output
 from kcbert_tf.tokenization import SPECIAL_TOKENS, load_tokenizer
 
 __all__ = [
@@ -231,9 +230,12 @@ def train_vocab(
 # Writing and measuring
 
 
-def write_tokenizer_dir(tokens: Sequence[str], directory: str | os.PathLike) -> pathlib.Path:
+def write_tokenizer_dir(
+    tokens: Sequence[str], directory: str | os.PathLike, model_max_length: int = 300
+) -> pathlib.Path:
     """Write ``vocab.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json`` into
     ``directory`` (created if needed), so ``AutoTokenizer.from_pretrained(directory)`` loads it.
+    ``model_max_length`` is the model's ``max_position_embeddings`` (KcBERT: 300).
     """
     if tuple(tokens[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
         raise ValueError(f"a vocab must start with {list(SPECIAL_TOKENS)}, got {list(tokens[:5])}")
@@ -246,7 +248,7 @@ def write_tokenizer_dir(tokens: Sequence[str], directory: str | os.PathLike) -> 
     directory.mkdir(parents=True, exist_ok=True)
     vocab_text = "".join(f"{token}\n" for token in tokens)
     (directory / "vocab.txt").write_text(vocab_text, encoding="utf-8")
-    _write_json(directory / "tokenizer_config.json", TOKENIZER_CONFIG)
+    _write_json(directory / "tokenizer_config.json", {**TOKENIZER_CONFIG, "model_max_length": model_max_length})
     _write_json(directory / "special_tokens_map.json", SPECIAL_TOKENS_MAP)
     return directory
 
@@ -403,44 +405,6 @@ def _read_input(pattern: str) -> Iterator[str]:
         ) from None
 
 
-def _check_output(name: str, overwrite: bool) -> pathlib.Path:
-    """The output directory, refused before any work if it is remote, a file, or not empty."""
-    if "://" in name:
-        raise VocabTrainingError(
-            f"--output {name}: give a local directory (transformers loads tokenizers from disk); "
-            "copy it to remote storage afterwards"
-        )
-    output = pathlib.Path(name)
-    if output.exists() and not output.is_dir():
-        raise VocabTrainingError(f"--output {output} is a file; give a directory")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        held = ", ".join(sorted(path.name for path in output.iterdir())[:4])
-        raise VocabTrainingError(
-            f"--output {output} already exists and is not empty (it holds {held}); choose another "
-            "directory or pass --overwrite"
-        )
-    return output
-
-
-def _publish(staged: pathlib.Path, output: pathlib.Path) -> None:
-    """Move the complete ``staged`` directory to ``output``; an old ``output`` goes only after."""
-    if not output.exists():
-        staged.rename(output)
-        return
-    if not any(output.iterdir()):
-        output.rmdir()
-        staged.rename(output)
-        return
-    old = output.with_name(f".{output.name}.old-{uuid.uuid4().hex[:8]}")
-    output.rename(old)
-    try:
-        staged.rename(output)
-    except BaseException:
-        old.rename(output)
-        raise
-    shutil.rmtree(old)
-
-
 def _size_message(error: VocabSizeError, args: argparse.Namespace) -> str:
     return (
         f"--vocab-size {args.vocab_size} is too small for this sample: the "
@@ -454,7 +418,10 @@ def _size_message(error: VocabSizeError, args: argparse.Namespace) -> str:
 def run(argv: Sequence[str] | None = None) -> dict:
     """Run the command; return the stats (also in ``OUTPUT/vocab_stats.json``)."""
     args = build_arg_parser().parse_args(argv)
-    output = _check_output(args.output, args.overwrite)
+    try:
+        output = check_output_dir(args.output, args.overwrite)
+    except OutputDirError as error:
+        raise VocabTrainingError(str(error)) from None
     started = time.monotonic()
 
     print(f"reading {args.input} (sample rate {args.sample_rate}, seed {args.seed})", flush=True)
@@ -494,41 +461,36 @@ def run(argv: Sequence[str] | None = None) -> dict:
     )
     trained_s = time.monotonic() - started
 
-    staged = output.with_name(f".{output.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        write_tokenizer_dir(tokens, staged)
-        print(f"measuring the UNK rate on all {read:,} input texts", flush=True)
-        measured = unk_rate(
-            load_tokenizer(staged).encode, _read_input(args.input), progress=_Progress("encoded")
-        )
-        stats = {
-            "input": args.input,
-            "texts_read": read,
-            "blank_texts": blank,
-            "texts_sampled": len(sample),
-            "sample_rate": args.sample_rate,
-            "seed": args.seed,
-            "vocab_size_requested": args.vocab_size,
-            "vocab_size": len(tokens),
-            "alphabet_size": alphabet,
-            "continuation_characters": continuations,
-            "limit_alphabet": args.limit_alphabet,
-            "min_frequency": args.min_frequency,
-            "unk_texts": measured.texts,
-            "unk_tokens": measured.unknown,
-            "total_tokens": measured.tokens,
-            "unk_rate": measured.rate,
-            "read_and_train_seconds": round(trained_s, 3),
-            "seconds": round(time.monotonic() - started, 3),
-        }
-        _write_json(staged / STATS_FILE, stats)
-        _publish(staged, output)
+        with staged_output(output) as staged:
+            write_tokenizer_dir(tokens, staged)
+            print(f"measuring the UNK rate on all {read:,} input texts", flush=True)
+            measured = unk_rate(
+                load_tokenizer(staged).encode, _read_input(args.input), progress=_Progress("encoded")
+            )
+            stats = {
+                "input": args.input,
+                "texts_read": read,
+                "blank_texts": blank,
+                "texts_sampled": len(sample),
+                "sample_rate": args.sample_rate,
+                "seed": args.seed,
+                "vocab_size_requested": args.vocab_size,
+                "vocab_size": len(tokens),
+                "alphabet_size": alphabet,
+                "continuation_characters": continuations,
+                "limit_alphabet": args.limit_alphabet,
+                "min_frequency": args.min_frequency,
+                "unk_texts": measured.texts,
+                "unk_tokens": measured.unknown,
+                "total_tokens": measured.tokens,
+                "unk_rate": measured.rate,
+                "read_and_train_seconds": round(trained_s, 3),
+                "seconds": round(time.monotonic() - started, 3),
+            }
+            _write_json(staged / STATS_FILE, stats)
     except OSError as error:
         raise VocabTrainingError(f"--output {output}: cannot write it ({error})") from None
-    finally:
-        if staged.exists():
-            shutil.rmtree(staged)
     print(summarize(stats, output), flush=True)
     return stats
 
@@ -563,14 +525,9 @@ def summarize(stats: dict, output: pathlib.Path | str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``kcbert-tf train-tokenizer`` command: report on the console, exit status."""
-    try:
-        run(argv)
-    except VocabTrainingError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
-    except SystemExit as exit_:  # argparse: --help (0) or a bad option (2, message printed).
-        return exit_.code if isinstance(exit_.code, int) else 2
-    return 0
+    from kcbert_tf.cli import run_command
+
+    return run_command(PROG, run, argv, (VocabTrainingError,))
 
 
 if __name__ == "__main__":

@@ -147,3 +147,14 @@ def test_bad_configs_name_the_problem(tmp_path, change, message):
     path.write_text(json.dumps({**TINY, **change}))
     with pytest.raises(ConfigError, match=message):
         read_model_config(path)
+
+
+def test_weights_of_another_config_are_refused(tmp_path):
+    import json
+
+    config = BertConfig.from_dict(TINY)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"t{i}" for i in range(92)]
+    write_model_dir(build_masked_lm(config), config, vocab, str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({**TINY, "num_hidden_layers": 1}))
+    with pytest.raises(ConfigError, match="weights and the config are from different models"):
+        load_masked_lm(tmp_path)

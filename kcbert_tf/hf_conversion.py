@@ -1,0 +1,307 @@
+"""``kcbert-tf export-hf`` and ``import-hf``: model directories to and from Hugging Face, verified.
+
+Export writes what ``transformers`` loads offline with ``AutoModelForMaskedLM.from_pretrained(DIR)``
+and ``AutoTokenizer.from_pretrained(DIR)``: ``config.json`` (``BertForMaskedLM``),
+``model.safetensors`` (float32, tied decoder as transformers saves it, the pooler included),
+``vocab.txt``, ``tokenizer_config.json``, ``special_tokens_map.json`` and a model card
+``README.md``.  Import reads ``BertForMaskedLM``, ``BertForPreTraining`` and ``BertModel``
+checkpoints into a model directory (``load_masked_lm``, ``pretrain --init`` and ``export-hf`` take
+it).  Both verify before they finish: the written result is loaded back, a fixed batch of comments
+goes through the Keras model and the transformers model, and the logits (for a bare ``BertModel``,
+the last hidden states) must agree within :data:`TOLERANCE`; the output directory is staged under
+a temporary name and renamed only then.
+
+Example::
+
+    kcbert-tf export-hf --model-dir runs/kcbert-base --output hf/kcbert-base
+    kcbert-tf import-hf --input ~/models/beomi-kcbert-base --output models/kcbert-base
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from typing import Sequence
+
+import numpy as np
+
+from kcbert_tf.output_dir import OutputDirError, check_output_dir, staged_output
+
+__all__ = ["TOLERANCE", "export_hf", "import_hf", "main_export", "main_import"]
+
+_LOG = logging.getLogger(__name__)
+
+#: Largest allowed difference between Keras and transformers outputs (float32).
+TOLERANCE = 1e-4
+
+#: How many comments of the demo corpus make the verification batch, and their length.
+VERIFY_TEXTS = 8
+VERIFY_LENGTH = 64
+
+
+class ExportError(Exception):
+    """A problem the user can fix; the command prints it and exits with status 2."""
+
+
+def _output(output: str, overwrite: bool):
+    try:
+        return check_output_dir(output, overwrite)
+    except OutputDirError as error:
+        raise ExportError(str(error)) from None
+
+
+def verification_ids(vocab: list[str], max_length: int) -> np.ndarray:
+    """A fixed batch: the first comments of the demo corpus, tokenized with the in-graph tokenizer,
+    as ``[CLS] ids [SEP]`` padded with ``[PAD]``."""
+    from importlib import resources
+
+    from kcbert_tf.cleaning import clean
+    from kcbert_tf.tokenization import KcBertTokenizer
+
+    corpus = resources.files("kcbert_tf") / "resources" / "demo_comments.txt"
+    lines = [clean(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = lines[:VERIFY_TEXTS - 1] + [max(lines, key=len)]
+    tokenizer = KcBertTokenizer(vocab)
+    length = min(max_length, VERIFY_LENGTH)
+    batch = np.zeros((len(texts), length), dtype=np.int64)
+    for row, ids in enumerate(tokenizer.encode(texts)):
+        ids = [tokenizer.cls_id] + ids[: length - 2] + [tokenizer.sep_id]
+        batch[row, : len(ids)] = ids
+    return batch
+
+
+def keras_outputs(model, ids: np.ndarray, masked_lm: bool) -> np.ndarray:
+    """The Keras model's logits at every position (or the encoder's last hidden states)."""
+    inputs = {
+        "token_ids": ids.astype("int32"),
+        "segment_ids": np.zeros_like(ids, dtype="int32"),
+        "padding_mask": (ids != 0).astype("int32"),
+    }
+    if not masked_lm:
+        return np.asarray(model.backbone.predict(inputs, verbose=0)["sequence_output"])
+    positions = np.tile(np.arange(ids.shape[1], dtype="int32"), (ids.shape[0], 1))
+    return np.asarray(model.predict({**inputs, "mask_positions": positions}, verbose=0))
+
+
+def transformers_outputs(directory: str, ids: np.ndarray, masked_lm: bool) -> np.ndarray:
+    """The same from the checkpoint in ``directory``, loaded by transformers (PyTorch)."""
+    import torch
+    import transformers
+    from transformers import AutoModel, AutoModelForMaskedLM
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    transformers.logging.set_verbosity_error()  # the pooler, unused by BertForMaskedLM, is expected
+    loader = AutoModelForMaskedLM if masked_lm else AutoModel
+    hf = loader.from_pretrained(directory, dtype=torch.float32).eval()
+    with torch.no_grad():
+        out = hf(input_ids=torch.tensor(ids), attention_mask=torch.tensor((ids != 0).astype("int64")))
+    return (out.logits if masked_lm else out.last_hidden_state).numpy()
+
+
+def check_agreement(model, directory: str, vocab: list[str], masked_lm: bool, what: str) -> float:
+    """Run the verification batch through both; fail when they differ by more than TOLERANCE."""
+    ids = verification_ids(vocab, model.backbone.max_sequence_length)
+    difference = float(np.abs(keras_outputs(model, ids, masked_lm) - transformers_outputs(directory, ids, masked_lm)).max())
+    _LOG.info("verified: %s differ by at most %.2e over %d comments", what, difference, len(ids))
+    if not difference <= TOLERANCE:
+        raise ExportError(
+            f"verification failed: the Keras and transformers {what} differ by up to {difference:.3e} "
+            f"(allowed {TOLERANCE:g}); nothing was written"
+        )
+    return difference
+
+
+def model_card(config, model_dir: str) -> str:
+    """A short README.md: what the model is, its config, how it was trained, how to load it."""
+    state_path = os.path.join(model_dir, "training_state.json")
+    training = ""
+    if os.path.exists(state_path):
+        with open(state_path, encoding="utf-8") as handle:
+            state = json.load(handle)
+        train = state.get("train_config", {})
+        history = state.get("history", {})
+        training = (
+            f"\n## Training\n\nPretrained with `kcbert-tf pretrain` (masked LM, dynamic masking): "
+            f"{state.get('steps', '?'):,} steps, global batch {train.get('batch_size', '?')} x "
+            f"{state.get('sequence_length', '?')} tokens, peak learning rate {train.get('learning_rate', '?')}, "
+            f"{state.get('mixed_precision') or 'float32'}, on {state.get('device', '?')}."
+        )
+        if history.get("loss"):
+            training += f" Final MLM loss {history['loss'][-1]:.3f}, accuracy {history['accuracy'][-1]:.3f}."
+        if history.get("val_loss"):
+            training += f" Eval MLM loss {history['val_loss'][-1]:.3f}, accuracy {history['val_accuracy'][-1]:.3f}."
+        training += "\n"
+    return f"""---
+language: ko
+tags:
+- bert
+- fill-mask
+- kcbert
+- kcbert-tf
+pipeline_tag: fill-mask
+---
+
+# KcBERT ({config.num_hidden_layers} layers, {config.hidden_size} hidden)
+
+A BERT masked language model for Korean news comments (the KcBERT recipe), trained with
+[kcbert-tf](https://github.com/) (TensorFlow/Keras, KerasHub) and exported to transformers.
+
+| field | value |
+| --- | --- |
+| layers x hidden x heads | {config.num_hidden_layers} x {config.hidden_size} x {config.num_attention_heads} |
+| intermediate size | {config.intermediate_size} |
+| vocabulary | {config.vocab_size:,} cased WordPiece tokens |
+| max positions | {config.max_position_embeddings} |
+| activation | `{config.hidden_act}` |
+{training}
+## Use
+
+```python
+from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
+fill = pipeline("fill-mask", model=AutoModelForMaskedLM.from_pretrained(PATH),
+                tokenizer=AutoTokenizer.from_pretrained(PATH))
+fill("오늘 경기 정말 [MASK] 였다")
+```
+
+Clean input text as KcBERT did (`kcbert_tf.cleaning.clean`) for the best results.
+"""
+
+
+def export_hf(model_dir: str, output: str, overwrite: bool = False) -> dict:
+    """Write and verify the Hugging Face form of a model directory; returns what was checked."""
+    from safetensors.numpy import save_file
+
+    from kcbert_tf.hf_weights import keras_to_hf
+    from kcbert_tf.model_config import ConfigError, read_model_config
+    from kcbert_tf.modeling import VOCAB_FILE, load_masked_lm
+    from kcbert_tf.tokenization import VocabError, read_vocab
+    from kcbert_tf.vocab_training import write_tokenizer_dir
+
+    output_path = _output(output, overwrite)
+    try:
+        config = read_model_config(os.path.join(model_dir, "config.json"))
+        vocab = read_vocab(os.path.join(model_dir, VOCAB_FILE))
+        model = load_masked_lm(model_dir)  # float32, whatever the training precision
+    except (ConfigError, VocabError, FileNotFoundError) as error:
+        raise ExportError(f"--model-dir: {error}") from None
+    _LOG.info("export-hf: %s -> %s", model_dir, output)
+    with staged_output(output_path) as staging:
+        tensors = keras_to_hf(model)
+        save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
+        with open(staging / "config.json", "w", encoding="utf-8") as handle:
+            json.dump(config.to_hf_dict("BertForMaskedLM"), handle, indent=2)
+        write_tokenizer_dir(vocab, staging, config.max_position_embeddings)
+        (staging / "README.md").write_text(model_card(config, model_dir), encoding="utf-8")
+        difference = check_agreement(model, str(staging), vocab, True, "MLM logits")
+        _check_exported_tokenizer(str(staging), vocab)
+    summary = {"output": output, "tensors": len(tensors), "max_logit_difference": difference}
+    print(
+        f"export-hf: wrote {output} ({len(tensors)} tensors, BertForMaskedLM); transformers' logits "
+        f"agree within {difference:.2e}",
+        flush=True,
+    )
+    return summary
+
+
+def _check_exported_tokenizer(directory: str, vocab: list[str]) -> None:
+    """AutoTokenizer on the exported directory must give the in-graph tokenizer's ids."""
+    from transformers import AutoTokenizer
+
+    from kcbert_tf.tokenization import KcBertTokenizer
+
+    texts = ["오늘 경기 정말 최고였다 ㅋㅋㅋ 👍🏻", "[MASK] 자리에 뭐가 들어갈까요?", "漢字 mixed with English 123"]
+    expected = KcBertTokenizer(vocab).encode(texts)
+    got = AutoTokenizer.from_pretrained(directory)(texts, add_special_tokens=False)["input_ids"]
+    if got != expected:
+        raise ExportError(f"verification failed: AutoTokenizer on {directory} gives other ids than kcbert_tf's tokenizer")
+
+
+def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite: bool = False) -> dict:
+    """Convert and verify a Hugging Face BERT checkpoint into a model directory."""
+    from kcbert_tf.hf_weights import SUPPORTED_ARCHITECTURES, ConversionError, assign_hf_tensors, read_hf_tensors
+    from kcbert_tf.model_config import BertConfig, ConfigError
+    from kcbert_tf.modeling import build_masked_lm, check_vocab_matches, write_model_dir
+    from kcbert_tf.tokenization import VocabError, read_vocab
+
+    config_path = os.path.join(input_dir, "config.json")
+    if not os.path.isdir(input_dir):
+        raise ExportError(f"--input {input_dir}: no such directory (a Hugging Face model directory)")
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            values = json.load(handle)
+        config = BertConfig.from_dict(values, source=config_path)
+        architectures = values.get("architectures") or ["BertModel"]
+        if not set(architectures) & set(SUPPORTED_ARCHITECTURES):
+            raise ConversionError(
+                f"{config_path}: architecture {architectures} is not supported; import-hf reads "
+                f"{', '.join(SUPPORTED_ARCHITECTURES)}"
+            )
+        vocab_path = os.path.join(input_dir, "vocab.txt")
+        vocab = read_vocab(vocab_path)
+        check_vocab_matches(config, vocab, vocab_path, config_path)
+        tensors = read_hf_tensors(input_dir, allow_pickle)
+        model = build_masked_lm(config)
+        report = assign_hf_tensors(model, tensors, input_dir)
+    except FileNotFoundError as error:
+        raise ExportError(f"--input {input_dir}: missing {error.filename} (a Hugging Face model directory has config.json, vocab.txt and model.safetensors)") from None
+    except (ConfigError, VocabError, ConversionError, ValueError) as error:
+        raise ExportError(str(error)) from None
+    output_path = _output(output, overwrite)
+    head_missing = any(name.startswith("cls.") for name in report["fresh"])
+    if head_missing:
+        _LOG.warning(
+            "%s has no MLM head: the decoder is the tied word embeddings and the head's transform "
+            "is freshly initialized; fine-tune or pretrain before using fill-mask", input_dir
+        )
+    if report["unused"]:
+        _LOG.warning("not used (no place in a masked LM): %s", ", ".join(report["unused"]))
+    with staged_output(output_path) as staging:
+        difference = check_agreement(
+            model, input_dir, vocab, not head_missing, "last hidden states" if head_missing else "MLM logits"
+        )
+        write_model_dir(model, config, vocab, str(staging))
+    print(
+        f"import-hf: wrote {output} from {input_dir} ({len(tensors)} tensors; "
+        f"{'head freshly initialized; ' if head_missing else ''}agree within {difference:.2e})",
+        flush=True,
+    )
+    return {"output": output, "fresh": report["fresh"], "unused": report["unused"], "max_difference": difference}
+
+
+def _run(command: str, parse, action, argv) -> int:
+    from kcbert_tf.cli import run_command
+
+    return run_command(f"kcbert-tf {command}", lambda args: action(parse(args)), argv, (ExportError,), _LOG)
+
+
+def main_export(argv: Sequence[str] | None = None) -> int:
+    """``kcbert-tf export-hf``."""
+    parser = argparse.ArgumentParser(
+        prog="kcbert-tf export-hf",
+        description="Write a model directory as a Hugging Face BertForMaskedLM directory "
+        "(safetensors, tokenizer files, model card), verified against transformers.",
+    )
+    parser.add_argument("--model-dir", required=True, help="a pretrain / import-hf model directory")
+    parser.add_argument("--output", required=True, help="the Hugging Face directory to write (local)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output once the new one is verified")
+    return _run("export-hf", parser.parse_args, lambda a: export_hf(a.model_dir, a.output, a.overwrite), argv)
+
+
+def main_import(argv: Sequence[str] | None = None) -> int:
+    """``kcbert-tf import-hf``."""
+    parser = argparse.ArgumentParser(
+        prog="kcbert-tf import-hf",
+        description="Convert a Hugging Face BERT checkpoint (BertForMaskedLM, BertForPreTraining, "
+        "BertModel) with its vocab into a model directory, verified against transformers.",
+    )
+    parser.add_argument("--input", required=True, help="a Hugging Face model directory (config.json, vocab.txt, model.safetensors)")
+    parser.add_argument("--output", required=True, help="the model directory to write (local)")
+    parser.add_argument(
+        "--allow-pickle", action="store_true", help="also read pytorch_model.bin (loading a pickle runs code)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace --output once the new one is verified")
+    return _run(
+        "import-hf", parser.parse_args, lambda a: import_hf(a.input, a.output, a.allow_pickle, a.overwrite), argv
+    )

@@ -1,0 +1,361 @@
+"""Export a model directory as a TensorFlow SavedModel that takes raw strings (TF Serving, TF Hub).
+
+The SavedModel holds the in-graph tokenizer (:class:`~kcbert_tf.tokenization.KcBertTokenizer`),
+BERT packing and the encoder with its MLM head, so a caller needs only ``tensorflow`` and
+``tensorflow_text`` (for its ops) to use it::
+
+    import tensorflow as tf, tensorflow_text  # noqa: F401 (registers the tokenizer's ops)
+    model = tf.saved_model.load("kcbert-sm")
+    out = model.signatures["serving_default"](text=tf.constant(["댓글 하나", "둘"]))
+    out = model.signatures["pair"](text_a=tf.constant(["질문"]), text_b=tf.constant(["답"]))
+
+Two signatures, each over a batch of strings:
+
+- ``serving_default(text)``: ``[CLS] text [SEP]``, segment ids 0;
+- ``pair(text_a, text_b)``: ``[CLS] a [SEP] b [SEP]``, segment ids 0 then 1.
+
+The ids are exactly those of ``transformers.AutoTokenizer(...)(texts, padding=True,
+truncation=True, max_length=N)`` (and of the pair form): a text is truncated to ``N - 2`` ids,
+a pair to ``N - 3`` by transformers' ``longest_first`` rule (:func:`trim_pair_lengths`), and a batch
+is padded to its longest sequence.  Outputs (float32): ``sequence_output [B, L, H]``,
+``pooled_output [B, H]``, ``mlm_logits [B, L, V]`` (the MLM head at every position), and the
+packing, ``token_ids``, ``segment_ids``, ``padding_mask`` (int32 ``[B, L]``).
+
+``assets/`` also holds the model's ``config.json`` and ``vocab.txt`` and an ``export.json`` (the
+max sequence length, the signatures), so the export describes itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+from typing import Sequence
+
+from kcbert_tf.output_dir import OutputDirError, check_output_dir, staged_output
+
+__all__ = [
+    "ExportError",
+    "PROG",
+    "export_saved_model",
+    "main",
+    "pack_pair",
+    "pack_single",
+    "trim_pair_lengths",
+]
+
+PROG = "kcbert-tf export-savedmodel"
+EXPORT_INFO_FILE = "export.json"
+#: The files of a model directory (:mod:`kcbert_tf.modeling`), in the order they are checked.
+MODEL_FILES = ("config.json", "vocab.txt", "model.weights.h5")
+#: ``[CLS] a [SEP] b [SEP]``: a pair needs room for three special tokens.
+MIN_SEQ_LENGTH = 3
+
+
+class ExportError(ValueError):
+    """Something the user can fix; the message names the file or option and the fix."""
+
+
+# --- In-graph packing, with transformers' truncation ---------------------------------------------
+
+
+def trim_pair_lengths(length_a, length_b, budget):
+    """How many ids of each text a pair keeps within ``budget``: transformers' ``longest_first``.
+
+    This is the rule of the ``tokenizers`` library (what ``AutoTokenizer`` runs): when the pair
+    does not fit, a shorter text that fits in half the budget is kept whole and the longer one
+    gets the rest; otherwise each gets half, and an odd budget's extra id goes to the longer text
+    (to the second on a tie).  tensorflow-text's trimmers differ from it: ``RoundRobinTrimmer``
+    gives the extra id to the first text, ``ShrinkLongestTrimmer`` to the first on a tie.
+
+    >>> def keep(a, b, budget):
+    ...     return [int(n) for n in trim_pair_lengths(a, b, budget)]
+    >>> keep(10, 10, 7), keep(12, 10, 7), keep(2, 30, 7), keep(2, 3, 7)
+    ([3, 4], [4, 3], [2, 5], [2, 3])
+    """
+    import tensorflow as tf
+
+    length_a = tf.convert_to_tensor(length_a)
+    length_b = tf.cast(length_b, length_a.dtype)
+    budget = tf.cast(budget, length_a.dtype)
+    a_is_shorter = length_a <= length_b
+    shorter = tf.minimum(length_a, length_b)
+    half = budget // 2
+    fits_in_half = 2 * shorter <= budget
+    keep_shorter = tf.where(fits_in_half, shorter, half)
+    keep_longer = budget - keep_shorter
+    fits = length_a + length_b <= budget
+    keep_a = tf.where(fits, length_a, tf.where(a_is_shorter, keep_shorter, keep_longer))
+    keep_b = tf.where(fits, length_b, tf.where(a_is_shorter, keep_longer, keep_shorter))
+    return keep_a, keep_b
+
+
+def _truncate(ids, keep):
+    """The first ``keep[i]`` ids of each row of a ragged ``[batch, (ids)]``."""
+    import tensorflow as tf
+
+    positions = tf.ragged.range(ids.row_lengths())
+    return tf.ragged.boolean_mask(ids, positions < tf.expand_dims(keep, 1))
+
+
+def _pack(segments, cls_id: int, sep_id: int, pad_id: int) -> dict:
+    """``[CLS] s0 [SEP] s1 [SEP] ...``, padded to the longest row: the model's inputs (int32)."""
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+
+    ids, segment_ids = tf_text.combine_segments(
+        segments, start_of_sequence_id=cls_id, end_of_segment_id=sep_id
+    )
+    batch = ids.nrows()
+    # At least 2 columns, so an empty batch still has a [CLS] column for the pooled output.
+    length = tf.maximum(ids.bounding_shape(axis=1), 2)
+    shape = tf.stack([batch, length])
+    return {
+        "token_ids": tf.cast(ids.to_tensor(default_value=pad_id, shape=shape), tf.int32),
+        "segment_ids": tf.cast(segment_ids.to_tensor(default_value=0, shape=shape), tf.int32),
+        "padding_mask": tf.cast(
+            tf.ones_like(ids, dtype=tf.int32).to_tensor(default_value=0, shape=shape), tf.int32
+        ),
+    }
+
+
+def pack_single(tokenizer, texts, max_seq_length: int) -> dict:
+    """``[CLS] text [SEP]`` for a batch of strings, each truncated to ``max_seq_length - 2`` ids."""
+    ids = tokenizer.tokenize(texts)
+    ids = ids[:, : max_seq_length - 2]
+    return _pack([ids], tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
+
+
+def pack_pair(tokenizer, texts_a, texts_b, max_seq_length: int) -> dict:
+    """``[CLS] a [SEP] b [SEP]`` for two string batches, trimmed by :func:`trim_pair_lengths`."""
+    ids_a = tokenizer.tokenize(texts_a)
+    ids_b = tokenizer.tokenize(texts_b)
+    keep_a, keep_b = trim_pair_lengths(ids_a.row_lengths(), ids_b.row_lengths(), max_seq_length - 3)
+    segments = [_truncate(ids_a, keep_a), _truncate(ids_b, keep_b)]
+    return _pack(segments, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
+
+
+def _encode(model, inputs: dict) -> dict:
+    """The encoder and the MLM head at every position on packed inputs; float32 outputs."""
+    import tensorflow as tf
+
+    outputs = model.backbone(inputs, training=False)
+    sequence = outputs["sequence_output"]
+    shape = tf.shape(inputs["token_ids"])
+    every_position = tf.broadcast_to(tf.range(shape[1], dtype=tf.int32)[tf.newaxis], shape)
+    logits = model.masked_lm_head(sequence, mask_positions=every_position, training=False)
+    return {
+        "sequence_output": tf.cast(sequence, tf.float32),
+        "pooled_output": tf.cast(outputs["pooled_output"], tf.float32),
+        "mlm_logits": tf.cast(logits, tf.float32),
+        **inputs,
+    }
+
+
+# --- The export ---------------------------------------------------------------------------------
+
+
+def _check_model_dir(model_dir: str) -> None:
+    """Fail, naming what is missing, unless ``model_dir`` holds a complete model directory."""
+    import tensorflow as tf
+
+    if not tf.io.gfile.isdir(model_dir):
+        raise ExportError(
+            f"--model-dir {model_dir}: no such directory (give the directory `kcbert-tf pretrain` "
+            f"wrote, holding {', '.join(MODEL_FILES)})"
+        )
+    missing = [
+        name for name in MODEL_FILES if not tf.io.gfile.exists(os.path.join(model_dir, name))
+    ]
+    if not missing:
+        return
+    if missing == ["model.weights.h5"]:
+        raise ExportError(
+            f"{os.path.join(model_dir, 'model.weights.h5')}: no final weights in this model "
+            "directory (a `pretrain` run that has not finished has only checkpoints under "
+            "checkpoints/; run it again to resume)"
+        )
+    raise ExportError(
+        f"--model-dir {model_dir} lacks {', '.join(missing)}; a model directory holds "
+        f"{', '.join(MODEL_FILES)} (give the directory `kcbert-tf pretrain` wrote)"
+    )
+
+
+def _load(model_dir: str, max_seq_length: int | None):
+    """The config, the checked max sequence length, the model and the tokenizer of a model dir."""
+    from kcbert_tf.model_config import ConfigError, read_model_config
+    from kcbert_tf.modeling import load_masked_lm
+    from kcbert_tf.tokenization import VocabError, load_tokenizer
+
+    _check_model_dir(model_dir)
+    try:
+        config = read_model_config(os.path.join(model_dir, "config.json"))
+    except ConfigError as error:
+        raise ExportError(str(error)) from None
+    limit = config.max_position_embeddings
+    if max_seq_length is None:
+        max_seq_length = limit
+    if max_seq_length > limit:
+        raise ExportError(
+            f"--max-seq-length {max_seq_length} is more than max_position_embeddings {limit} of "
+            f"{os.path.join(model_dir, 'config.json')}; pass {limit} or less (or leave it out)"
+        )
+    if max_seq_length < MIN_SEQ_LENGTH:
+        raise ExportError(
+            f"--max-seq-length {max_seq_length} leaves no room for text: [CLS] a [SEP] b [SEP] "
+            f"needs at least {MIN_SEQ_LENGTH}; pass {MIN_SEQ_LENGTH} to {limit}"
+        )
+    try:
+        model = load_masked_lm(model_dir)
+        tokenizer = load_tokenizer(model_dir)
+    except (ConfigError, VocabError, FileNotFoundError) as error:
+        raise ExportError(str(error)) from None
+    except (OSError, ValueError) as error:  # An unreadable .h5, or one of another model's shapes.
+        weights = os.path.join(model_dir, "model.weights.h5")
+        detail = " ".join([line.strip() for line in str(error).splitlines() if line.strip()][:2])
+        raise ExportError(
+            f"{weights}: cannot load these weights into the model of "
+            f"{os.path.join(model_dir, 'config.json')} ({detail}); give the config the weights "
+            "were trained with"
+        ) from None
+    return config, max_seq_length, model, tokenizer
+
+
+def _write(model, tokenizer, max_seq_length: int, directory: str) -> None:
+    """Trace both signatures and write the SavedModel to ``directory``."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    # Not archive.track(model): the endpoints' variables are saved anyway, and tracking the model
+    # would save every weight a second time (its Keras variables beside the tf.Variables the
+    # traced functions capture), doubling the SavedModel.
+    archive.track(tokenizer)
+
+    def single(text):
+        return _encode(model, pack_single(tokenizer, text, max_seq_length))
+
+    def pair(text_a, text_b):
+        return _encode(model, pack_pair(tokenizer, text_a, text_b, max_seq_length))
+
+    archive.add_endpoint(
+        "serving_default", single, input_signature=[tf.TensorSpec([None], tf.string, name="text")]
+    )
+    archive.add_endpoint(
+        "pair",
+        pair,
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="text_a"),
+            tf.TensorSpec([None], tf.string, name="text_b"),
+        ],
+    )
+    archive.write_out(directory, verbose=False)
+
+
+def _size(directory: pathlib.Path) -> int:
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+
+
+def export_saved_model(
+    model_dir: str | os.PathLike,
+    output: str | os.PathLike,
+    max_seq_length: int | None = None,
+    overwrite: bool = False,
+) -> str:
+    """Write the SavedModel of a model directory to ``output`` (default length: the config's
+    ``max_position_embeddings``); return ``output``.  Raises :class:`ExportError`."""
+    import tensorflow as tf
+
+    try:
+        output_path = check_output_dir(os.fspath(output), overwrite)
+    except OutputDirError as error:
+        raise ExportError(str(error)) from None
+    model_dir = os.fspath(model_dir)
+    config, max_seq_length, model, tokenizer = _load(model_dir, max_seq_length)
+    try:
+        with staged_output(output_path) as staged:
+            _write(model, tokenizer, max_seq_length, str(staged))
+            assets = staged / "assets"
+            assets.mkdir(exist_ok=True)
+            for name in ("config.json", "vocab.txt"):
+                tf.io.gfile.copy(os.path.join(model_dir, name), str(assets / name), overwrite=True)
+            info = {
+                "max_seq_length": max_seq_length,
+                "vocab_size": config.vocab_size,
+                "hidden_size": config.hidden_size,
+                "signatures": {
+                    "serving_default": {"inputs": ["text"]},
+                    "pair": {"inputs": ["text_a", "text_b"]},
+                },
+                "outputs": ["sequence_output", "pooled_output", "mlm_logits", "token_ids",
+                            "segment_ids", "padding_mask"],
+                "requires": ["tensorflow", "tensorflow_text"],
+            }
+            (assets / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise ExportError(f"--output {output_path}: cannot write it ({error})") from None
+    return str(output_path)
+
+
+# --- The command --------------------------------------------------------------------------------
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Export a model directory as a TensorFlow SavedModel whose signatures take "
+        "raw strings (in-graph tokenizer): serving_default(text) and pair(text_a, text_b).",
+    )
+    parser.add_argument(
+        "--model-dir", required=True,
+        help="a model directory (config.json, vocab.txt, model.weights.h5; local or gs://)",
+    )
+    parser.add_argument("--output", required=True, help="the local SavedModel directory to write")
+    parser.add_argument(
+        "--max-seq-length", type=_int, default=None,
+        help="truncate [CLS] ... [SEP] to this many ids (default: the config's "
+        "max_position_embeddings, 300 for KcBERT)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace --output if it exists and is not empty (only once the new one is complete)",
+    )
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> str:
+    """Run the command; return the output directory."""
+    args = build_arg_parser().parse_args(argv)
+    started = time.monotonic()
+    print(f"exporting {args.model_dir} to {args.output}", flush=True)
+    output = export_saved_model(args.model_dir, args.output, args.max_seq_length, args.overwrite)
+    info = json.loads((pathlib.Path(output) / "assets" / EXPORT_INFO_FILE).read_text("utf-8"))
+    print(
+        f"wrote {output}/ ({_size(pathlib.Path(output)) / 2**20:,.1f} MiB) in "
+        f"{time.monotonic() - started:.1f} s: signatures serving_default(text) and "
+        f"pair(text_a, text_b), max {info['max_seq_length']} ids; load it with "
+        "`import tensorflow_text` and tf.saved_model.load",
+        flush=True,
+    )
+    return output
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``kcbert-tf export-savedmodel`` command: a clear error and status 2 on bad input."""
+    from kcbert_tf.cli import run_command
+
+    return run_command(PROG, run, argv, (ExportError,))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
