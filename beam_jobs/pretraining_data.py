@@ -25,9 +25,7 @@ import json
 import logging
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from typing import Iterator, NamedTuple, Sequence
@@ -65,6 +63,7 @@ from kcbert_tf.packing import MIN_SEQ_LENGTH, group_of, pack_comments, shuffle_k
 from kcbert_tf.records import (
     CorruptRecord,
     parse_text_example,
+    is_tfrecord_path,
     read_tfrecord_frames,
     tfrecord_frame,
     token_ids_example,
@@ -109,11 +108,6 @@ GROUP_INPUT_BYTES = 16 << 20
 SHARD_INPUT_BYTES = 64 << 20
 
 
-def is_tfrecord(path: str) -> bool:
-    """Whether ``path`` is read as TFRecords (``preprocess`` output) rather than lines of text."""
-    return ".tfrecord" in path.rsplit("/", 1)[-1]
-
-
 class TokenBatch(NamedTuple):
     """Tokenized comments, compactly: every id in one array, and each comment's length."""
 
@@ -142,7 +136,7 @@ class SplitInput(beam.DoFn):
 
     def process(self, metadata) -> Iterator:
         path = metadata.path
-        if is_tfrecord(path):
+        if is_tfrecord_path(path):
             yield FileChunk(path, 0, -1, 1)
         else:
             with open_source(path) as fileobj:
@@ -153,7 +147,7 @@ class SplitInput(beam.DoFn):
 class TokenizeChunk(beam.DoFn):
     """A chunk → ``(group, TokenBatch)`` pairs: its comments tokenized, by packing group.
 
-    The tokenizer is loaded once per ``DoFn`` instance (``setup``) from the vocab shipped inside
+    The tokenizer is built once per ``DoFn`` instance (``setup``) from the vocab shipped inside
     the ``DoFn``, so workers need no access to the launcher's files.  A corrupt TFRecord file
     gives a ``corrupt`` output (the file and the problem) instead of its remaining records.
     """
@@ -173,24 +167,15 @@ class TokenizeChunk(beam.DoFn):
         self._batch_size = batch_size
         self._flush_tokens = flush_tokens
         self._tokenizer = None
-        self._vocab_dir = None
 
     def setup(self):
-        from kcbert_tf.tokenization import load_tokenizer  # Imports TensorFlow, on the worker.
+        from kcbert_tf.tokenization import KcBertTokenizer  # Imports TensorFlow, on the worker.
 
-        self._vocab_dir = tempfile.mkdtemp(prefix="kcbert-vocab-")
-        vocab_path = os.path.join(self._vocab_dir, "vocab.txt")
-        with open(vocab_path, "w", encoding="utf-8") as handle:
-            handle.write("".join(token + "\n" for token in self._vocab_tokens))
-        self._tokenizer = load_tokenizer(vocab_path)
-
-    def teardown(self):
-        if self._vocab_dir:
-            shutil.rmtree(self._vocab_dir, ignore_errors=True)
+        self._tokenizer = KcBertTokenizer(self._vocab_tokens)
 
     def _texts(self, chunk: FileChunk, counts: dict) -> Iterator[str]:
         with open_source(chunk.path) as fileobj:
-            if is_tfrecord(chunk.path):
+            if is_tfrecord_path(chunk.path):
                 for record in read_tfrecord_frames(fileobj, chunk.path):
                     try:
                         text = parse_text_example(record)
@@ -251,7 +236,7 @@ class TokenizeChunk(beam.DoFn):
         _LOG.info(
             "%s%s: %d comments, %d tokens",
             chunk.path,
-            "" if is_tfrecord(chunk.path) else f", from line {chunk.first_line}",
+            "" if is_tfrecord_path(chunk.path) else f", from line {chunk.first_line}",
             counts["comments"],
             counts["tokens"],
         )
@@ -537,14 +522,11 @@ def _directory_of(path: str) -> str:
 def read_vocab(path: str) -> list[str]:
     """The tokens of ``path`` (a vocab.txt or a directory holding one), checked the way the
     tokenizer checks them: ``[PAD] [UNK] [CLS] [SEP] [MASK]`` at ids 0-4, no duplicates."""
-    import tensorflow as tf  # The tokenizer's own vocab reader; the job needs TensorFlow anyway.
-
     from kcbert_tf.tokenization import VocabError
     from kcbert_tf.tokenization import read_vocab as read_checked_vocab
 
     try:
-        vocab_file = FileSystems.join(path, "vocab.txt") if tf.io.gfile.isdir(path) else path
-        return read_checked_vocab(vocab_file)
+        return read_checked_vocab(path)
     except VocabError as error:
         raise JobError(f"--vocab: {error}") from None
     except Exception as error:  # A filesystem TensorFlow cannot reach, ...
@@ -583,7 +565,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[list[str], int]:
             f"--input {args.input}: no such file (pass the output directory of `kcbert-tf "
             "preprocess`, or check the path or glob)"
         )
-    kinds = {is_tfrecord(metadata.path): metadata.path for metadata in inputs}
+    kinds = {is_tfrecord_path(metadata.path): metadata.path for metadata in inputs}
     if len(kinds) == 2:
         raise JobError(
             f"--input {args.input} matches TFRecord files and other files such as {kinds[False]}; "

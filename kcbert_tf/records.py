@@ -23,8 +23,12 @@ import functools
 import struct
 from typing import BinaryIO, Iterable, Iterator
 
-__all__ = ["TEXT_FEATURE", "text_example", "parse_text_example", "read_texts"]
-__all__ += [
+__all__ = [
+    "TEXT_FEATURE",
+    "text_example",
+    "parse_text_example",
+    "is_tfrecord_path",
+    "read_texts",
     "TOKEN_IDS_FEATURE",
     "token_ids_example",
     "CorruptRecord",
@@ -98,6 +102,11 @@ def parse_text_example(record: bytes) -> str:
     return values[0].decode("utf-8")
 
 
+def is_tfrecord_path(path: str) -> bool:
+    """Whether ``path`` names a TFRecord file (``.tfrecord`` in its file name, as the jobs write)."""
+    return ".tfrecord" in path.rsplit("/", 1)[-1]
+
+
 def read_texts(pattern: str) -> Iterator[str]:
     """Every text in the files ``pattern`` matches: ``*.tfrecord*`` files (``preprocess`` output,
     feature ``text``) record by record, any other file line by line (UTF-8).
@@ -110,7 +119,7 @@ def read_texts(pattern: str) -> Iterator[str]:
     if not files:
         raise FileNotFoundError(f"{pattern}: no such file (check the path or glob)")
     for path in files:
-        if ".tfrecord" in path.rsplit("/", 1)[-1]:
+        if is_tfrecord_path(path):
             for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
                 yield parse_text_example(record)
         else:

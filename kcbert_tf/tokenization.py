@@ -72,8 +72,11 @@ class VocabError(ValueError):
 
 
 def read_vocab(path: str | os.PathLike) -> list[str]:
-    """The tokens of a BERT ``vocab.txt`` (one a line), checked: specials at 0–4, no duplicates."""
+    """The tokens of a BERT ``vocab.txt`` (one a line) or of the one in a directory, checked:
+    specials at 0–4, no duplicates."""
     path = os.fspath(path)
+    if tf.io.gfile.isdir(path):
+        path = os.path.join(path, "vocab.txt")
     try:
         with tf.io.gfile.GFile(path, "rb") as handle:
             data = handle.read()
@@ -237,7 +240,4 @@ class KcBertTokenizer(tf.Module):
 
 def load_tokenizer(path: str | os.PathLike) -> KcBertTokenizer:
     """A :class:`KcBertTokenizer` from a ``vocab.txt`` or a directory holding one."""
-    path = os.fspath(path)
-    if tf.io.gfile.isdir(path):
-        path = os.path.join(path, "vocab.txt")
     return KcBertTokenizer(read_vocab(path))

@@ -267,14 +267,12 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _data_files(pattern: str) -> list[str]:
-    import tensorflow as tf
+    from kcbert_tf.data import DataError, resolve_files
 
-    if tf.io.gfile.isdir(pattern):
-        pattern = os.path.join(pattern, "*.tfrecord*")
-    files = sorted(tf.io.gfile.glob(pattern))
-    if not files:
-        raise TrainingError(f"--data {pattern}: no such file (pass the output directory of `kcbert-tf make-pretraining-data`)")
-    return files
+    try:
+        return resolve_files(pattern)
+    except DataError as error:
+        raise TrainingError(str(error)) from None
 
 
 def _data_fill_ratio(files: list[str]) -> float:
