@@ -370,7 +370,7 @@ class WriteShard(beam.DoFn):
     """A shard's sequences (from every group) → one TFRecord file, in sort-key order.
 
     Written under a temporary name and renamed when complete; an empty shard is an empty file, so
-    the set ``-of-N`` is always whole.  Yields the file's path.
+    the set ``-of-N`` is always whole.  Yields ``(path, number of records)``.
     """
 
     def __init__(self, output: str, num_shards: int):
@@ -378,7 +378,7 @@ class WriteShard(beam.DoFn):
         self._output = output
         self._num_shards = num_shards
 
-    def process(self, shard_parts) -> Iterator[str]:
+    def process(self, shard_parts) -> Iterator[tuple[str, int]]:
         shard, parts = shard_parts
         parts = [part for part in parts if part is not None]
         if parts:
@@ -393,7 +393,7 @@ class WriteShard(beam.DoFn):
             for row in sequences.tolist():
                 handle.write(tfrecord_frame(token_ids_example(row)))
         FileSystems.rename([temporary], [path])
-        yield path
+        yield path, len(sequences)
 
 
 class WriteStats(beam.DoFn):
@@ -417,14 +417,21 @@ class WriteStats(beam.DoFn):
 
 
 def full_stats(counts: dict, settings: dict, record_files: list, corrupt: list) -> dict:
-    """``stats.json``: counts, ``fill_ratio`` and ``unk_rate``, settings, files, corrupt files."""
+    """``stats.json``: counts, ``fill_ratio`` and ``unk_rate``, settings, files, corrupt files.
+
+    ``record_files`` are ``(path, records)`` pairs; ``record_counts`` (file name → records) is the
+    index that lets ``pretrain`` resume by arithmetic instead of re-reading the data.
+    """
     positions = counts["sequences"] * settings["max_seq_length"]
     return {
         **counts,
         "fill_ratio": counts["non_pad_tokens"] / positions if positions else 0.0,
         "unk_rate": counts["unk_tokens"] / counts["tokens"] if counts["tokens"] else 0.0,
         **settings,
-        "record_files": sorted(record_files),
+        "record_files": sorted(path for path, _ in record_files),
+        "record_counts": {
+            path.replace("\\", "/").rsplit("/", 1)[-1]: count for path, count in sorted(record_files)
+        },
         "corrupt_files": sorted(corrupt, key=lambda entry: entry["file"]),
     }
 

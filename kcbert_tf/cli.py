@@ -76,6 +76,7 @@ def run_command(
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     if logger is not None:
         logger.setLevel(logging.INFO)
+        logging.getLogger("kcbert_tf").setLevel(logging.INFO)  # the library's progress lines too
     try:
         run(argv)
     except user_errors as error:

@@ -19,14 +19,25 @@ by chance be the original) and 10% stay.  ``P`` (``max_predictions``) is fixed, 
 static (TPUs need that): BERT's ``max_predictions_per_seq`` 20 at 128 positions, scaled with the
 length (:func:`max_predictions_for`).  Unused slots have position 0, id 0, weight 0.
 
-**Randomness without state.** Sequence ``i`` of a pipeline (counted across epochs) is masked with
-Philox words ``i * W .. (i + 1) * W`` of the stream keyed by ``(seed, pipeline)``, drawn with
+**Randomness without state.** Sequence ``i`` of the run (counted across passes over the data)
+is masked with Philox words ``i * W .. (i + 1) * W`` of the stream keyed by ``seed``, drawn with
 TensorFlow's stateless random ops — so a whole chunk of consecutive sequences takes one op call,
-the masks differ every epoch, and ``skip_sequences=n`` reproduces exactly what an uninterrupted
-run sees after ``n`` sequences (resume after a kill).  Each epoch reads the files in an order
-drawn from ``(seed, epoch)`` and shuffles the records in windows keyed by ``(seed, epoch,
+the masks differ every pass, and ``skip_sequences=n`` reproduces exactly what an uninterrupted
+run sees after ``n`` sequences (resume after a kill).  Each pass reads the files in an order
+drawn from ``(seed, pass)`` and shuffles the records in windows keyed by ``(seed, pass,
 window)``, also with stateless ops: the stream depends on ``seed`` alone, not on TensorFlow's
-global seed or on how many random ops ran before.
+global seed, on how many random ops ran before, or on how many replicas train on it.
+
+**The same global batches on any number of replicas.** Global batch ``j`` is sequences
+``j * B .. (j + 1) * B - 1`` of that stream.  Under ``tf.distribute`` each input pipeline (one
+per host) builds the global batches and keeps its rows, cut into one batch per replica it feeds;
+each batch's prediction weights are scaled so that the loss is the mean over the real
+predictions of the *global* batch.  So training on 1, 2 or 8 replicas sees the same examples and
+the same loss at every step.
+
+**Resuming is arithmetic.** Where sequence ``n`` lies (pass, file, record) follows from the
+files' record counts (:func:`record_counts`, from ``stats.json``), so a resumed run starts
+reading at that file and reads at most one file's records to reach it, whatever the step.
 
 Example:
 
@@ -53,6 +64,7 @@ from __future__ import annotations
 import functools
 import io
 import itertools
+import json
 from typing import Callable, Sequence
 
 import tensorflow as tf
@@ -77,6 +89,7 @@ __all__ = [
     "pretraining_dataset",
     "eval_dataset",
     "dataset_fn",
+    "record_counts",
 ]
 
 #: The special ids of every KcBERT vocab (``[PAD] [UNK] [CLS] [SEP] [MASK]``); ordinary tokens
@@ -86,6 +99,9 @@ FIRST_ORDINARY_ID = 5
 
 #: The record files of a ``make-pretraining-data`` output directory.
 RECORDS_GLOB = "*.tfrecord"
+
+#: The statistics ``make-pretraining-data`` writes beside its files (with ``record_counts``).
+STATS_FILE = "stats.json"
 
 #: :func:`check_pretraining_files` reads every record when all files together are this small.
 FULL_SCAN_BYTES = 256 << 20
@@ -98,9 +114,6 @@ _WORDS_PER_COUNTER = 4  # Philox 4x32: one counter step gives four uint32 words.
 _EPOCHS_FOREVER = 1 << 62
 _RECORD_BUFFER_BYTES = 1 << 20
 _CHECK_CHUNK = 4096
-# Records taken from one file before moving to the next: 1 makes parallel interleave 3x slower,
-# and the files' records are already in random order (make-pretraining-data sorts by random keys).
-_INTERLEAVE_BLOCK = 64
 
 
 class DataError(ValueError):
@@ -449,100 +462,178 @@ def _check_settings(
 
 
 def _pipeline_share(input_context: tf.distribute.InputContext | None, global_batch_size: int):
-    """(pipelines, this pipeline's id, its batch size: a replica's share of the global batch)."""
+    """(pipelines, this pipeline's id, replicas it feeds, a replica's batch size)."""
     if input_context is None:
-        return 1, 0, global_batch_size
-    batch = per_replica_batch_size(global_batch_size, input_context.num_replicas_in_sync)
-    return input_context.num_input_pipelines, input_context.input_pipeline_id, batch
+        return 1, 0, 1, global_batch_size
+    replicas = input_context.num_replicas_in_sync
+    batch = per_replica_batch_size(global_batch_size, replicas)
+    pipelines = input_context.num_input_pipelines
+    if replicas % pipelines:
+        raise ValueError(f"{replicas} replicas do not split over {pipelines} input pipelines")
+    return pipelines, input_context.input_pipeline_id, replicas // pipelines, batch
 
 
-def _records(
-    files: list[str],
-    *,
-    seed: int,
-    shuffle_files: bool,
-    shuffle_buffer: int,
-    repeat: bool,
-    pipelines: int,
-    pipeline_id: int,
-    shard_files: bool,
-) -> tf.data.Dataset:
-    """Serialized records, epoch after epoch (whole epochs: the next starts when one ends).
+def _count_file_records(path: str) -> int:
+    """Records in one TFRecord file, counted from the length headers alone (seeking past the
+    data: no record is read or parsed).  A damaged tail counts as a record: reading it is what
+    reports the damage."""
+    count = 0
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        size = handle.size()
+        offset = 0
+        while offset < size:
+            handle.seek(offset)
+            header = handle.read(min(8, size - offset))
+            count += 1
+            if len(header) < 8:
+                break
+            offset += 16 + int.from_bytes(header, "little")
+    return count
 
-    With ``shuffle_files`` each epoch reads this pipeline's files in a random order,
-    interleaved; without, one after the other, in name order.  Then, with ``shuffle_buffer``
-    > 1, the records are shuffled in windows of that many.  All randomness is stateless, keyed
-    by ``(seed, epoch)`` (and the window): nothing depends on TensorFlow's global seed, and every
-    pipeline sees the same pre-shard order, so sharding by record (``shard_files=False``) splits
-    it disjointly.
+
+def record_counts(files: Sequence[str]) -> list[int]:
+    """The number of records in each file, the index that makes resuming arithmetic.
+
+    Read from the ``record_counts`` of the ``stats.json`` that ``make-pretraining-data`` writes
+    beside its files when it lists them (no file is opened), else counted from the files'
+    record headers (one pass of seeks, once per start).
     """
-    if shard_files:
-        files = files[pipeline_id::pipelines]
-    names = tf.constant(files)
-    cycle = min(len(files), 16)
+    counts: dict[str, int] = {}
+    for directory in sorted({_dirname(path) for path in files}):
+        stats_path = directory + "/" + STATS_FILE
+        try:
+            with tf.io.gfile.GFile(stats_path, "r") as handle:
+                listed = json.load(handle).get("record_counts") or {}
+        except (tf.errors.OpError, ValueError, AttributeError):
+            continue
+        for name, count in listed.items():
+            counts[directory + "/" + name] = int(count)
+    return [counts[path] if path in counts else _count_file_records(path) for path in files]
+
+
+def _dirname(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else "."
+
+
+def _pass_key(seed: int, epoch) -> tf.Tensor:
+    """The stateless key of pass ``epoch`` over the data (file order and window shuffles)."""
+    return tf.random.experimental.stateless_fold_in(
+        tf.constant([seed, 0], tf.int64), tf.cast(epoch, tf.int64)
+    )
+
+
+def _file_order(seed: int, epoch, num_files: int, shuffle: bool) -> tf.Tensor:
+    """The order pass ``epoch`` reads the files in: a permutation keyed by ``(seed, epoch)``."""
+    order = tf.range(num_files, dtype=tf.int64)
+    if not shuffle:
+        return order
+    return tf.random.experimental.stateless_shuffle(order, seed=_pass_key(seed, epoch))
+
+
+def _window_shuffle(records: tf.data.Dataset, seed: int, epoch, window: int, first_window) -> tf.data.Dataset:
+    """Shuffle consecutive windows of ``window`` records, window ``w`` keyed by ``(seed, epoch, w)``."""
+    key = _pass_key(seed, epoch)
 
     @tf.autograph.experimental.do_not_convert
-    def epoch_records(epoch):
-        epoch_key = tf.random.experimental.stateless_fold_in(
-            tf.constant([seed, 0], tf.int64), epoch
+    def permute(number, block):
+        return tf.random.experimental.stateless_shuffle(
+            block, seed=tf.random.experimental.stateless_fold_in(key, number + 1)
         )
-        if shuffle_files:
-            order = tf.random.experimental.stateless_shuffle(names, seed=epoch_key)
-            records = tf.data.Dataset.from_tensor_slices(order).interleave(
-                lambda path: tf.data.TFRecordDataset(path, buffer_size=_RECORD_BUFFER_BYTES),
-                cycle_length=cycle,
-                block_length=_INTERLEAVE_BLOCK,
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True,
-            )
-        else:
-            records = tf.data.TFRecordDataset(names, buffer_size=_RECORD_BUFFER_BYTES)
-        if not shard_files and pipelines > 1:
-            records = records.shard(pipelines, pipeline_id)
-        if shuffle_buffer > 1:
-            # A stateless window shuffle (tf.data's shuffle buffer mixes in the global seed).
-            @tf.autograph.experimental.do_not_convert
-            def permute(window, block):
-                key = tf.random.experimental.stateless_fold_in(epoch_key, window + 1)
-                return tf.random.experimental.stateless_shuffle(block, seed=key)
 
-            records = (
-                records.batch(shuffle_buffer)
-                .enumerate()
-                .map(permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-                .unbatch()
-            )
-        return records
+    return (
+        records.batch(window)
+        .enumerate(start=first_window)
+        .map(permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .unbatch()
+    )
 
-    epochs = tf.data.Dataset.range(_EPOCHS_FOREVER if repeat else 1)
-    return epochs.flat_map(epoch_records)
+
+def _sequence_stream(
+    files: list[str],
+    counts: list[int],
+    *,
+    seed: int,
+    shuffle: bool,
+    window: int,
+    start: int,
+    repeat: bool,
+) -> tf.data.Dataset:
+    """``(index, serialized record)``: the global order of the sequences, from sequence ``start``.
+
+    Pass ``e`` over the data reads the files in the order :func:`_file_order` draws for it, one
+    after the other, and (with ``window`` > 1) shuffles each run of ``window`` consecutive records
+    of that stream with its own key.  Sequence ``i`` of the stream is record ``i mod total`` of
+    pass ``i div total``: so the place of sequence ``start`` is arithmetic on the files' record
+    counts, and resuming reads at most one file's records before it (never the data consumed).
+    The order does not depend on how many replicas or input pipelines train on it.
+    """
+    total = sum(counts)
+    names = tf.constant(files)
+    window = max(1, window) if shuffle else 1
+    first_pass, offset = divmod(start, total)
+
+    def reader(paths) -> tf.data.Dataset:
+        return tf.data.TFRecordDataset(paths, buffer_size=_RECORD_BUFFER_BYTES)
+
+    # The pass the stream starts in: skip whole files by arithmetic, then records within one.
+    order = _file_order(seed, first_pass, len(files), shuffle).numpy().tolist()
+    window_start = offset // window * window
+    before = 0
+    for position, file_index in enumerate(order):
+        if before + counts[file_index] > window_start:
+            break
+        before += counts[file_index]
+    remaining = [files[index] for index in order[position:]]
+    records = reader(remaining).skip(window_start - before)
+    if window > 1:
+        records = _window_shuffle(records, seed, first_pass, window, window_start // window)
+    records = records.skip(offset - window_start)
+
+    if repeat:
+
+        @tf.autograph.experimental.do_not_convert
+        def whole_pass(epoch):
+            paths = tf.gather(names, _file_order(seed, epoch, len(files), shuffle))
+            records = reader(paths)
+            if window > 1:
+                records = _window_shuffle(records, seed, epoch, window, 0)
+            return records
+
+        later = tf.data.Dataset.range(first_pass + 1, _EPOCHS_FOREVER).flat_map(whole_pass)
+        records = records.concatenate(later)
+    return records.enumerate(start=start)
 
 
 def _masked_batches(
-    records: tf.data.Dataset,
+    indexed: tf.data.Dataset,
     *,
     seq_length: int,
-    batch_size: int,
+    global_batch_size: int,
     vocab_size: int,
     max_predictions: int,
     mask_rate: float,
     seed: int,
-    stream: int,
-    skip: int,
+    share: tuple[int, int, int, int],
 ) -> tf.data.Dataset:
-    """Records → full ``(x, y, sample_weight)`` batches of ``batch_size``.
+    """Numbered records → this pipeline's ``(x, y, sample_weight)`` per-replica batches.
 
-    Records are numbered (across epochs, before the skip, so the numbers survive it), then parsed
-    and masked a chunk of about :data:`MASK_CHUNK` consecutive sequences at a time — one call of
-    each op per chunk instead of per batch, which is what makes masking cheap — and the chunk is
-    cut into batches (a last partial batch is dropped, as ``batch(drop_remainder=True)`` would).
+    The records are cut into global batches, parsed and masked about :data:`MASK_CHUNK` sequences
+    at a time (one call of each op per chunk, which is what makes masking cheap), each sequence
+    by its global index.  Each global batch's prediction weights are scaled by ``B * P / n``
+    (``n`` the real predictions in it), so that Keras' ``sum_over_batch_size`` loss, summed over
+    the replicas, is the mean over the global batch's real predictions, as BERT's is, whatever
+    the replica count.  Then this pipeline keeps its rows of every global batch, as consecutive
+    per-replica batches (a last partial global batch is dropped).
     """
+    pipelines, pipeline_id, replicas, batch_size = share
     spec = {TOKEN_IDS_FEATURE: tf.io.FixedLenFeature([seq_length], tf.int64)}
-    per_chunk = max(1, MASK_CHUNK // batch_size)
+    per_chunk = max(1, MASK_CHUNK // global_batch_size)
+    rows = replicas * batch_size  # this pipeline's rows of a global batch
+    first_row = pipeline_id * rows
 
     @tf.autograph.experimental.do_not_convert
     def to_model_inputs(indices, serialized):
-        full = tf.shape(serialized)[0] // batch_size * batch_size
+        full = tf.shape(serialized)[0] // global_batch_size * global_batch_size
         token_ids = tf.io.parse_example(serialized[:full], spec)[TOKEN_IDS_FEATURE]
         masked = mask_tokens(
             token_ids,
@@ -551,7 +642,6 @@ def _masked_batches(
             vocab_size=vocab_size,
             max_predictions=max_predictions,
             mask_rate=mask_rate,
-            stream=stream,
         )
         original = tf.cast(token_ids, tf.int32)
         x = {
@@ -560,13 +650,19 @@ def _masked_batches(
             "padding_mask": tf.cast(original != PAD_ID, tf.int32),
             "mask_positions": masked["mask_positions"],
         }
-        batches = (x, masked["mask_ids"], masked["mask_weights"])
-        return tf.nest.map_structure(
-            lambda value: tf.reshape(value, [-1, batch_size, value.shape[1]]), batches
-        )
+        weights = tf.reshape(masked["mask_weights"], [-1, global_batch_size * max_predictions])
+        scale = global_batch_size * max_predictions / tf.reduce_sum(weights, axis=1, keepdims=True)
+        weights = tf.reshape(weights * scale, [-1, max_predictions])
+        batches = (x, masked["mask_ids"], weights)
 
-    indexed = records.enumerate().skip(skip)
-    chunks = indexed.batch(batch_size * per_chunk).map(
+        def share_of(value):  # [k * B, ...] → this pipeline's [k * replicas, b, ...]
+            value = tf.reshape(value, [-1, global_batch_size, value.shape[1]])
+            value = value[:, first_row : first_row + rows]
+            return tf.reshape(value, [-1, batch_size, value.shape[2]])
+
+        return tf.nest.map_structure(share_of, batches)
+
+    chunks = indexed.batch(global_batch_size * per_chunk).map(
         to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     return chunks.unbatch()
@@ -593,51 +689,48 @@ def pretraining_dataset(
     skip_sequences: int = 0,
     repeat: bool = True,
     input_context: tf.distribute.InputContext | None = None,
+    counts: Sequence[int] | None = None,
 ) -> tf.data.Dataset:
     """Training batches ``(x, y, sample_weight)`` for ``BertMaskedLM.fit``, masked afresh
-    every epoch, reproducible for ``seed``.
+    every pass over the data, reproducible for ``seed``.
 
     ``file_pattern``: ``make-pretraining-data`` output directories, record files or globs
-    (``gs://`` works).  Each epoch reads the files in a new order, interleaved, through a
-    ``shuffle_buffer`` of records (0: none).  With ``input_context`` (see :func:`dataset_fn`) this
-    is one input pipeline's share: its files (or every n-th record when there are fewer files
-    than pipelines), in batches of ``global_batch_size / replicas``.  ``skip_sequences``:
-    sequences the whole run has already consumed (steps × ``global_batch_size``); the stream
-    then continues exactly where that run was (the skipped records are read, not parsed or
-    masked).  Batches are always full (``drop_remainder``); ``repeat=False`` gives one epoch.
+    (``gs://`` works).  Each pass reads the files in a new order and shuffles the records in
+    windows of ``shuffle_buffer`` (0: none).  The global batches are the same whatever the
+    number of replicas: with ``input_context`` (see :func:`dataset_fn`) this is one input
+    pipeline's rows of each, as batches of ``global_batch_size / replicas``, one per replica it
+    feeds.  ``skip_sequences``: sequences the run has already consumed (steps ×
+    ``global_batch_size``); the stream continues exactly where that run was, found by arithmetic
+    on ``counts`` (records per file, default :func:`record_counts`), not by re-reading.  Batches
+    are always full; ``repeat=False`` stops at the end of the pass the stream starts in.
     """
     _check_settings(
         seq_length, global_batch_size, vocab_size, max_predictions, seed, skip_sequences, mask_rate
     )
     if shuffle_buffer < 0:
         raise ValueError(f"shuffle_buffer must be >= 0, got {shuffle_buffer}")
-    files = resolve_files(file_pattern)
-    pipelines, pipeline_id, batch_size = _pipeline_share(input_context, global_batch_size)
-    if skip_sequences % pipelines:
+    if skip_sequences % global_batch_size:
         raise ValueError(
-            f"skip_sequences {skip_sequences} does not split over {pipelines} input pipelines; "
-            "pass steps done × global batch size"
+            f"skip_sequences {skip_sequences} is not a whole number of global batches of "
+            f"{global_batch_size}; pass steps done × global batch size"
         )
-    records = _records(
-        files,
-        seed=seed,
-        shuffle_files=True,
-        shuffle_buffer=shuffle_buffer,
-        repeat=repeat,
-        pipelines=pipelines,
-        pipeline_id=pipeline_id,
-        shard_files=len(files) >= pipelines,
+    files = resolve_files(file_pattern)
+    counts = list(counts) if counts is not None else record_counts(files)
+    if not sum(counts):
+        raise DataError(f"{file_pattern}: the files hold no record; {_regenerate(files[0])}")
+    stream = _sequence_stream(
+        files, counts, seed=seed, shuffle=True, window=shuffle_buffer,
+        start=skip_sequences, repeat=repeat,
     )
     batches = _masked_batches(
-        records,
+        stream,
         seq_length=seq_length,
-        batch_size=batch_size,
+        global_batch_size=global_batch_size,
         vocab_size=vocab_size,
         max_predictions=max_predictions or max_predictions_for(seq_length),
         mask_rate=mask_rate,
         seed=seed,
-        stream=pipeline_id,
-        skip=skip_sequences // pipelines,
+        share=_pipeline_share(input_context, global_batch_size),
     )
     return _finish(batches, sharded=input_context is not None)
 
@@ -653,13 +746,15 @@ def eval_dataset(
     mask_rate: float = 0.15,
     steps: int | None = None,
     input_context: tf.distribute.InputContext | None = None,
+    counts: Sequence[int] | None = None,
 ) -> tf.data.Dataset:
     """Evaluation batches: the files in name order, no shuffle, the same masks on every pass
-    (so numbers are comparable between evaluations).
+    (so numbers are comparable between evaluations), the same global batches on any number of
+    replicas.
 
     One pass over the data by default (a last partial batch is dropped: shapes stay static);
-    with ``steps``, exactly that many batches (the data repeats if it is shorter).  With
-    ``input_context`` each pipeline takes every n-th record, so the shares are even.
+    with ``steps``, exactly that many global batches (the data repeats if it is shorter): each
+    input pipeline gives ``steps`` batches to each replica it feeds.
     """
     _check_settings(
         seq_length, global_batch_size, vocab_size, max_predictions, seed, 0, mask_rate
@@ -667,30 +762,28 @@ def eval_dataset(
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     files = resolve_files(file_pattern)
-    pipelines, pipeline_id, batch_size = _pipeline_share(input_context, global_batch_size)
-    records = _records(
-        files,
-        seed=seed,
-        shuffle_files=False,
-        shuffle_buffer=0,
-        repeat=steps is not None,
-        pipelines=pipelines,
-        pipeline_id=pipeline_id,
-        shard_files=False,
+    counts = list(counts) if counts is not None else record_counts(files)
+    if not sum(counts):
+        raise DataError(f"{file_pattern}: the files hold no record; {_regenerate(files[0])}")
+    share = _pipeline_share(input_context, global_batch_size)
+    stream = _sequence_stream(
+        files, counts, seed=seed, shuffle=False, window=0, start=0, repeat=steps is not None
     )
     batches = _masked_batches(
-        records,
+        stream,
         seq_length=seq_length,
-        batch_size=batch_size,
+        global_batch_size=global_batch_size,
         vocab_size=vocab_size,
         max_predictions=max_predictions or max_predictions_for(seq_length),
         mask_rate=mask_rate,
         seed=seed,
-        stream=pipeline_id,
-        skip=0,
+        share=share,
     )
     if steps is not None:  # Known length: Keras shows progress and expects no early end.
-        batches = batches.take(steps).apply(tf.data.experimental.assert_cardinality(steps))
+        per_pipeline = steps * share[2]
+        batches = batches.take(per_pipeline).apply(
+            tf.data.experimental.assert_cardinality(per_pipeline)
+        )
     return _finish(batches, sharded=input_context is not None)
 
 

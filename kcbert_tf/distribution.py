@@ -58,10 +58,15 @@ __all__ = [
     "exit_hard_on_hang",
     "mixed_precision_policy",
     "per_replica_batch_size",
+    "is_chief",
+    "split_cpu",
+    "tpu_vm_hosts",
+    "FitSettings",
+    "fit_settings",
 ]
 
-#: The values of :attr:`StrategyInfo.kind`.
-KINDS = ("tpu", "multi-gpu", "gpu", "cpu")
+#: The values of :attr:`StrategyInfo.kind`; "multi-cpu" is ``--cpu-replicas N`` (N >= 2).
+KINDS = ("tpu", "multi-gpu", "gpu", "multi-cpu", "cpu")
 
 #: The values ``mixed_precision_policy(requested=...)`` accepts.
 PRECISIONS = ("auto", "bf16", "fp16", "off")
@@ -90,6 +95,7 @@ class StrategyInfo:
     kind: str  # one of KINDS: "tpu", "multi-gpu", "gpu", "cpu"
     num_replicas: int  # strategy.num_replicas_in_sync: how many ways a global batch is split
     device_description: str  # e.g. "TPU 'local' (8 cores)", "1 GPU: NVIDIA H200 (compute ..."
+    is_chief: bool = True  # the one process that writes config, checkpoints, logs and weights
 
 
 class TpuUnreachable(RuntimeError):
@@ -111,8 +117,14 @@ def resolve_strategy(
     zone: str | None = None,
     project: str | None = None,
     connect_timeout_s: float = 300,
+    cpu_replicas: int | None = None,
 ) -> StrategyInfo:
     """The strategy for this machine: TPU when ``tpu`` is given, else the GPUs, else the CPU.
+
+    ``cpu_replicas=N`` (N >= 2) splits the host CPU into N logical devices and trains under
+    ``MirroredStrategy`` over them (kind ``"multi-cpu"``): multi-replica training, checkable on
+    any machine.  It must come before TensorFlow has set up its devices, or the process must
+    already have N logical CPUs; ``cpu_replicas=1`` is the plain CPU.
 
     ``tpu`` is ``"local"`` on a Cloud TPU VM, a TPU node's name (``zone`` and ``project`` default
     to this VM's, read from the GCE metadata server), or a ``grpc://host:port`` address.  The
@@ -129,6 +141,10 @@ def resolve_strategy(
     Raises :class:`TpuUnreachable` when the TPU cannot be reached or initialized, and
     ``ValueError`` for a malformed ``tpu`` or timeout.
     """
+    if cpu_replicas is not None:
+        if tpu is not None:
+            raise ValueError("--cpu-replicas and --tpu exclude each other: pick one")
+        return _cpu_replicas_strategy(cpu_replicas)
     if tpu is not None:
         return _tpu_strategy(tpu, zone=zone, project=project, connect_timeout_s=connect_timeout_s)
     if zone is not None or project is not None:
@@ -196,7 +212,7 @@ def mixed_precision_policy(kind: str, requested: str = "auto") -> str | None:
         return "mixed_float16"
     if kind == "tpu":
         return "mixed_bfloat16"
-    if kind == "cpu":
+    if kind in ("cpu", "multi-cpu"):
         return None
     capabilities = _gpu_compute_capabilities()
     if capabilities and all(capability >= (8, 0) for capability in capabilities):
@@ -218,6 +234,7 @@ def per_replica_batch_size(global_batch: int, num_replicas: int, *, kind: str | 
             "tpu": "this TPU",
             "multi-gpu": "these GPUs",
             "gpu": "this GPU",
+            "multi-cpu": "these logical CPUs",
             "cpu": "this CPU",
         }.get(kind or "", "this machine")
         below = global_batch // num_replicas * num_replicas
@@ -247,6 +264,17 @@ def _tpu_strategy(
             f"--tpu-timeout must be a positive number of seconds, got {connect_timeout_s}"
         )
     tpu = tpu.strip()
+    if tpu == "local":
+        hosts = tpu_vm_hosts()
+        if hosts > 1:
+            raise TpuUnreachable(
+                f"`--tpu local` on a multi-host TPU slice ({hosts} hosts): TPUStrategy is "
+                "single-client, so one process drives every host of the slice. Run the command "
+                "once, on one host (or on any VM in the zone), with the slice's name: "
+                "`--tpu TPU_NAME` (see `gcloud compute tpus tpu-vm list --zone ZONE`), not on "
+                "each host with `--tpu local`",
+                address=tpu,
+            )
     if tpu.startswith("grpc://"):
         for host, port in _grpc_endpoints(tpu):
             _probe_tcp(tpu, host, port, min(_PROBE_TIMEOUT_S, connect_timeout_s))
@@ -294,7 +322,14 @@ def _tpu_strategy(
 
     strategy = outcome["strategy"]
     replicas = int(strategy.num_replicas_in_sync)
-    return StrategyInfo(strategy, "tpu", replicas, f"TPU {tpu!r} ({replicas} cores)")
+    hosts = int(getattr(getattr(strategy.extended, "_tpu_metadata", None), "num_hosts", 1) or 1)
+    return StrategyInfo(
+        strategy,
+        "tpu",
+        replicas,
+        f"TPU {tpu!r} ({replicas} cores, {hosts} host{'s' if hosts > 1 else ''})",
+        is_chief(strategy),
+    )
 
 
 def _grpc_endpoints(address: str) -> list[tuple[str, int]]:
@@ -425,3 +460,149 @@ def _describe_gpus(gpus: Sequence[Any]) -> str:
         return ", ".join(described)
     except Exception:  # noqa: BLE001 - only a log line
         return ", ".join(getattr(gpu, "name", str(gpu)) for gpu in gpus)
+
+
+def split_cpu(replicas: int) -> None:
+    """Split the host CPU into ``replicas`` logical devices (``--cpu-replicas``).
+
+    Call it before TensorFlow sets up its devices (before any op runs); when it already has,
+    the existing logical CPUs are used if there are enough, else a clear ``ValueError``.
+    """
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 1:
+        raise ValueError(f"--cpu-replicas must be a whole number >= 1, got {replicas}")
+    if replicas == 1:
+        return
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * replicas
+        )
+    except RuntimeError:  # TensorFlow has set up its devices already: use them if they suffice
+        available = len(tf.config.list_logical_devices("CPU"))
+        if available < replicas:
+            raise ValueError(
+                f"--cpu-replicas {replicas}: TensorFlow already set up {available} logical CPU "
+                "device(s) in this process; split the CPU before any TensorFlow op runs "
+                "(the command line does)"
+            ) from None
+
+
+def _cpu_replicas_strategy(replicas: int) -> StrategyInfo:
+    """``MirroredStrategy`` over ``replicas`` logical CPU devices (the default strategy for 1)."""
+    split_cpu(replicas)
+    import tensorflow as tf
+
+    if replicas == 1:
+        return StrategyInfo(tf.distribute.get_strategy(), "cpu", 1, "CPU (--cpu-replicas 1)")
+    devices = [f"/cpu:{index}" for index in range(replicas)]
+    strategy = tf.distribute.MirroredStrategy(devices)
+    return StrategyInfo(
+        strategy,
+        "multi-cpu",
+        int(strategy.num_replicas_in_sync),
+        f"{replicas} logical CPU devices (--cpu-replicas), MirroredStrategy",
+    )
+
+
+def is_chief(strategy: Any) -> bool:
+    """Whether this process is the one that writes files: always under a single-client strategy
+    (default, Mirrored, TPUStrategy driving every host of a pod slice); under a multi-worker one,
+    the ``chief`` task, or worker 0 when there is no chief."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None) if resolver is not None else None
+    if task_type in (None, "chief"):
+        return True
+    if task_type != "worker":
+        return False
+    try:
+        has_chief = "chief" in resolver.cluster_spec().as_dict()
+    except Exception:  # noqa: BLE001 - no cluster spec: a single worker
+        has_chief = False
+    return not has_chief and int(getattr(resolver, "task_id", 0) or 0) == 0
+
+
+#: The GCE metadata a Cloud TPU VM carries about its slice (one entry per host, comma-separated).
+_TPU_WORKERS_METADATA = "instance/attributes/worker-network-endpoints"
+_METADATA_URL = "http://metadata.google.internal/computeMetadata/v1/"
+
+
+def _gce_metadata(key: str, timeout_s: float = 1.0) -> str | None:
+    """A GCE metadata value, or None off Google Cloud (bounded: never hangs)."""
+    import urllib.request
+
+    request = urllib.request.Request(_METADATA_URL + key, headers={"Metadata-Flavor": "Google"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.read().decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - off GCE, or no such key
+        return None
+
+
+def tpu_vm_hosts(environ: dict | None = None, metadata=_gce_metadata) -> int:
+    """How many hosts the TPU slice attached to this VM has (1 off a TPU VM).
+
+    From ``TPU_WORKER_HOSTNAMES`` when set (comma-separated), else from the VM's GCE metadata
+    ``worker-network-endpoints`` (one comma-separated entry per host of the slice).
+    """
+    environ = os.environ if environ is None else environ
+    names = environ.get("TPU_WORKER_HOSTNAMES", "").strip()
+    if names:
+        return len([name for name in names.split(",") if name.strip()])
+    endpoints = metadata(_TPU_WORKERS_METADATA)
+    if not endpoints or "<html" in endpoints.lower():
+        return 1
+    return max(1, len([entry for entry in endpoints.strip().split(",") if entry.strip()]))
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSettings:
+    """How ``model.compile``/``fit`` must be set for a strategy, and why, for the log."""
+
+    jit_compile: bool | str
+    steps_per_execution: int
+    notes: tuple[str, ...] = ()
+
+
+def fit_settings(
+    info: StrategyInfo, jit_compile: bool | str, steps_per_execution: int, interval: int
+) -> FitSettings:
+    """The XLA and ``steps_per_execution`` settings that work under ``info``'s strategy.
+
+    - XLA: TPUStrategy compiles every replica step with XLA itself, and Keras' ``jit_compile``
+      would also compile the host-side loop (TPU TensorFlow builds have no XLA:CPU), so it is
+      off there; under MirroredStrategy Keras' XLA step fails reading other replicas' variables
+      (keras-team/keras#19005), so it is off too.  One GPU or the CPU: as asked.
+    - ``steps_per_execution`` > 1 crashes under MirroredStrategy (keras-team/keras#19246): 1
+      there.  Elsewhere it must divide the checkpoint ``interval``, or an epoch would run past
+      its checkpoint: the largest divisor of ``interval`` not above the request.
+    """
+    notes = []
+    jit = jit_compile
+    if info.kind == "tpu" and jit not in (False, "auto"):
+        notes.append("XLA: TPUStrategy compiles each step with XLA itself; Keras' jit_compile is off")
+        jit = False
+    elif info.num_replicas > 1 and jit not in (False, "auto"):
+        notes.append(
+            f"XLA: off under MirroredStrategy ({info.num_replicas} replicas): Keras' XLA step "
+            "cannot read other replicas' variables (keras-team/keras#19005)"
+        )
+        jit = False
+    elif info.kind == "tpu" or info.num_replicas > 1:
+        jit = False
+    spe = max(1, int(steps_per_execution))
+    if info.kind in ("multi-gpu", "multi-cpu") and spe > 1:
+        notes.append(
+            f"steps_per_execution {spe} -> 1: Keras cannot run several steps per call under "
+            "MirroredStrategy (keras-team/keras#19246)"
+        )
+        spe = 1
+    if interval % spe:
+        divisor = max(d for d in range(1, spe + 1) if interval % d == 0)
+        notes.append(
+            f"steps_per_execution {spe} -> {divisor}: it must divide the checkpoint interval "
+            f"{interval}, so that every epoch ends on its checkpoint"
+        )
+        spe = divisor
+    return FitSettings(jit, spe, tuple(notes))

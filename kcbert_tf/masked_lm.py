@@ -30,14 +30,16 @@ from keras_hub.src.layers.modeling.masked_lm_head import MaskedLMHead
 from keras_hub.src.models.masked_lm import MaskedLM
 
 from kcbert_tf.backbone import KcBertBackbone, resolve_activation
+from kcbert_tf.keras_internals import DistributedDatasetFit
 
 __all__ = ["KcBertMaskedLM"]
 
 
 @keras.saving.register_keras_serializable(package="kcbert_tf")
-class KcBertMaskedLM(BertMaskedLM):
+class KcBertMaskedLM(DistributedDatasetFit, BertMaskedLM):
     """``BertMaskedLM`` with the MLM head's activation, layer-norm epsilon and initializer range
-    taken from the :class:`KcBertBackbone` (so from the Hugging Face config)."""
+    taken from the :class:`KcBertBackbone` (so from the Hugging Face config); ``fit`` and
+    ``evaluate`` also take distributed datasets (for TPUStrategy and MirroredStrategy)."""
 
     backbone_cls = KcBertBackbone
 

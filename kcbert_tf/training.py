@@ -2,27 +2,40 @@
 
 The recipe is stock BERT, as KcBERT used it: AdamW with decoupled weight decay 0.01 (not on
 LayerNorm parameters and biases), linear warmup to the peak learning rate then linear decay to
-zero (:class:`~kcbert_tf.lr_schedule.WarmupLinearDecay`), global gradient clipping at 1.0, masks
-drawn afresh each epoch by the input pipeline (:mod:`kcbert_tf.data`), mixed precision on TPU/GPU.
+zero (:class:`~kcbert_tf.lr_schedule.WarmupLinearDecay`), clipping of the summed gradients at
+global norm 1.0, masks drawn afresh each pass by the input pipeline (:mod:`kcbert_tf.data`),
+mixed precision on TPU/GPU.  The loop itself is :mod:`kcbert_tf.training_core`, shared with
+fine-tuning: 1, 2 or N replicas train alike (same global batches, same loss, same weights to
+float32 rounding with dropout off), each replica draws its own dropout masks, only the chief
+writes.
+
+Where it runs: ``--tpu`` (TPUStrategy: a TPU VM with ``local``, a pod slice or a TPU node by
+name, driven from one process), two or more GPUs (MirroredStrategy), ``--cpu-replicas N``
+(MirroredStrategy over N logical CPU devices: multi-replica training checked without
+accelerators), else one GPU or the CPU.  The TensorFlow backend of Keras only: under
+``KERAS_BACKEND=jax`` or ``torch`` the command refuses at once (the input pipeline, the
+strategies and the checkpoints are TensorFlow's).
 
 The model directory (``--model-dir``, local or ``gs://``)::
 
     config.json, vocab.txt      written first: the model's config and the vocab of the data
     checkpoints/                tf.train checkpoints every ``checkpoint_every`` steps (last K kept):
                                 weights, optimizer state (step, moments), dropout RNG state
-    logs/train, logs/validation TensorBoard: loss, MLM accuracy, learning rate, tokens/s
+    logs/train, logs/validation TensorBoard, on the optimizer-step axis: loss, MLM accuracy,
+                                learning rate, gradient norm, tokens/s; validation loss/accuracy
     model.weights.h5            the final weights, written last under a temporary name, renamed
     training_state.json         settings and the last measured numbers
 
 Training runs in "epochs" of one checkpoint interval.  A run killed at any moment and started
 again with the same command restores the last checkpoint (same step, optimizer state, learning
-rate and RNG state) and skips the data it had already consumed, so it continues exactly where the
-checkpoint was taken, losing at most one interval.
+rate and RNG state) and starts the data stream where that step left it — found by arithmetic on
+the files' record counts, not by re-reading — so it continues exactly where the checkpoint was
+taken, losing at most one interval.
 
-Example (CPU, a few steps of the tiny config)::
+Example (CPU, a few steps of the tiny config, on 2 logical CPU replicas)::
 
     kcbert-tf pretrain --config configs/kcbert-tiny.json --data 'data/*.tfrecord' \\
-        --model-dir runs/tiny --train-config configs/pretrain-tiny.json --steps 200
+        --model-dir runs/tiny --train-config configs/pretrain-tiny.json --steps 200 --cpu-replicas 2
 """
 
 from __future__ import annotations
@@ -34,14 +47,11 @@ import logging
 import math
 import os
 import sys
-import time
 from typing import Sequence
-
-import keras
 
 from kcbert_tf.modeling import WEIGHTS_FILE
 
-__all__ = ["TrainConfig", "build_arg_parser", "run", "main"]
+__all__ = ["TrainConfig", "TrainingError", "build_arg_parser", "run", "main"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -98,14 +108,19 @@ class TrainConfig:
             raise TrainingError(f"--train-config {path}: unknown field(s) {unknown}; known: {sorted(names)}")
         return cls(**{key: value for key, value in values.items() if key in names})
 
+    def optimizer_settings(self):
+        from kcbert_tf.training_core import OptimizerSettings
 
-def effective_checkpoint_interval(train_steps: int, checkpoint_every: int) -> int:
-    """The checkpoint interval: ``checkpoint_every``, or the largest divisor of ``train_steps``
-    below it, so that training ends exactly on a checkpoint."""
-    interval = max(1, min(checkpoint_every, train_steps))
-    while train_steps % interval:
-        interval -= 1
-    return interval
+        return OptimizerSettings(
+            learning_rate=self.learning_rate,
+            warmup_steps=self.warmup_steps,
+            total_steps=self.train_steps,
+            weight_decay=self.weight_decay,
+            beta_1=self.adam_beta_1,
+            beta_2=self.adam_beta_2,
+            epsilon=self.adam_epsilon,
+            clip_norm=self.clip_norm,
+        )
 
 
 def weight_decay_excluded(variable_path: str) -> bool:
@@ -115,112 +130,32 @@ def weight_decay_excluded(variable_path: str) -> bool:
 
 
 def build_optimizer(train: TrainConfig):
-    import keras
+    """BERT's AdamW for ``train`` (:func:`kcbert_tf.training_core.build_optimizer`)."""
+    from kcbert_tf.training_core import build_optimizer as build
 
-    from kcbert_tf.lr_schedule import WarmupLinearDecay
-
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=WarmupLinearDecay(train.learning_rate, train.warmup_steps, train.train_steps),
-        weight_decay=train.weight_decay,
-        beta_1=train.adam_beta_1,
-        beta_2=train.adam_beta_2,
-        epsilon=train.adam_epsilon,
-        global_clipnorm=train.clip_norm,
-    )
-    optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
-    return optimizer
+    return build(train.optimizer_settings())
 
 
-def compile_masked_lm(model, train: TrainConfig, jit_compile) -> None:
+def compile_masked_lm(model, train: TrainConfig, jit_compile, steps_per_execution: int | None = None) -> None:
+    """Compile the masked LM: BERT's optimizer, cross-entropy over the weighted prediction slots
+    (the input pipeline's weights make it the mean over the global batch's real predictions)."""
     import keras
 
     model.compile(
         optimizer=build_optimizer(train),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        steps_per_execution=train.steps_per_execution,
+        steps_per_execution=steps_per_execution or train.steps_per_execution,
         jit_compile=jit_compile,
     )
-
-
-def training_checkpoint(model):
-    """A ``tf.train.Checkpoint`` of everything a resumed run needs: weights, optimizer state
-    (step counter, moments) and the dropout RNG state (Keras keeps it outside ``model``'s tracked
-    weights, so it is listed here)."""
-    import tensorflow as tf
-
-    rng_state = [
-        variable.value for variable in model.non_trainable_variables if "seed_generator" in variable.path
-    ]
-    return tf.train.Checkpoint(model=model, optimizer=model.optimizer, rng_state=rng_state)
-
-
-class CheckpointEveryEpoch(keras.callbacks.Callback):
-    """Save a checkpoint at the end of every epoch (= one checkpoint interval)."""
-
-    def __init__(self, manager, iterations):
-        super().__init__()
-        self._manager = manager
-        self._iterations = iterations
-
-    def on_epoch_end(self, epoch, logs=None):
-        step = int(self._iterations.numpy())
-        _LOG.info("step %d: checkpoint %s", step, self._manager.save(checkpoint_number=step))
-
-
-class TrainingMonitor(keras.callbacks.Callback):
-    """Learning rate, tokens/s and non-pad tokens/s, to TensorBoard (``logs/train``) and ``last``.
-
-    ``tokens_per_step`` is the global batch times the sequence length; ``fill_ratio`` the share of
-    non-pad tokens in the data (from its ``stats.json``).
-    """
-
-    def __init__(self, log_dir: str, tokens_per_step: int, fill_ratio: float, log_every: int):
-        super().__init__()
-        import tensorflow as tf
-
-        self._writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
-        self._tokens_per_step = tokens_per_step
-        self._fill_ratio = fill_ratio
-        self._log_every = log_every
-        self._mark: tuple[float, int] | None = None
-        self.first: dict = {}
-        self.last: dict = {}
-
-    def on_train_batch_end(self, batch, logs=None):
-        import tensorflow as tf
-
-        optimizer = self.model.optimizer
-        step = int(optimizer.iterations.numpy())
-        now = time.perf_counter()
-        if self._mark is None:  # The first call includes tracing and compiling: start after it.
-            self._mark = (now, step)
-            self.first = {"step": step, **{key: float(value) for key, value in (logs or {}).items()}}
-            return
-        start_time, start_step = self._mark
-        if step - start_step < self._log_every:
-            return
-        tokens_per_second = (step - start_step) * self._tokens_per_step / (now - start_time)
-        self.last = {
-            "step": step,
-            "learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
-            "tokens_per_second": tokens_per_second,
-            "non_pad_tokens_per_second": tokens_per_second * self._fill_ratio,
-            **{key: float(value) for key, value in (logs or {}).items()},
-        }
-        # record_if(True): Keras' TensorBoard callback wraps training in its own record_if.
-        with self._writer.as_default(step=step), tf.summary.record_if(True):
-            for key in ("learning_rate", "tokens_per_second", "non_pad_tokens_per_second"):
-                tf.summary.scalar(key, self.last[key])
-        self._writer.flush()
-        self._mark = (now, step)
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kcbert-tf pretrain",
         description="Pretrain a KcBERT masked LM on packed TFRecords with model.fit "
-        "(TPUStrategy with --tpu, MirroredStrategy on 2+ GPUs, else the default strategy).",
+        "(TPUStrategy with --tpu, MirroredStrategy on 2+ GPUs or with --cpu-replicas, else the "
+        "default strategy).",
     )
     parser.add_argument("--config", required=True, help="model config.json (configs/kcbert-base.json)")
     parser.add_argument("--data", required=True, help="make-pretraining-data output: a directory or a glob of *.tfrecord")
@@ -229,24 +164,25 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocab", default=None, help="the data's vocab.txt (default: the one beside the data)")
     parser.add_argument("--eval-data", default=None, help="a glob of held-out records for MLM loss/accuracy")
     parser.add_argument("--init", default=None, help="start from the weights of this model directory (e.g. import-hf output)")
-    parser.add_argument("--steps", type=int, default=None, help="total training steps")
+    parser.add_argument("--steps", type=int, default=None, help="total training steps (the warmup scales with it)")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (split over replicas)")
     parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate")
     parser.add_argument("--warmup-steps", type=int, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=None)
     parser.add_argument("--steps-per-execution", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--tpu", default=None, help="'local' on a Cloud TPU VM, a TPU name, or grpc://host:port")
+    parser.add_argument("--tpu", default=None, help="'local' on a single-host Cloud TPU VM, a TPU name (pod slices, TPU nodes), or grpc://host:port")
     parser.add_argument("--tpu-zone", default=None, help="zone of a TPU node")
     parser.add_argument("--tpu-project", default=None, help="GCP project of a TPU node")
     parser.add_argument("--tpu-timeout", type=float, default=300, help="seconds to reach the TPU before giving up")
+    parser.add_argument("--cpu-replicas", type=int, default=None, help="split the CPU into N logical devices and train on N replicas (MirroredStrategy)")
     parser.add_argument("--mixed-precision", choices=["auto", "bf16", "fp16", "off"], default=None)
     parser.add_argument("--deterministic", action="store_true", help="deterministic ops (reproducible, slower)")
     return parser
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
-    train = TrainConfig.from_file(args.train_config) if args.train_config else TrainConfig()
+    recipe = TrainConfig.from_file(args.train_config) if args.train_config else TrainConfig()
     overrides = {
         "train_steps": args.steps,
         "batch_size": args.batch_size,
@@ -257,13 +193,53 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         "seed": args.seed,
         "mixed_precision": args.mixed_precision,
     }
-    train = dataclasses.replace(train, **{k: v for k, v in overrides.items() if v is not None})
+    train = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
     for name in ("batch_size", "train_steps", "checkpoint_every", "steps_per_execution", "log_every", "eval_steps"):
         if getattr(train, name) <= 0:
             raise TrainingError(f"{name} must be > 0, got {getattr(train, name)}")
+    if args.steps is not None and args.warmup_steps is None and args.steps != recipe.train_steps:
+        # BERT warms up over 10k of 1M steps: keep the recipe's share of the run.
+        scaled = round(recipe.warmup_steps * args.steps / recipe.train_steps)
+        _LOG.info(
+            "warmup_steps %d: the recipe's %d of %d steps, scaled to --steps %d "
+            "(pass --warmup-steps to choose)", scaled, recipe.warmup_steps, recipe.train_steps, args.steps,
+        )
+        train = dataclasses.replace(train, warmup_steps=scaled)
     if train.warmup_steps > train.train_steps:
         raise TrainingError(f"warmup_steps {train.warmup_steps} is more than train_steps {train.train_steps}")
     return train
+
+
+def _refuse_other_backends() -> None:
+    """Pretraining runs on Keras' TensorFlow backend (tf.data, tf.distribute, tf.train
+    checkpoints); refuse any other at once, before anything is read or written."""
+    wanted = os.environ.get("KERAS_BACKEND", "").strip().lower()
+    if wanted and wanted != "tensorflow":
+        raise TrainingError(
+            f"KERAS_BACKEND={wanted}: pretrain runs on Keras' TensorFlow backend only (its input "
+            "pipeline, strategies and checkpoints are TensorFlow's); unset KERAS_BACKEND or set it "
+            "to tensorflow. The trained model loads under any backend (kcbert_tf.modeling.load_masked_lm)"
+        )
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise TrainingError(
+            f"Keras' backend is {keras.backend.backend()} (~/.keras/keras.json): pretrain runs on "
+            "the TensorFlow backend only; set KERAS_BACKEND=tensorflow"
+        )
+
+
+@dataclasses.dataclass
+class _Inputs:
+    """Everything read and checked before training starts."""
+
+    config: object
+    vocab: list
+    train_files: list
+    train_counts: list
+    eval_files: list
+    seq_length: int
+    fill_ratio: float
 
 
 def _data_files(pattern: str) -> list[str]:
@@ -287,20 +263,13 @@ def _data_fill_ratio(files: list[str]) -> float:
         return 1.0
 
 
-def run(argv: Sequence[str] | None = None) -> dict:
-    """Train from command-line arguments; return the final numbers (also in training_state.json)."""
-    args = build_arg_parser().parse_args(argv)
-    train = _train_config(args)
-
-    import tensorflow as tf
-
+def _check_inputs(args: argparse.Namespace, train: TrainConfig) -> _Inputs:
+    """Phase 1: the config, vocab and data, checked before any training starts."""
     from kcbert_tf import data as pretraining_data
-    from kcbert_tf.distribution import mixed_precision_policy, per_replica_batch_size, resolve_strategy
     from kcbert_tf.model_config import ConfigError, read_model_config
-    from kcbert_tf.modeling import build_masked_lm, check_vocab_matches, load_masked_lm, write_model_dir
+    from kcbert_tf.modeling import check_vocab_matches
     from kcbert_tf.tokenization import VocabError, read_vocab
 
-    # --- Everything a user can get wrong, checked before any training starts. ---
     try:
         config = read_model_config(args.config)
     except ConfigError as error:
@@ -322,126 +291,143 @@ def run(argv: Sequence[str] | None = None) -> dict:
     try:
         pretraining_data.check_pretraining_files(train_files + eval_files, None, config.vocab_size)
         seq_length = pretraining_data.sequence_length(train_files)
+        counts = pretraining_data.record_counts(train_files)
     except pretraining_data.DataError as error:
         raise TrainingError(str(error)) from None
+    if not sum(counts):
+        raise TrainingError(f"--data {args.data}: the training files hold no record; remake the data")
     if seq_length > config.max_position_embeddings:
         raise TrainingError(
             f"--data sequences have {seq_length} ids but {args.config} has max_position_embeddings "
             f"{config.max_position_embeddings}; remake the data with --max-seq-length "
             f"{config.max_position_embeddings} or less"
         )
-    info = resolve_strategy(
-        args.tpu, zone=args.tpu_zone, project=args.tpu_project, connect_timeout_s=args.tpu_timeout
-    )
+    return _Inputs(config, vocab, train_files, counts, eval_files, seq_length, _data_fill_ratio(train_files))
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Train from command-line arguments; return the final numbers (also in training_state.json)."""
+    args = build_arg_parser().parse_args(argv)
+    _refuse_other_backends()
+    train = _train_config(args)
+    if args.cpu_replicas is not None:  # before any TensorFlow op sets up the devices
+        from kcbert_tf.distribution import split_cpu
+
+        try:
+            split_cpu(args.cpu_replicas)
+        except ValueError as error:
+            raise TrainingError(str(error)) from None
+    inputs = _check_inputs(args, train)
+
+    # --- Phase 2: the strategy, the model, its optimizer and the checkpoint to resume from. ---
+    import keras
+    import tensorflow as tf
+
+    from kcbert_tf import data as pretraining_data
+    from kcbert_tf import training_core
+    from kcbert_tf.distribution import fit_settings, mixed_precision_policy, per_replica_batch_size, resolve_strategy
+    from kcbert_tf.modeling import build_masked_lm, load_masked_lm, write_model_dir
+    from kcbert_tf.training_core import effective_checkpoint_interval
+
     try:
+        info = resolve_strategy(
+            args.tpu, zone=args.tpu_zone, project=args.tpu_project,
+            connect_timeout_s=args.tpu_timeout, cpu_replicas=args.cpu_replicas,
+        )
         per_replica_batch_size(train.batch_size, info.num_replicas, kind=info.kind)
     except ValueError as error:
         raise TrainingError(str(error)) from None
     policy = mixed_precision_policy(info.kind, train.mixed_precision)
-    jit_compile = True if info.kind == "tpu" else train.jit_compile
-
+    interval = effective_checkpoint_interval(train.train_steps, train.checkpoint_every)
+    settings = fit_settings(info, train.jit_compile, train.steps_per_execution, interval)
+    for note in settings.notes:
+        _LOG.info("%s", note)
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(train.seed)
-    interval = effective_checkpoint_interval(train.train_steps, train.checkpoint_every)
-    epochs = train.train_steps // interval
-    max_predictions = train.max_predictions_per_seq or pretraining_data.max_predictions_for(seq_length)
+    max_predictions = train.max_predictions_per_seq or pretraining_data.max_predictions_for(inputs.seq_length)
     _LOG.info(
         "pretrain: %s on %s, %d replica(s), %s; %d train + %d eval file(s) of %d ids; batch %d, "
-        "%d steps, checkpoint every %d",
+        "%d steps, checkpoint every %d, %d step(s) per execution",
         os.path.basename(args.config), info.device_description, info.num_replicas, policy or "float32",
-        len(train_files), len(eval_files), seq_length, train.batch_size, train.train_steps, interval,
+        len(inputs.train_files), len(inputs.eval_files), inputs.seq_length, train.batch_size,
+        train.train_steps, interval, settings.steps_per_execution,
     )
 
-    # --- The model, its optimizer and the checkpoint to resume from. ---
     model_dir = args.model_dir
-    tf.io.gfile.makedirs(os.path.join(model_dir, CHECKPOINT_DIR))
+    if info.is_chief:
+        tf.io.gfile.makedirs(os.path.join(model_dir, CHECKPOINT_DIR))
     with info.strategy.scope():
-        model = build_masked_lm(config, dtype=policy)
+        model = build_masked_lm(inputs.config, dtype=policy)
         # The masked-LM loss does not reach the pooler (HF's BertForMaskedLM has none): freeze it
         # rather than keep optimizer state for weights that get no gradient.
         model.backbone.pooled_dense.trainable = False
-        compile_masked_lm(model, train, jit_compile)
+        training_core.prepare_model(model)
+        compile_masked_lm(model, train, settings.jit_compile, settings.steps_per_execution)
         model.optimizer.build(model.trainable_variables)
-        checkpoint = training_checkpoint(model)
-        manager = tf.train.CheckpointManager(
-            checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=train.keep_checkpoints
+        checkpoints = training_core.Checkpoints(
+            model, os.path.join(model_dir, CHECKPOINT_DIR), keep=train.keep_checkpoints, is_chief=info.is_chief
         )
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            _LOG.info("resuming from %s", manager.latest_checkpoint)
-        elif args.init:
+        step = checkpoints.restore_latest()
+        if not step and args.init:
             initial = load_masked_lm(args.init)
             for target, source in zip(model.weights, initial.weights):
                 target.assign(tf.cast(source.value, target.dtype))
             _LOG.info("initialized from %s", args.init)
-    step = int(model.optimizer.iterations.numpy())
     if step % interval:
         raise TrainingError(
-            f"{manager.latest_checkpoint} is at step {step}, not a multiple of the checkpoint interval "
+            f"{checkpoints.latest} is at step {step}, not a multiple of the checkpoint interval "
             f"{interval}: resume with the checkpoint_every and --steps of the run that wrote it"
         )
-    initial_epoch = step // interval
-    # config.json and vocab.txt now; the final weights only at the end.
-    write_model_dir(None, config, vocab, model_dir)
+    if info.is_chief:  # config.json and vocab.txt now; the final weights only at the end.
+        write_model_dir(None, inputs.config, inputs.vocab, model_dir)
 
-    # --- Data: sharded per replica, resumed past what the checkpoint had consumed. ---
+    # --- Phase 3: the data (each replica its rows of the same global batches), then fit. ---
     common = dict(
-        seq_length=seq_length,
+        seq_length=inputs.seq_length,
         global_batch_size=train.batch_size,
-        vocab_size=config.vocab_size,
+        vocab_size=inputs.config.vocab_size,
         max_predictions=max_predictions,
         mask_rate=train.mask_rate,
     )
     train_ds = info.strategy.distribute_datasets_from_function(
         pretraining_data.dataset_fn(
-            train_files, seed=train.seed, shuffle_buffer=train.shuffle_buffer,
-            skip_sequences=step * train.batch_size, repeat=True, **common,
+            inputs.train_files, seed=train.seed, shuffle_buffer=train.shuffle_buffer,
+            skip_sequences=step * train.batch_size, repeat=True, counts=inputs.train_counts, **common,
         )
     )
     eval_ds = None
-    if eval_files:
+    if inputs.eval_files:
         eval_ds = info.strategy.distribute_datasets_from_function(
             pretraining_data.dataset_fn(
-                eval_files, pretraining_data.eval_dataset, seed=train.seed + 1, steps=train.eval_steps, **common
+                inputs.eval_files, pretraining_data.eval_dataset, seed=train.seed + 1,
+                steps=train.eval_steps, **common,
             )
         )
-
-    monitor = TrainingMonitor(
-        os.path.join(model_dir, LOG_DIR), train.batch_size * seq_length,
-        _data_fill_ratio(train_files), train.log_every,
+    logger = training_core.StepLogger(
+        os.path.join(model_dir, LOG_DIR) if info.is_chief else None,
+        log_every=train.log_every,
+        tokens_per_step=train.batch_size * inputs.seq_length,
+        fill_ratio=inputs.fill_ratio,
     )
-    callbacks = [
-        CheckpointEveryEpoch(manager, model.optimizer.iterations),
-        keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR), update_freq=train.log_every),
-        monitor,
-    ]
-    history = {}
-    if initial_epoch < epochs:
-        try:
-            fit = model.fit(
-                train_ds,
-                epochs=epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=interval,
-                validation_data=eval_ds,
-                validation_steps=train.eval_steps if eval_ds is not None else None,
-                validation_freq=max(1, train.eval_every // interval),
-                callbacks=callbacks,
-                shuffle=False,  # The dataset shuffles (seeded, resumable).
-                verbose=1 if sys.stdout.isatty() else 2,
-            )
-        except tf.errors.DataLossError as error:
-            raise TrainingError(
-                f"the data is corrupt ({error.message.splitlines()[0]}); find the file with "
-                "`python -c \"from kcbert_tf import data; data.check_pretraining_files("
-                f"'{args.data}', None, {config.vocab_size}, full_scan_bytes=None)\"` and remake it"
-            ) from None
-        history = {key: [float(v) for v in values] for key, values in fit.history.items()}
-    else:
+    callbacks = [training_core.CheckpointEveryEpoch(checkpoints), logger]
+    if step >= train.train_steps:
         _LOG.info("already trained for %d steps; writing the final model", step)
+    try:
+        history = training_core.fit_in_epochs(
+            model, train_ds, total_steps=train.train_steps, interval=interval, step=step,
+            callbacks=callbacks, validation_data=eval_ds, validation_steps=train.eval_steps,
+            validation_every=train.eval_every,
+        )
+    except tf.errors.DataLossError as error:
+        raise TrainingError(
+            f"the data is corrupt ({error.message.splitlines()[0]}); find the file with "
+            "`python -c \"from kcbert_tf import data; data.check_pretraining_files("
+            f"'{args.data}', None, {inputs.config.vocab_size}, full_scan_bytes=None)\"` and remake it"
+        ) from None
+    finally:
+        checkpoints.close()
 
-    write_model_dir(model, config, vocab, model_dir)
     state = {
         "steps": int(model.optimizer.iterations.numpy()),
         "resumed_from_step": step,
@@ -449,13 +435,17 @@ def run(argv: Sequence[str] | None = None) -> dict:
         "replicas": info.num_replicas,
         "device": info.device_description,
         "mixed_precision": policy,
-        "sequence_length": seq_length,
+        "steps_per_execution": settings.steps_per_execution,
+        "jit_compile": settings.jit_compile,
+        "sequence_length": inputs.seq_length,
         "history": history,
-        "first_log": monitor.first,
-        "last_log": monitor.last,
+        "first_log": logger.first,
+        "last_log": logger.last,
     }
-    with tf.io.gfile.GFile(os.path.join(model_dir, STATE_FILE), "w") as handle:
-        json.dump(state, handle, indent=2)
+    if info.is_chief:
+        write_model_dir(model, inputs.config, inputs.vocab, model_dir)
+        with tf.io.gfile.GFile(os.path.join(model_dir, STATE_FILE), "w") as handle:
+            json.dump(state, handle, indent=2)
     print(summarize(state, model_dir), flush=True)
     return state
 
@@ -463,7 +453,10 @@ def run(argv: Sequence[str] | None = None) -> dict:
 def summarize(state: dict, model_dir: str) -> str:
     """The closing lines: loss and accuracy at the first step and at the end, speed, where."""
     first, last, history = state["first_log"], state["last_log"], state["history"]
-    lines = [f"pretrain: {state['steps']:,} steps done (resumed at step {state['resumed_from_step']:,})"]
+    lines = [
+        f"pretrain: {state['steps']:,} steps done on {state['replicas']} replica(s) "
+        f"(resumed at step {state['resumed_from_step']:,})"
+    ]
     if first and history.get("loss"):
         lines.append(
             f"  MLM loss {first['loss']:.3f} after step {first['step']} -> {history['loss'][-1]:.3f} "
@@ -472,7 +465,7 @@ def summarize(state: dict, model_dir: str) -> str:
         )
     if history.get("val_loss"):
         lines.append(f"  eval: MLM loss {history['val_loss'][-1]:.3f}, accuracy {history['val_accuracy'][-1]:.3f}")
-    if last:
+    if last.get("tokens_per_second"):
         lines.append(
             f"  {last['tokens_per_second']:,.0f} tokens/s ({last['non_pad_tokens_per_second']:,.0f} non-pad) "
             f"on {state['device']}"

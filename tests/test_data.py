@@ -279,7 +279,11 @@ def test_batches_have_the_keras_hub_format_and_static_shapes(record_dir):
     [(x, y, w)] = as_numpy(dataset.take(1))
     original = unmasked(x, y, w)
     assert (x["padding_mask"] == (original != PAD)).all() and not x["segment_ids"].any()
-    assert (w.sum(1) == expected_predictions(original, slots)).all()
+    assert ((w > 0).sum(1) == expected_predictions(original, slots)).all()
+    # Every real prediction weighs B * P / n (n: the batch's predictions): the weighted loss
+    # over the B * P slots is then the mean over the real predictions, as BERT's is.
+    n = expected_predictions(original, slots).sum()
+    np.testing.assert_allclose(w[w > 0], 10 * slots / n, rtol=1e-6)
 
 
 def test_same_seed_same_batches_and_every_epoch_whole_reshuffled_and_remasked(record_dir):
@@ -310,7 +314,7 @@ def test_the_stream_does_not_depend_on_tensorflow_s_global_seed(record_dir):
         tf.random.set_seed(None)
 
 
-@pytest.mark.parametrize("skip", [37, 100, 230])
+@pytest.mark.parametrize("skip", [40, 100, 230])  # in a window, a new pass, mid-window
 def test_skip_sequences_continues_exactly_where_an_unbroken_run_was(record_dir, skip):
     def unbatched(skip_sequences: int, count: int):
         dataset = data.pretraining_dataset(
@@ -331,8 +335,8 @@ def test_skip_sequences_continues_exactly_where_an_unbroken_run_was(record_dir, 
         tf.nest.map_structure(np.testing.assert_array_equal, a, b)
 
 
-def shares(directory, pipelines: int, global_batch: int) -> list[list]:
-    """Every pipeline's batches of one epoch, as tf.distribute would ask for them."""
+def shares(directory, pipelines: int, replicas: int, global_batch: int, **settings) -> list[list]:
+    """Every pipeline's batches of one pass, as tf.distribute would ask for them."""
     return [
         as_numpy(
             data.pretraining_dataset(
@@ -341,7 +345,8 @@ def shares(directory, pipelines: int, global_batch: int) -> list[list]:
                 global_batch_size=global_batch,
                 vocab_size=VOCAB,
                 repeat=False,
-                input_context=tf.distribute.InputContext(pipelines, pipeline, pipelines),
+                input_context=tf.distribute.InputContext(pipelines, pipeline, replicas),
+                **settings,
             )
         )
         for pipeline in range(pipelines)
@@ -349,16 +354,26 @@ def shares(directory, pipelines: int, global_batch: int) -> list[list]:
 
 
 @pytest.mark.parametrize(
-    "pipelines, global_batch, batches",
-    [(2, 10, [13, 7]), (4, 20, [5, 5, 5, 5])],  # by file (40+25, 35), by record (25 each)
+    "pipelines, replicas, global_batch",
+    [(1, 2, 10), (2, 2, 10), (2, 4, 20), (4, 4, 20), (1, 8, 24)],
 )
-def test_input_pipelines_get_disjoint_shares(record_dir, pipelines, global_batch, batches):
-    parts = shares(record_dir, pipelines, global_batch)
-    assert [len(part) for part in parts] == batches
-    shape = (global_batch // pipelines, LENGTH)
+def test_any_split_of_the_replicas_sees_the_same_global_batches(record_dir, pipelines, replicas, global_batch):
+    """The invariant that makes N replicas train like 1: put back together in replica order,
+    the per-replica batches are exactly the one-replica global batches (rows, masks, weights)."""
+    settings = dict(seed=4, shuffle_buffer=30)
+    [whole] = shares(record_dir, 1, 1, global_batch, **settings)
+    parts = shares(record_dir, pipelines, replicas, global_batch, **settings)
+    per_pipeline = replicas // pipelines
+    assert [len(part) for part in parts] == [len(whole) * per_pipeline] * pipelines
+    shape = (global_batch // replicas, LENGTH)
     assert all(x["token_ids"].shape == shape for part in parts for x, _, _ in part)
-    seen = [sequences(part) for part in parts]
-    assert sorted(row for part in seen for row in part) == sorted(all_records(record_dir))
+    for step, reference in enumerate(whole):
+        pieces = [part[step * per_pipeline + r] for part in parts for r in range(per_pipeline)]
+        joined = tf.nest.map_structure(lambda *values: np.concatenate(values), *pieces)
+        tf.nest.map_structure(np.testing.assert_array_equal, joined, reference)
+    seen = sequences(whole)  # one pass: each record once (a last partial global batch dropped)
+    assert len(whole) == 100 // global_batch and len(set(seen)) == len(seen)
+    assert set(seen) <= set(all_records(record_dir))
 
 
 def test_default_strategy_distributes_global_batches(record_dir):
@@ -431,7 +446,7 @@ def test_eval_batches_are_the_files_in_order_with_the_same_masks_every_pass(reco
 
 
 def test_settings_are_checked_up_front(record_dir):
-    with pytest.raises(ValueError, match="skip_sequences 5 does not split over 2 input pipelines"):
+    with pytest.raises(ValueError, match="skip_sequences 5 is not a whole number of global batches of 10"):
         data.pretraining_dataset(
             str(record_dir),
             seq_length=LENGTH,
@@ -620,7 +635,7 @@ def test_real_comments_packed_with_the_real_vocab(news_comments, kcbert_vocab, t
         original = unmasked(x, y, w)
         assert all(tuple(row) in known for row in original.tolist())
         assert (x["padding_mask"] == (original != PAD)).all()
-        assert (w.sum(1) == expected_predictions(original, 10)).all()
+        assert ((w > 0).sum(1) == expected_predictions(original, 10)).all()
         chosen = np.zeros(original.shape, bool)
         rows, slots = np.nonzero(w)
         chosen[rows, x["mask_positions"][rows, slots]] = True

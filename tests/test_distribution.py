@@ -381,3 +381,84 @@ def test_an_indivisible_batch_names_the_replicas_and_the_fix():
 def test_nonsense_sizes_are_errors(batch, replicas, message):
     with pytest.raises(ValueError, match=message):
         per_replica_batch_size(batch, replicas)
+
+
+# --- pod slices, the chief, fit settings per strategy -----------------------------------------
+
+
+def test_tpu_vm_hosts_from_the_environment_or_the_gce_metadata():
+    assert distribution.tpu_vm_hosts({"TPU_WORKER_HOSTNAMES": "10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5"}) == 4
+    endpoints = "id0:8470:10.130.0.2,id1:8470:10.130.0.3"
+    assert distribution.tpu_vm_hosts({}, metadata=lambda key: endpoints if "worker-network" in key else None) == 2
+    assert distribution.tpu_vm_hosts({}, metadata=lambda key: None) == 1  # off Google Cloud
+    assert distribution.tpu_vm_hosts({}, metadata=lambda key: "id0:8470:10.130.0.2") == 1
+
+
+def test_tpu_local_on_a_multi_host_slice_is_refused_with_the_single_client_command(monkeypatch):
+    monkeypatch.setenv("TPU_WORKER_HOSTNAMES", "t1v-n-0-w-0,t1v-n-0-w-1,t1v-n-0-w-2,t1v-n-0-w-3")
+    start = time.time()
+    with pytest.raises(TpuUnreachable) as caught:
+        resolve_strategy("local")
+    message = str(caught.value)
+    assert "multi-host TPU slice (4 hosts)" in message and "single-client" in message
+    assert "once" in message and "--tpu TPU_NAME" in message and "not on each host" in message
+    assert time.time() - start < 5 and not connect_thread_alive()
+
+
+class _Resolver:
+    def __init__(self, task_type, task_id, cluster):
+        self.task_type, self.task_id, self._cluster = task_type, task_id, cluster
+
+    def cluster_spec(self):
+        import tensorflow as tf
+
+        return tf.train.ClusterSpec(self._cluster)
+
+
+class _Strategy:
+    def __init__(self, resolver=None):
+        self.cluster_resolver = resolver
+
+
+def test_only_the_chief_writes():
+    workers = {"worker": ["a:1", "b:1"]}
+    with_chief = {"chief": ["c:1"], "worker": ["a:1", "b:1"]}
+    assert distribution.is_chief(_Strategy())  # single client: default, Mirrored, TPUStrategy
+    assert distribution.is_chief(_Strategy(_Resolver(None, None, {})))
+    assert distribution.is_chief(_Strategy(_Resolver("worker", 0, workers)))
+    assert not distribution.is_chief(_Strategy(_Resolver("worker", 1, workers)))
+    assert distribution.is_chief(_Strategy(_Resolver("chief", 0, with_chief)))
+    assert not distribution.is_chief(_Strategy(_Resolver("worker", 0, with_chief)))
+    assert not distribution.is_chief(_Strategy(_Resolver("evaluator", 0, with_chief)))
+
+
+def _info(kind: str, replicas: int) -> StrategyInfo:
+    return StrategyInfo(strategy=None, kind=kind, num_replicas=replicas, device_description=kind)
+
+
+@pytest.mark.parametrize(
+    "kind, replicas, jit, spe, interval, expected",
+    [
+        ("tpu", 8, True, 100, 10_000, (False, 100)),  # TPUStrategy compiles with XLA itself
+        ("tpu", 8, "auto", 100, 1_000, (False, 100)),
+        ("multi-gpu", 2, True, 100, 10_000, (False, 1)),  # keras#19005, keras#19246
+        ("multi-cpu", 4, "auto", 4, 12, (False, 1)),
+        ("gpu", 1, True, 100, 10_000, (True, 100)),  # one GPU: as asked
+        ("cpu", 1, "auto", 4, 6, ("auto", 3)),  # 4 does not divide 6: the largest divisor below
+        ("cpu", 1, False, 7, 100, (False, 5)),
+    ],
+)
+def test_fit_settings_per_strategy(kind, replicas, jit, spe, interval, expected):
+    settings = distribution.fit_settings(_info(kind, replicas), jit, spe, interval)
+    assert (settings.jit_compile, settings.steps_per_execution) == expected
+    assert interval % settings.steps_per_execution == 0
+    assert bool(settings.notes) == ((jit is True and expected[0] is False) or spe != expected[1])
+
+
+def test_cpu_replicas_needs_a_whole_number_and_excludes_a_tpu():
+    with pytest.raises(ValueError, match="--cpu-replicas must be a whole number >= 1"):
+        resolve_strategy(cpu_replicas=0)
+    with pytest.raises(ValueError, match="--cpu-replicas and --tpu exclude each other"):
+        resolve_strategy("local", cpu_replicas=2)
+    info = resolve_strategy(cpu_replicas=1)
+    assert (info.kind, info.num_replicas, info.is_chief) == ("cpu", 1, True)

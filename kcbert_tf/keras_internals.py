@@ -1,0 +1,166 @@
+"""The one place that reaches inside Keras and KerasHub, for what their public API cannot do
+under ``tf.distribute``; ``tests/test_keras_internals.py`` fails loudly when an upgrade moves
+what these pieces rely on (checked against Keras 3.15 and KerasHub 0.32).
+
+- :class:`ClipAfterAllReduce` (:class:`AdamWClippedAfterAllReduce`): Keras clips gradients in ``Optimizer.apply``, on each
+  replica, *before* the cross-replica sum, on a loss already scaled by ``1 / replicas``, so the
+  clip means something different on every replica count.  BERT (and TF Model Garden) sum first,
+  then clip by the global norm.  This AdamW does that: it clips inside
+  ``_all_reduce_sum_gradients``, right after the sum, and keeps the norm it saw.
+- :func:`draw_dropout_per_replica`: Keras' ``SeedGenerator`` state is one mirrored variable,
+  so every replica draws the same dropout masks (keras-team/keras#20612).  The model's seed
+  generators are switched to :class:`ReplicaSeedGenerator`, which folds the replica id into
+  the seed (replica 0 keeps the seed it had, so one replica is unchanged).
+- :class:`DistributedDatasetFit`: KerasHub task models (``PipelineModel.fit``) accept only a
+  plain ``tf.data.Dataset`` and feed anything else to ``from_tensor_slices``, which crashes on
+  a distributed dataset; Keras' own ``Model.fit`` takes one.  Tasks without a preprocessor go
+  straight to ``keras.Model.fit`` / ``evaluate`` when given a distributed dataset.
+
+Example:
+
+>>> optimizer = AdamWClippedAfterAllReduce(learning_rate=1e-3, clip_norm=1.0)
+>>> optimizer.clip_norm, optimizer.global_clipnorm is None
+(1.0, True)
+"""
+
+from __future__ import annotations
+
+import keras
+
+__all__ = [
+    "ClipAfterAllReduce",
+    "AdamWClippedAfterAllReduce",
+    "ReplicaSeedGenerator",
+    "draw_dropout_per_replica",
+    "DistributedDatasetFit",
+    "is_distributed_dataset",
+]
+
+
+def _tensorflow_backend() -> bool:
+    return keras.backend.backend() == "tensorflow"
+
+
+class ClipAfterAllReduce:
+    """Optimizer mixin: clip the *summed* gradients by their global norm (``clip_norm``).
+
+    ``class MyOptimizer(ClipAfterAllReduce, keras.optimizers.X)``.  On the TensorFlow backend
+    the clip happens right after the all-reduce (under any strategy; with one replica that is
+    what Keras' ``global_clipnorm`` does), and ``gradient_norm`` holds the global norm before
+    clipping of the last step.  On other backends (one device) Keras' ``global_clipnorm`` does it.
+    """
+
+    def __init__(self, *args, clip_norm: float | None = None, **kwargs):
+        if kwargs.get("global_clipnorm") is not None or kwargs.get("clipnorm") is not None:
+            raise ValueError("pass clip_norm: global_clipnorm and clipnorm clip before the all-reduce")
+        kwargs.pop("global_clipnorm", None)
+        if not _tensorflow_backend():
+            kwargs["global_clipnorm"] = clip_norm
+        super().__init__(*args, **kwargs)
+        self.clip_norm = clip_norm
+        self.gradient_norm = None
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.gradient_norm = self.add_variable(
+            shape=(), dtype="float32", aggregation="only_first_replica", name="gradient_norm"
+        )
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):  # Keras' TF optimizer hook
+        import tensorflow as tf
+
+        reduced = list(super()._all_reduce_sum_gradients(grads_and_vars))
+        present = [tf.cast(grad, tf.float32) for grad, _ in reduced if grad is not None]
+        norm = tf.linalg.global_norm(present)
+        if self.gradient_norm is not None:
+            self.gradient_norm.assign(norm)
+        if not self.clip_norm:
+            return reduced
+        scale = tf.minimum(1.0, self.clip_norm / tf.maximum(norm, 1e-30))
+        return [
+            (None if grad is None else grad * tf.cast(scale, grad.dtype), variable)
+            for grad, variable in reduced
+        ]
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("global_clipnorm", None)
+        config["clip_norm"] = self.clip_norm
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kcbert_tf")
+class AdamWClippedAfterAllReduce(ClipAfterAllReduce, keras.optimizers.AdamW):
+    """Keras' AdamW, clipping the all-reduced gradients (:class:`ClipAfterAllReduce`)."""
+
+
+class ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """A ``SeedGenerator`` whose seeds differ per replica: replica ``r > 0`` gets the seed
+    folded with ``r``; replica 0 and code outside ``tf.distribute`` get the plain seed."""
+
+    def next(self, ordered=True):
+        seed = super().next(ordered=ordered)
+        if not _tensorflow_backend():
+            return seed
+        import tensorflow as tf
+
+        if not tf.distribute.in_cross_replica_context() and tf.distribute.has_strategy():
+            context = tf.distribute.get_replica_context()
+            if context is not None and context.num_replicas_in_sync > 1:
+                replica = tf.cast(context.replica_id_in_sync_group, tf.int64)
+                folded = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), replica)
+                return tf.where(replica > 0, tf.cast(folded, seed.dtype), seed)
+        return seed
+
+
+def draw_dropout_per_replica(model) -> int:
+    """Make every seed generator of ``model``'s layers draw per replica; return how many.
+
+    The generators keep their state variables (and so their place in checkpoints); only their
+    class changes to :class:`ReplicaSeedGenerator`, which adds no state.
+    """
+    switched = 0
+    for layer in model._flatten_layers(include_self=True):
+        for generator in getattr(layer, "_seed_generators", []):
+            if type(generator) is keras.random.SeedGenerator:
+                generator.__class__ = ReplicaSeedGenerator
+                switched += 1
+    return switched
+
+
+def is_distributed_dataset(value) -> bool:
+    """Whether ``value`` came from ``strategy.experimental_distribute_dataset`` or
+    ``distribute_datasets_from_function`` (a plain dataset under the default strategy is not)."""
+    if value is None or not _tensorflow_backend():
+        return False
+    import tensorflow as tf
+
+    return isinstance(value, tf.distribute.DistributedDataset)
+
+
+class DistributedDatasetFit:
+    """Mixin for KerasHub task models: ``fit`` and ``evaluate`` take distributed datasets.
+
+    Put it first among the bases: ``class MyTask(DistributedDatasetFit, keras_hub.models.X)``.
+    """
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        if is_distributed_dataset(x) or is_distributed_dataset(validation_data):
+            self._check_no_preprocessor()
+            return keras.Model.fit(self, x, y, *args, validation_data=validation_data, **kwargs)
+        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        if is_distributed_dataset(x):
+            self._check_no_preprocessor()
+            return keras.Model.evaluate(self, x, y, *args, **kwargs)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def _check_no_preprocessor(self):
+        if getattr(self, "preprocessor", None) is not None:
+            raise ValueError(
+                "a distributed dataset must hold model inputs already: build the task with "
+                "preprocessor=None and map the preprocessor over the data before distributing it"
+            )

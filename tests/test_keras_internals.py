@@ -1,0 +1,85 @@
+"""kcbert_tf.keras_internals: what it relies on inside Keras and KerasHub is still there.
+
+The behaviour itself is proved on replicas in tests/test_replicas.py (clip after the all-reduce,
+per-replica dropout, fit on distributed datasets, each against Keras' own behaviour); these
+tests fail loudly, naming the piece, when an upgrade moves a hook the module uses.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import REPO
+from kcbert_tf.keras_internals import (
+    AdamWClippedAfterAllReduce,
+    ReplicaSeedGenerator,
+    draw_dropout_per_replica,
+    is_distributed_dataset,
+)
+
+
+def tiny_model():
+    from kcbert_tf.modeling import build_masked_lm
+
+    return build_masked_lm(json.loads((REPO / "configs" / "kcbert-tiny.json").read_text()))
+
+
+def test_keras_tf_optimizer_still_all_reduces_in_the_hook_we_override():
+    from keras.src.backend.tensorflow.optimizer import TFOptimizer
+
+    assert hasattr(TFOptimizer, "_all_reduce_sum_gradients"), "Keras moved the all-reduce: revisit ClipAfterAllReduce"
+    assert "_all_reduce_sum_gradients" in inspect.getsource(TFOptimizer._backend_update_step)
+    assert issubclass(AdamWClippedAfterAllReduce, TFOptimizer)
+
+
+def test_every_dropout_of_the_model_draws_per_replica():
+    model = tiny_model()
+    dropouts = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+    assert len(dropouts) >= 5  # embeddings, attention probabilities, two per layer
+    switched = draw_dropout_per_replica(model)
+    assert switched >= len(dropouts)
+    assert all(isinstance(layer.seed_generator, ReplicaSeedGenerator) for layer in dropouts)
+    assert draw_dropout_per_replica(model) == 0  # idempotent
+
+
+def test_outside_replicas_the_seeds_and_checkpoint_layout_are_unchanged():
+    """One replica trains as before: the same dropout masks, the same variables to checkpoint."""
+    x = {
+        "token_ids": np.tile(np.arange(5, 21, dtype=np.int32), (2, 1)),
+        "segment_ids": np.zeros((2, 16), np.int32),
+        "padding_mask": np.ones((2, 16), np.int32),
+        "mask_positions": np.tile(np.array([1, 2], np.int32), (2, 1)),
+    }
+    outputs, paths = [], []
+    for prepared in (False, True):
+        keras.utils.set_random_seed(1)
+        model = tiny_model()
+        if prepared:
+            draw_dropout_per_replica(model)
+        outputs.append(np.asarray(model(x, training=True)))
+        # Names without Keras' global counters (they grow with every model built).
+        paths.append([(re.sub(r"_\d+", "", v.path), tuple(v.shape)) for v in model.variables])
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert paths[0] == paths[1]
+
+
+def test_the_optimizer_config_round_trips_and_refuses_keras_own_clipping():
+    optimizer = AdamWClippedAfterAllReduce(learning_rate=1e-3, weight_decay=0.01, clip_norm=1.0)
+    restored = AdamWClippedAfterAllReduce.from_config(optimizer.get_config())
+    assert restored.clip_norm == 1.0 and restored.global_clipnorm is None
+    with pytest.raises(ValueError, match="pass clip_norm"):
+        AdamWClippedAfterAllReduce(learning_rate=1e-3, global_clipnorm=1.0)
+
+
+def test_plain_datasets_keep_keras_hub_s_own_fit():
+    import tensorflow as tf
+
+    assert not is_distributed_dataset(tf.data.Dataset.range(3))
+    assert not is_distributed_dataset(None)
+    assert is_distributed_dataset(tf.distribute.MirroredStrategy(["/cpu:0"]).experimental_distribute_dataset(tf.data.Dataset.range(4).batch(2)))
