@@ -9,7 +9,7 @@ DEMO_DIR ?= demo-output
 # The same strategy, data and training tests on the TPU VM stack (.ci/requirements-tpu.lock:
 # TensorFlow 2.20 from tensorflow-tpu, on the CPU here; libtpu is left out, there is no TPU).
 TPU_STACK_VENV := .venv-tf2.20
-TPU_STACK_TESTS := tests/test_distribution.py tests/test_data.py tests/test_training.py \
+TPU_STACK_TESTS := tests/test_strategy.py tests/test_input_pipeline.py tests/test_pretraining.py \
 	tests/test_replicas.py tests/test_keras_internals.py
 
 .PHONY: demo test test-fast test-tpu-stack tpu-venv sdist bench clean
@@ -65,7 +65,7 @@ sdist: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.preprocess
-	$(BIN)/python -m benchmarks.tokenize
+	$(BIN)/python -m benchmarks.tokenizer_speed
 	$(BIN)/python -m benchmarks.pretrain_step
 	$(BIN)/python -m benchmarks.resume
 

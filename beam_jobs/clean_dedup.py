@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import logging
-import sys
 import zlib
 from typing import Iterator, Sequence
 
@@ -32,23 +32,21 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.job_files import (
-    JobError,
     delete_stale_files,
     match_files,
-    read_json,
     refuse_occupied_output,
-    write_text_atomically,
 )
 from beam_jobs.job_reporting import (
+    TotalStats,
+    WriteStatsFile,
     format_counters,
-    read_counters,
     report_counts,
-    sum_stats,
+    run_job,
 )
 from beam_jobs.pipeline_options import job_pipeline_options
-from kcbert_tf.cleaning import MIN_CHARS, clean
-from kcbert_tf.cli import run_command
-from kcbert_tf.comment_sources import (
+from kcbert_tf.errors import UserError
+from kcbert_tf.text.cleaning import MIN_CHARS, clean
+from kcbert_tf.text.comment_sources import (
     REJECT_REASONS,
     REJECTED_RAW_BYTES,
     FileChunk,
@@ -58,7 +56,7 @@ from kcbert_tf.comment_sources import (
     read_chunk_lines,
     split_into_chunks,
 )
-from kcbert_tf.records import text_example
+from kcbert_tf.text.records import text_example
 
 __all__ = ["CleanDedup", "STATS_KEYS", "run"]
 
@@ -232,31 +230,18 @@ class CleanDedup(beam.PTransform):
             | "GroupBuckets" >> beam.GroupByKey()
             | "DropDuplicates" >> beam.ParDo(DropDuplicates()).with_outputs("stats", main="comments")
         )
-        stats = (
-            (split.stats, cleaned.stats, unique.stats)
-            | "FlattenStats" >> beam.Flatten()
-            | "SumStats" >> beam.CombineGlobally(sum_stats)
-            | "AllKeys" >> beam.Map(lambda counts: {key: counts.get(key, 0) for key in STATS_KEYS})
-        )
+        stats = (split.stats, cleaned.stats, unique.stats) | "Stats" >> TotalStats(STATS_KEYS)
         return {"comments": unique.comments, "rejected": cleaned.rejected, "stats": stats}
 
 
-class WriteStats(beam.DoFn):
-    """Write ``stats.json`` (the counts, the job's settings and the files written), atomically."""
-
-    def __init__(self, path: str, settings: dict):
-        super().__init__()
-        self._path = path
-        self._settings = settings
-
-    def process(self, counts: dict, record_files: list, rejected_files: list) -> Iterator[str]:
-        stats = {
-            **counts,
-            **self._settings,
-            "record_files": sorted(record_files),
-            "rejected_files": sorted(rejected_files),
-        }
-        yield write_text_atomically(self._path, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+def job_stats(settings: dict, counts: dict, record_files: list, rejected_files: list) -> dict:
+    """``stats.json``: the counts, the job's settings and the files written."""
+    return {
+        **counts,
+        **settings,
+        "record_files": sorted(record_files),
+        "rejected_files": sorted(rejected_files),
+    }
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
@@ -305,15 +290,15 @@ def check_arguments(args: argparse.Namespace) -> tuple[InputFormat, int]:
     try:
         fmt = InputFormat.parse(args.format)
     except ValueError as error:
-        raise JobError(f"--format: {error}") from None
+        raise UserError(f"--format: {error}") from None
     if args.min_chars < 0:
-        raise JobError(f"--min-chars must be >= 0, got {args.min_chars}")
+        raise UserError(f"--min-chars must be >= 0, got {args.min_chars}")
     try:
         inputs = match_files(args.input)
     except Exception as error:  # A filesystem the runner cannot reach, a bad scheme, ...
-        raise JobError(f"--input {args.input}: cannot list it ({error})") from None
+        raise UserError(f"--input {args.input}: cannot list it ({error})") from None
     if not inputs:
-        raise JobError(f"--input {args.input}: no such file (check the path or glob)")
+        raise UserError(f"--input {args.input}: no such file (check the path or glob)")
     if fmt.has_header:  # A wrong column name fails here, not deep inside a worker.
         for metadata in inputs:
             with open_source(metadata.path) as handle:
@@ -322,7 +307,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[InputFormat, int]:
                 try:
                     fmt.column_index(header.rstrip(b"\r\n"), metadata.path)
                 except ValueError as error:
-                    raise JobError(str(error)) from None
+                    raise UserError(str(error)) from None
     refuse_occupied_output(args.output, f"*{RECORDS_SUFFIX}*", args.overwrite)
     return fmt, sum(metadata.size_in_bytes for metadata in inputs)
 
@@ -356,7 +341,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, fmt: Input
     )
     settings = {"input": args.input, "format": str(fmt), "min_chars": args.min_chars}
     _ = outputs["stats"] | "WriteStats" >> beam.ParDo(
-        WriteStats(FileSystems.join(args.output, STATS_FILE), settings),
+        WriteStatsFile(FileSystems.join(args.output, STATS_FILE), functools.partial(job_stats, settings)),
         beam.pvalue.AsList(record_files),
         beam.pvalue.AsList(rejected_files),
     )
@@ -388,21 +373,22 @@ def run(argv: Sequence[str] | None = None) -> dict:
         all_options["runner"].rsplit(".", 1)[-1],
         all_options["direct_running_mode"] if "." in all_options["runner"] else "remote",
     )
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, args, fmt)
-    result = pipeline.run()
-    result.wait_until_finish()
-    stats = read_json(FileSystems.join(args.output, STATS_FILE))
+    stats, counters = run_job(
+        options,
+        lambda pipeline: build_pipeline(pipeline, args, fmt),
+        FileSystems.join(args.output, STATS_FILE),
+        COUNTER_NAMESPACE,
+    )
     if args.overwrite:  # Only now, with the new files complete, drop the old ones.
         delete_stale_files(
             args.output,
             (f"*{RECORDS_SUFFIX}*", f"{REJECTED_DIR}/*"),
             stats["record_files"] + stats["rejected_files"],
         )
-    print(summarize(stats, read_counters(result, COUNTER_NAMESPACE)), flush=True)
+    print(summarize(stats, counters), flush=True)
     if not stats["kept"]:
         FileSystems.delete(stats["record_files"])
-        raise JobError(
+        raise UserError(
             f"--input {args.input}: no comment was kept ({stats['lines_read']:,} lines read); "
             f"check --format (now {fmt}) and --min-chars (now {args.min_chars}); "
             f"see {FileSystems.join(args.output, STATS_FILE)} and {REJECTED_DIR}/"
@@ -410,10 +396,5 @@ def run(argv: Sequence[str] | None = None) -> dict:
     return stats
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The ``kcbert-tf preprocess`` command: progress and summary on the console, exit status."""
-    return run_command("kcbert-tf preprocess", run, argv, (JobError,), _LOG)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

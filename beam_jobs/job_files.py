@@ -22,18 +22,15 @@ from typing import Iterable
 
 from apache_beam.io.filesystems import FileSystems
 
+from kcbert_tf.errors import UserError
+
 __all__ = [
-    "JobError",
     "match_files",
     "refuse_occupied_output",
     "delete_stale_files",
     "write_text_atomically",
     "read_json",
 ]
-
-
-class JobError(Exception):
-    """A problem the user can fix; the command prints it and exits non-zero."""
 
 
 def match_files(pattern: str) -> list:
@@ -45,7 +42,7 @@ def refuse_occupied_output(output: str, records_pattern: str, overwrite: bool) -
     """Fail when ``output`` already holds files matching ``records_pattern`` and not ``overwrite``."""
     existing = match_files(FileSystems.join(output, records_pattern))
     if existing and not overwrite:
-        raise JobError(
+        raise UserError(
             f"--output {output} already holds {len(existing)} record file(s) such as "
             f"{existing[0].path}; choose another directory or pass --overwrite"
         )

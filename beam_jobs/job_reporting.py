@@ -16,12 +16,21 @@ Beam counters (demo):
 from __future__ import annotations
 
 import collections
+import json
 from typing import Iterable, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-__all__ = ["report_counts", "sum_stats", "read_counters", "format_counters"]
+__all__ = [
+    "report_counts",
+    "sum_stats",
+    "TotalStats",
+    "WriteStatsFile",
+    "run_job",
+    "read_counters",
+    "format_counters",
+]
 
 
 def report_counts(namespace: str, counts: dict[str, int]) -> beam.pvalue.TaggedOutput:
@@ -38,6 +47,46 @@ def sum_stats(parts: Iterable[dict[str, int]]) -> dict[str, int]:
     for part in parts:
         total.update(part)
     return dict(total)
+
+
+@beam.ptransform_fn
+def TotalStats(parts, keys: Sequence[str]):  # noqa: N802 - a PTransform, named like one
+    """The steps' ``stats`` outputs (a tuple of PCollections) → one dict with every key of
+    ``keys`` (0 where no step counted it)."""
+    return (
+        parts
+        | "FlattenStats" >> beam.Flatten()
+        | "SumStats" >> beam.CombineGlobally(sum_stats)
+        | "AllKeys" >> beam.Map(lambda counts: {key: counts.get(key, 0) for key in keys})
+    )
+
+
+class WriteStatsFile(beam.DoFn):
+    """Write a job's ``stats.json`` atomically: ``make_stats(counts, *side_inputs)`` gives the
+    dict (a picklable function: the job's module-level one, with ``functools.partial``)."""
+
+    def __init__(self, path: str, make_stats):
+        super().__init__()
+        self._path = path
+        self._make_stats = make_stats
+
+    def process(self, counts: dict, *side_inputs):
+        from beam_jobs.job_files import write_text_atomically
+
+        stats = self._make_stats(counts, *side_inputs)
+        yield write_text_atomically(self._path, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+
+
+def run_job(options, build, stats_path: str, namespace: str) -> tuple[dict, dict[str, int]]:
+    """Build a pipeline with ``build(pipeline)``, run it to the end; return the ``stats.json``
+    it wrote and its Beam counters of ``namespace``."""
+    from beam_jobs.job_files import read_json
+
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return read_json(stats_path), read_counters(result, namespace)
 
 
 def read_counters(result, namespace: str) -> dict[str, int]:

@@ -4,7 +4,7 @@ The data flow (:class:`PretrainingData`)::
 
     match files → cut into chunks (a TFRecord file whole, a text file at line boundaries)
         → read, tokenize a batch at a time, assign each comment to a packing group (seeded hash)
-        → group → pack each group best-fit decreasing (kcbert_tf.packing) → random sort keys
+        → group → pack each group best-fit decreasing (kcbert_tf.text.packing) → random sort keys
         → shard by key → each shard ordered by key, written as one file (+ stats)
 
 The runner sees one element per chunk, per (chunk, group) and per (group, shard), never one per
@@ -21,11 +21,10 @@ Example (a TestPipeline)::
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import logging
 import math
 import os
-import sys
 import time
 import uuid
 from typing import Iterator, NamedTuple, Sequence
@@ -36,22 +35,22 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.job_files import (
-    JobError,
     delete_stale_files,
     match_files,
-    read_json,
     refuse_occupied_output,
     write_text_atomically,
 )
 from beam_jobs.job_reporting import (
+    TotalStats,
+    WriteStatsFile,
     format_counters,
-    read_counters,
     report_counts,
-    sum_stats,
+    run_job,
 )
 from beam_jobs.pipeline_options import job_pipeline_options
-from kcbert_tf.cli import run_command
-from kcbert_tf.comment_sources import (
+from kcbert_tf.errors import UserError
+from kcbert_tf.model.config import KCBERT_MAX_POSITIONS
+from kcbert_tf.text.comment_sources import (
     FileChunk,
     InputFormat,
     RejectedLine,
@@ -59,8 +58,8 @@ from kcbert_tf.comment_sources import (
     read_chunk_lines,
     split_into_chunks,
 )
-from kcbert_tf.packing import MIN_SEQ_LENGTH, group_of, pack_comments, shuffle_keys
-from kcbert_tf.records import (
+from kcbert_tf.text.packing import MIN_PACKED_LENGTH, group_of, pack_comments, shuffle_keys
+from kcbert_tf.text.records import (
     CorruptRecord,
     parse_text_example,
     is_tfrecord_path,
@@ -68,8 +67,9 @@ from kcbert_tf.records import (
     tfrecord_frame,
     token_ids_example,
 )
+from kcbert_tf.text.vocab import SPECIAL_TOKENS, read_vocab
 
-__all__ = ["PretrainingData", "STATS_KEYS", "run", "main"]
+__all__ = ["PretrainingData", "STATS_KEYS", "run"]
 
 COUNTER_NAMESPACE = "pretraining_data"
 _LOG = logging.getLogger(__name__)
@@ -92,9 +92,6 @@ STATS_KEYS = (
 
 #: The counts of :data:`STATS_KEYS` that the tokenizing step reports.
 TOKENIZE_COUNTS = STATS_KEYS[1:7]
-
-#: KcBERT's position embeddings: a sequence can be at most this long.
-MAX_POSITIONS = 300
 
 RECORDS_PREFIX = "pretraining"
 RECORDS_SUFFIX = ".tfrecord"
@@ -169,7 +166,7 @@ class TokenizeChunk(beam.DoFn):
         self._tokenizer = None
 
     def setup(self):
-        from kcbert_tf.tokenization import KcBertTokenizer  # Imports TensorFlow, on the worker.
+        from kcbert_tf.text.tokenizer import KcBertTokenizer  # Imports TensorFlow, on the worker.
 
         self._tokenizer = KcBertTokenizer(self._vocab_tokens)
 
@@ -344,19 +341,12 @@ class PretrainingData(beam.PTransform):
                 PackGroup(self._max_seq_length, self._seed, self._num_shards, self._special_ids)
             ).with_outputs("stats", main="sequences")
         )
-        stats = (
-            (split.stats, tokenized.stats, packed.stats)
-            | "FlattenStats" >> beam.Flatten()
-            | "SumStats" >> beam.CombineGlobally(sum_stats)
-            | "AllKeys" >> beam.Map(lambda counts: {key: counts.get(key, 0) for key in STATS_KEYS})
-        )
+        stats = (split.stats, tokenized.stats, packed.stats) | "Stats" >> TotalStats(STATS_KEYS)
         return {"sequences": packed.sequences, "stats": stats, "corrupt": tokenized.corrupt}
 
 
 def special_token_ids(vocab_tokens: Sequence[str]) -> dict[str, int]:
     """The ids of ``[PAD] [UNK] [CLS] [SEP] [MASK]`` as ``pad, unk, cls, sep, mask``."""
-    from kcbert_tf.tokenization import SPECIAL_TOKENS
-
     return {token.strip("[]").lower(): vocab_tokens.index(token) for token in SPECIAL_TOKENS}
 
 
@@ -396,27 +386,7 @@ class WriteShard(beam.DoFn):
         yield path, len(sequences)
 
 
-class WriteStats(beam.DoFn):
-    """Write ``stats.json``: the counts, the fill and [UNK] ratios, the settings, the files."""
-
-    def __init__(self, path: str, settings: dict):
-        super().__init__()
-        self._path = path
-        self._settings = settings
-
-    def process(self, counts: dict, record_files: list, corrupt: list) -> Iterator[str]:
-        yield write_text_atomically(
-            self._path,
-            json.dumps(
-                full_stats(counts, self._settings, record_files, corrupt),
-                indent=2,
-                ensure_ascii=False,
-            )
-            + "\n",
-        )
-
-
-def full_stats(counts: dict, settings: dict, record_files: list, corrupt: list) -> dict:
+def full_stats(settings: dict, counts: dict, record_files: list, corrupt: list) -> dict:
     """``stats.json``: counts, ``fill_ratio`` and ``unk_rate``, settings, files, corrupt files.
 
     ``record_files`` are ``(path, records)`` pairs; ``record_counts`` (file name → records) is the
@@ -465,7 +435,7 @@ def build_pipeline(
         "num_shards": args.num_shards,
     }
     _ = outputs["stats"] | "WriteStats" >> beam.ParDo(
-        WriteStats(FileSystems.join(args.output, STATS_FILE), settings),
+        WriteStatsFile(FileSystems.join(args.output, STATS_FILE), functools.partial(full_stats, settings)),
         beam.pvalue.AsList(record_files),
         beam.pvalue.AsList(outputs["corrupt"]),
     )
@@ -493,7 +463,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
         "--max-seq-length",
         type=int,
         default=128,
-        help=f"ids a sequence, [CLS] and [SEP]s included ({MIN_SEQ_LENGTH}-{MAX_POSITIONS}, 128)",
+        help=f"ids a sequence, [CLS] and [SEP]s included ({MIN_PACKED_LENGTH}-{KCBERT_MAX_POSITIONS}, 128)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the grouping, packing and shuffle"
@@ -526,28 +496,14 @@ def _directory_of(path: str) -> str:
     return os.path.dirname(os.path.abspath(path))
 
 
-def read_vocab(path: str) -> list[str]:
-    """The tokens of ``path`` (a vocab.txt or a directory holding one), checked the way the
-    tokenizer checks them: ``[PAD] [UNK] [CLS] [SEP] [MASK]`` at ids 0-4, no duplicates."""
-    from kcbert_tf.tokenization import VocabError
-    from kcbert_tf.tokenization import read_vocab as read_checked_vocab
-
-    try:
-        return read_checked_vocab(path)
-    except VocabError as error:
-        raise JobError(f"--vocab: {error}") from None
-    except Exception as error:  # A filesystem TensorFlow cannot reach, ...
-        raise JobError(f"--vocab {path}: cannot read it ({error})") from None
-
-
 def check_arguments(args: argparse.Namespace) -> tuple[list[str], int]:
-    """Fail before Beam starts on a bad setting, vocab, input or output; fill in the automatic
-    ``pack_groups`` and ``num_shards``.  Returns the vocab's tokens and the input's size in bytes.
+    """Fail before Beam starts on a bad setting, vocab, input or output.  Returns the vocab's
+    tokens and the input's size in bytes.
     """
-    if not MIN_SEQ_LENGTH <= args.max_seq_length <= MAX_POSITIONS:
-        raise JobError(
-            f"--max-seq-length {args.max_seq_length}: must be {MIN_SEQ_LENGTH}-{MAX_POSITIONS} "
-            f"(KcBERT has {MAX_POSITIONS} positions; 128 or 300 are the usual choices)"
+    if not MIN_PACKED_LENGTH <= args.max_seq_length <= KCBERT_MAX_POSITIONS:
+        raise UserError(
+            f"--max-seq-length {args.max_seq_length}: must be {MIN_PACKED_LENGTH}-{KCBERT_MAX_POSITIONS} "
+            f"(KcBERT has {KCBERT_MAX_POSITIONS} positions; 128 or 300 are the usual choices)"
         )
     for flag, value in (
         ("--seed", args.seed),
@@ -555,9 +511,9 @@ def check_arguments(args: argparse.Namespace) -> tuple[list[str], int]:
         ("--pack-groups", args.pack_groups),
     ):
         if value < 0:
-            raise JobError(f"{flag} must be >= 0, got {value}")
+            raise UserError(f"{flag} must be >= 0, got {value}")
     if args.chunk_mb <= 0:
-        raise JobError(f"--chunk-mb must be > 0, got {args.chunk_mb}")
+        raise UserError(f"--chunk-mb must be > 0, got {args.chunk_mb}")
     pattern = args.input
     directory_records = FileSystems.join(pattern, f"*{RECORDS_SUFFIX}*")
     try:
@@ -565,31 +521,41 @@ def check_arguments(args: argparse.Namespace) -> tuple[list[str], int]:
             pattern = args.input = directory_records  # The preprocess output directory.
         inputs = match_files(pattern)
     except Exception as error:  # A filesystem the runner cannot reach, a bad scheme, ...
-        raise JobError(f"--input {args.input}: cannot list it ({error})") from None
+        raise UserError(f"--input {args.input}: cannot list it ({error})") from None
     inputs = [metadata for metadata in inputs if not os.path.isdir(metadata.path)]
     if not inputs:
-        raise JobError(
+        raise UserError(
             f"--input {args.input}: no such file (pass the output directory of `kcbert-tf "
             "preprocess`, or check the path or glob)"
         )
     kinds = {is_tfrecord_path(metadata.path): metadata.path for metadata in inputs}
     if len(kinds) == 2:
-        raise JobError(
+        raise UserError(
             f"--input {args.input} matches TFRecord files and other files such as {kinds[False]}; "
             f"pass only the records (DIR/*{RECORDS_SUFFIX}) or only text files"
         )
     output = _directory_of(FileSystems.join(args.output, "x"))
     if any(_directory_of(metadata.path) == output for metadata in inputs):
-        raise JobError(
+        raise UserError(
             f"--output {args.output} holds the input files; write the pretraining records to "
             "another directory"
         )
     refuse_occupied_output(args.output, f"*{RECORDS_SUFFIX}*", args.overwrite)
-    vocab_tokens = read_vocab(args.vocab)  # Last: it imports TensorFlow (seconds).
+    vocab_tokens = read_vocab(args.vocab)
     input_bytes = sum(metadata.size_in_bytes for metadata in inputs)
-    args.pack_groups = args.pack_groups or max(1, math.ceil(input_bytes / GROUP_INPUT_BYTES))
-    args.num_shards = args.num_shards or max(1, math.ceil(input_bytes / SHARD_INPUT_BYTES))
     return vocab_tokens, input_bytes
+
+
+def with_automatic_sizes(args: argparse.Namespace, input_bytes: int) -> argparse.Namespace:
+    """``args`` with ``pack_groups`` and ``num_shards`` filled in where they are 0 (automatic):
+    one group per :data:`GROUP_INPUT_BYTES` and one shard per :data:`SHARD_INPUT_BYTES` of input."""
+    return argparse.Namespace(
+        **{
+            **vars(args),
+            "pack_groups": args.pack_groups or max(1, math.ceil(input_bytes / GROUP_INPUT_BYTES)),
+            "num_shards": args.num_shards or max(1, math.ceil(input_bytes / SHARD_INPUT_BYTES)),
+        }
+    )
 
 
 def summarize(stats: dict, counters: dict[str, int]) -> str:
@@ -609,6 +575,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     """Run the job from command-line arguments; return the stats (also in ``OUTPUT/stats.json``)."""
     args, beam_args = build_arg_parser().parse_known_args(argv)
     vocab_tokens, input_bytes = check_arguments(args)
+    args = with_automatic_sizes(args, input_bytes)
     options = job_pipeline_options(beam_args, input_bytes)
     _LOG.info(
         "make-pretraining-data: %s (%.1f MB) -> %s, %d ids a sequence, %d group(s), %d shard(s)",
@@ -619,23 +586,21 @@ def run(argv: Sequence[str] | None = None) -> dict:
         args.pack_groups,
         args.num_shards,
     )
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, args, vocab_tokens)
-    result = pipeline.run()
-    result.wait_until_finish()
     stats_path = FileSystems.join(args.output, STATS_FILE)
-    stats = read_json(stats_path)
-    print(summarize(stats, read_counters(result, COUNTER_NAMESPACE)), flush=True)
+    stats, counters = run_job(
+        options, lambda pipeline: build_pipeline(pipeline, args, vocab_tokens), stats_path, COUNTER_NAMESPACE
+    )
+    print(summarize(stats, counters), flush=True)
     if stats["corrupt_files"] or not stats["comments"]:
         FileSystems.delete(stats["record_files"])
         if stats["corrupt_files"]:
             first = stats["corrupt_files"][0]["problem"]
-            raise JobError(
+            raise UserError(
                 f"--input {args.input}: {len(stats['corrupt_files'])} file(s) cannot be read to "
                 f"the end, e.g. {first}; re-create them with `kcbert-tf preprocess` or leave them "
                 f"out (all are listed in {stats_path}); no records were kept"
             )
-        raise JobError(
+        raise UserError(
             f"--input {args.input}: no comment found ({stats['comments_read']:,} read, "
             f"{stats['empty_comments']:,} empty, {stats['rejected_lines']:,} undecodable); pass "
             f"the cleaned comments of `kcbert-tf preprocess`; see {stats_path}"
@@ -649,10 +614,5 @@ def run(argv: Sequence[str] | None = None) -> dict:
     return stats
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The ``kcbert-tf make-pretraining-data`` command: progress and summary, exit status."""
-    return run_command("kcbert-tf make-pretraining-data", run, argv, (JobError,), _LOG)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,7 +1,7 @@
 """Benchmark: `kcbert-tf preprocess` (Beam) against a plain single-process Python loop.
 
 Both read the same file (the shared real comments repeated to >= --lines lines), clean every line
-with `kcbert_tf.cleaning.clean`, keep those of >= 10 characters and drop duplicates; the loop with
+with `kcbert_tf.text.cleaning.clean`, keep those of >= 10 characters and drop duplicates; the loop with
 a `set`, the job with its full data flow (chunks, dedup buckets, TFRecords, rejected lines,
 stats.json).  The job's time is the wall time of `beam_jobs.clean_dedup.run`, from pipeline
 construction to stats on disk.  Prints a table and the ratio job / loop.
@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 import sys
 
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)  # Run as a script: benchmarks/tokenize.py would shadow the standard library's.
 
 import argparse
 import contextlib
@@ -26,7 +24,7 @@ import tempfile
 import time
 
 from beam_jobs.clean_dedup import run
-from kcbert_tf.cleaning import MIN_CHARS, clean
+from kcbert_tf.text.cleaning import MIN_CHARS, clean
 
 COMMENTS = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "comments" / "news_comments.txt"
 

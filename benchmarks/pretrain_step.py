@@ -11,7 +11,7 @@ decay 0.01, clip 1.0), same run, on this machine's CPU:
 
 Both see the same batch repeatedly (the input pipeline is timed separately, below).  Prints
 tokens/s (batch x sequence length per second) for both and the ratio, then the input pipeline
-alone (`kcbert_tf.data` over packed TFRecords made here from the shared comments) in sequences/s.
+alone (`kcbert_tf.training.input_pipeline` over packed TFRecords made here from the shared comments) in sequences/s.
 
     .venv/bin/python -m benchmarks.pretrain_step [--steps 30] [--batch-size 16] [--seq-length 128]
 """
@@ -21,10 +21,9 @@ from __future__ import annotations
 import os
 import sys
 
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)  # Run as a script: benchmarks/tokenize.py would shadow the standard library's.
 
 import argparse
+import json
 import pathlib
 import tempfile
 import time
@@ -33,15 +32,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SMALL = dict(
-    vocab_size=30000,
-    hidden_size=256,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    intermediate_size=1024,
-    max_position_embeddings=300,
-    hidden_act="gelu",
-)
+#: KcBERT-Base's config (30,000 tokens, 300 positions, erf GELU) cut to 4 layers x 256.
+SMALL = {
+    **json.loads((pathlib.Path(__file__).resolve().parents[1] / "configs" / "kcbert-base.json").read_text()),
+    "hidden_size": 256,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "intermediate_size": 1024,
+}
 
 
 def make_batch(batch_size: int, seq_length: int, max_predictions: int, vocab_size: int, seed: int = 0):
@@ -68,9 +66,9 @@ def time_keras(batch, steps: int, jit_compile: bool) -> float:
     import numpy as np
     import tensorflow as tf
 
-    from kcbert_tf.model_config import BertConfig
-    from kcbert_tf.modeling import build_masked_lm
-    from kcbert_tf.training import TrainConfig, compile_masked_lm
+    from kcbert_tf.model.config import BertConfig
+    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.training.pretraining import TrainConfig, compile_masked_lm
 
     masked, positions, labels, padding = batch
     keras.utils.set_random_seed(0)
@@ -118,14 +116,14 @@ def time_transformers(batch, steps: int) -> float:
 
 
 def time_input_pipeline(batch_size: int, seq_length: int, batches: int) -> tuple[float, int] | None:
-    """Sequences/s of kcbert_tf.data over packed records of the shared comments (real vocab)."""
+    """Sequences/s of kcbert_tf.training.input_pipeline over packed records of the shared comments (real vocab)."""
     comments, vocab = SHARED / "comments" / "news_comments.txt", SHARED / "kcbert" / "vocab.txt"
     if not (comments.exists() and vocab.exists()):
         return None
     import contextlib
     import io
 
-    from kcbert_tf import data
+    from kcbert_tf.training import input_pipeline as data
     from kcbert_tf.cli import main as cli
 
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
@@ -179,7 +177,7 @@ def main() -> int:
     else:
         rate, shards = pipeline
         fastest = min(seconds for _, seconds in rows[1:])
-        print(f"\ninput pipeline alone (kcbert_tf.data, {shards} shards of the shared comments, dynamic masking): "
+        print(f"\ninput pipeline alone (kcbert_tf.training.input_pipeline, {shards} shards of the shared comments, dynamic masking): "
               f"{rate:,.0f} sequences/s = {rate / (args.batch_size / fastest):.0f}x what the fastest training step consumes")
     return 0
 

@@ -4,7 +4,7 @@ A synthetic run (packed records of 128 ids in 16 files, ``stats.json`` with the 
 as ``make-pretraining-data`` writes them; global batch 256), resumed at step 10 and at step
 100,000 (25.6M sequences in: 400 passes over these files):
 
-1. the input pipeline alone: seconds from building ``kcbert_tf.data.pretraining_dataset`` with
+1. the input pipeline alone: seconds from building ``kcbert_tf.training.input_pipeline.pretraining_dataset`` with
    ``skip_sequences = step * 256`` to its first batch; the named peer is re-reading the consumed
    stream (``enumerate().skip(n)``, what ``pretrain`` did before), measured at steps 10 and
    1,000 and extrapolated linearly to 100,000 (running it would take hours);
@@ -21,8 +21,6 @@ from __future__ import annotations
 import os
 import sys
 
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
 
 import argparse
 import json
@@ -48,7 +46,7 @@ def write_corpus(directory: pathlib.Path, records_per_file: int) -> None:
     """Packed sequences in FILES files, a vocab.txt and a stats.json with the record counts."""
     import numpy as np
 
-    from kcbert_tf.records import tfrecord_frame, token_ids_example
+    from kcbert_tf.text.records import tfrecord_frame, token_ids_example
 
     rng = np.random.default_rng(0)
     counts = {}
@@ -66,7 +64,7 @@ def write_corpus(directory: pathlib.Path, records_per_file: int) -> None:
 
 
 def first_batch_seconds(data_dir: str, step: int, repeats: int = 3) -> float:
-    from kcbert_tf import data
+    from kcbert_tf.training import input_pipeline as data
 
     times = []
     for _ in range(repeats):
@@ -82,7 +80,7 @@ def first_batch_seconds(data_dir: str, step: int, repeats: int = 3) -> float:
 
 def reread_seconds(data_dir: str, step: int) -> float:
     """The peer: stream every consumed record again and drop it (the old resume)."""
-    from kcbert_tf import data
+    from kcbert_tf.training import input_pipeline as data
 
     files = data.resolve_files(data_dir)
     start = time.perf_counter()
@@ -97,9 +95,9 @@ def checkpoint_at(model_dir: pathlib.Path, source: pathlib.Path, step: int) -> N
     """A copy of ``source``'s run with its checkpoint moved to optimizer step ``step``."""
     import keras
 
-    from kcbert_tf.modeling import build_masked_lm
-    from kcbert_tf.training import TrainConfig, compile_masked_lm
-    from kcbert_tf.training_core import Checkpoints, prepare_model
+    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.training.pretraining import TrainConfig, compile_masked_lm
+    from kcbert_tf.training.core import Checkpoints, prepare_model
 
     model = build_masked_lm(TINY)
     model.backbone.pooled_dense.trainable = False

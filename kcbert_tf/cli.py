@@ -1,7 +1,9 @@
-"""The ``kcbert-tf`` command: one subcommand per pipeline stage.
+"""The ``kcbert-tf`` command: one subcommand per pipeline stage, and nothing else.
 
-Each subcommand hands its arguments to the ``run``/``main`` of the module that does the work, so the
-CLI, the Beam jobs and the tests share one code path.
+This is the command layer: it maps each subcommand to the ``run(argv)`` of the module that does
+the work (so the CLI, the Beam jobs and the tests share one code path), shows the library's
+progress lines, and turns a :class:`~kcbert_tf.errors.UserError` into one line on stderr and exit
+status 2.  Nothing below it imports it.
 
 Example::
 
@@ -16,38 +18,38 @@ import os
 import sys
 from typing import Callable, Sequence
 
-#: subcommand → (``module`` with ``main(argv) -> int``, or ``module:function``; one-line help).
+#: subcommand → (``module:function`` taking ``argv``, one-line help).
 SUBCOMMANDS = {
     "preprocess": (
-        "beam_jobs.clean_dedup",
+        "beam_jobs.clean_dedup:run",
         "clean, filter and deduplicate raw comments into TFRecords (Apache Beam)",
     ),
     "train-tokenizer": (
-        "kcbert_tf.vocab_training",
+        "kcbert_tf.text.vocab_training:run",
         "train a cased WordPiece vocab.txt the way KcBERT did (Hugging Face tokenizers)",
     ),
     "make-pretraining-data": (
-        "beam_jobs.pretraining_data",
+        "beam_jobs.pretraining_data:run",
         "tokenize cleaned comments and pack them into fixed-length TFRecords (Apache Beam)",
     ),
     "pretrain": (
-        "kcbert_tf.training",
+        "kcbert_tf.training.pretraining:run",
         "pretrain the masked LM with model.fit (TPUStrategy, MirroredStrategy or CPU)",
     ),
     "export-hf": (
-        "kcbert_tf.hf_conversion:main_export",
+        "kcbert_tf.conversion.hugging_face:run_export",
         "write a model directory in Hugging Face form (safetensors), verified with transformers",
     ),
     "import-hf": (
-        "kcbert_tf.hf_conversion:main_import",
+        "kcbert_tf.conversion.hugging_face:run_import",
         "bring a Hugging Face BERT checkpoint (e.g. beomi/kcbert-base) into a model directory",
     ),
     "export-savedmodel": (
-        "kcbert_tf.saved_model",
+        "kcbert_tf.conversion.saved_model:run",
         "export a TensorFlow SavedModel that takes raw strings (in-graph tokenizer; TF Serving)",
     ),
     "fill-mask": (
-        "kcbert_tf.fill_mask",
+        "kcbert_tf.inference.fill_mask:run",
         "the top predictions for [MASK] in a text, from a Hugging Face directory (transformers)",
     ),
 }
@@ -63,28 +65,35 @@ Run `kcbert-tf SUBCOMMAND --help` for a subcommand's options.
 """
 
 
-def run_command(
-    prog: str,
-    run: Callable[[Sequence[str] | None], object],
-    argv: Sequence[str] | None,
-    user_errors: tuple[type[BaseException], ...],
-    logger: logging.Logger | None = None,
-) -> int:
-    """Run one subcommand's ``run(argv)`` the way every subcommand runs: progress lines from
-    ``logger`` on the console, a user error (one of ``user_errors``) as one line on stderr and
+def run_command(prog: str, run: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None) -> int:
+    """Run one subcommand's ``run(argv)`` the way every subcommand runs: the library's progress
+    lines on the console, a :class:`~kcbert_tf.errors.UserError` as one line on stderr and
     status 2, argparse's own exits passed through."""
+    from kcbert_tf.errors import UserError
+
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
-    if logger is not None:
-        logger.setLevel(logging.INFO)
-        logging.getLogger("kcbert_tf").setLevel(logging.INFO)  # the library's progress lines too
+    for package in ("kcbert_tf", "beam_jobs"):  # progress lines of the library and the jobs
+        logging.getLogger(package).setLevel(logging.INFO)
     try:
         run(argv)
-    except user_errors as error:
+    except UserError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
+        _exit_if_a_tpu_connect_hangs(2)
         return 2
     except SystemExit as exit_:  # argparse: --help (0) or a bad option (2, message printed).
         return exit_.code if isinstance(exit_.code, int) else 2
+    except KeyboardInterrupt:
+        _exit_if_a_tpu_connect_hangs(130)
+        raise
     return 0
+
+
+def _exit_if_a_tpu_connect_hangs(code: int) -> None:
+    """A TPU connect given up on may still block inside TensorFlow and keep the process alive:
+    end it now in that case (only then; see ``kcbert_tf.training.strategy.exit_hard_on_hang``)."""
+    strategy = sys.modules.get("kcbert_tf.training.strategy")
+    if strategy is not None:
+        strategy.exit_hard_on_hang(code)
 
 
 def _usage() -> str:
@@ -109,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kcbert-tf: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module_name, _, function = SUBCOMMANDS[name][0].partition(":")
-    return getattr(importlib.import_module(module_name), function or "main")(rest)
+    return run_command(f"kcbert-tf {name}", getattr(importlib.import_module(module_name), function), rest)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,12 @@ import shutil
 import uuid
 from typing import Iterator
 
+from kcbert_tf.errors import UserError
+
 __all__ = ["OutputDirError", "check_output_dir", "staged_output"]
 
 
-class OutputDirError(ValueError):
+class OutputDirError(UserError):
     """An output directory that cannot be written; the message says what to do instead."""
 
 

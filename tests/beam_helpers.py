@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
-from kcbert_tf.cleaning import clean
+from kcbert_tf.text.cleaning import clean
 
 
 def read_text_records(directory: pathlib.Path) -> list[str]:

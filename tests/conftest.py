@@ -10,6 +10,14 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def model_config(name: str = "kcbert-tiny", **overrides) -> dict:
+    """A model config of ``configs/`` (Hugging Face form) with ``overrides``: the one tiny model
+    the tests and the demo share, resized where a test needs it."""
+    import json
+
+    return {**json.loads((REPO / "configs" / f"{name}.json").read_text()), **overrides}
+
+
 def shared_file(relative: str) -> pathlib.Path:
     """A file of ../shared/data, or skip the test naming what is missing."""
     path = SHARED_DATA / relative
@@ -27,7 +35,7 @@ def news_comments() -> pathlib.Path:
 def reference_tokenizer(vocab: pathlib.Path, directory: pathlib.Path):
     """transformers' tokenizer for ``vocab``: the independent reference for token ids.
 
-    Built the way DESIGN.md says, from a directory (in transformers 5, ``BertTokenizer(vocab_file=...)``
+    Built from a directory, as transformers users load it (in transformers 5, ``BertTokenizer(vocab_file=...)``
     silently ignores the file and yields all [UNK]).
     """
     import os

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from kcbert_tf.distribution import resolve_strategy  # noqa: E402
+from kcbert_tf.training.strategy import resolve_strategy  # noqa: E402
 
 
 def clip(info) -> dict:
@@ -24,7 +24,7 @@ def clip(info) -> dict:
     how far the kernel moves with Keras' own ``global_clipnorm`` and with ours."""
     import keras
 
-    from kcbert_tf.keras_internals import ClipAfterAllReduce
+    from kcbert_tf.model.keras_internals import ClipAfterAllReduce
 
     class SGDClippedAfterAllReduce(ClipAfterAllReduce, keras.optimizers.SGD):
         pass
@@ -53,8 +53,8 @@ def dropout(info) -> dict:
     outputs differ (their own dropout masks)?  Without and with ``prepare_model``."""
     import keras
 
-    from kcbert_tf.modeling import build_masked_lm
-    from kcbert_tf.training_core import prepare_model
+    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.training.core import prepare_model
 
     config = json.load(open(os.path.join(os.path.dirname(__file__), "..", "configs", "kcbert-tiny.json")))
     batch = {
@@ -84,7 +84,7 @@ def dropout(info) -> dict:
 def evaluation(info, record_dir: str) -> dict:
     """An eval dataset of ``steps=4`` global batches of 12, distributed: how many global steps
     does it give, and which rows, in order?"""
-    from kcbert_tf import data
+    from kcbert_tf.training import input_pipeline as data
 
     dataset = info.strategy.distribute_datasets_from_function(
         data.dataset_fn(record_dir, data.eval_dataset, seq_length=16, global_batch_size=12, vocab_size=50, steps=4)
@@ -108,7 +108,7 @@ def keras_hub_fit(info) -> dict:
     import keras
     import keras_hub
 
-    from kcbert_tf.modeling import build_masked_lm
+    from kcbert_tf.model.masked_lm import build_masked_lm
 
     config = json.load(open(os.path.join(os.path.dirname(__file__), "..", "configs", "kcbert-tiny.json")))
     x = {

@@ -8,7 +8,7 @@ import emoji
 import pytest
 from soynlp.normalizer import repeat_normalize
 
-from kcbert_tf.cleaning import clean
+from kcbert_tf.text.cleaning import clean
 
 # The card's characters, as a plain-Python predicate instead of one big character class.
 _KEPT_PUNCTUATION = set(" .,?!/@$%~％·∼()")
@@ -84,3 +84,11 @@ def test_every_shared_comment_matches_the_card_formula(news_comments):
         if clean(text) != reference_clean(text):
             mismatches.append((number, text))
     assert not mismatches, mismatches[:5]
+
+
+def test_the_design_s_import_path_is_the_one_clean():
+    """DESIGN.md's fixed point: ``kcbert_tf.cleaning.clean`` (defined in kcbert_tf.text.cleaning)."""
+    from kcbert_tf import cleaning
+    from kcbert_tf.text import cleaning as defined
+
+    assert cleaning.clean is defined.clean

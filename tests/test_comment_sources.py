@@ -9,8 +9,8 @@ import random
 
 import pytest
 
-from kcbert_tf import comment_sources
-from kcbert_tf.comment_sources import (
+from kcbert_tf.text import comment_sources
+from kcbert_tf.text.comment_sources import (
     FileChunk,
     InputFormat,
     RejectedLine,

@@ -1,4 +1,4 @@
-"""kcbert_tf.keras_internals: what it relies on inside Keras and KerasHub is still there.
+"""kcbert_tf.model.keras_internals: what it relies on inside Keras and KerasHub is still there.
 
 The behaviour itself is proved on replicas in tests/test_replicas.py (clip after the all-reduce,
 per-replica dropout, fit on distributed datasets, each against Keras' own behaviour); these
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from kcbert_tf.keras_internals import (
+from kcbert_tf.model.keras_internals import (
     AdamWClippedAfterAllReduce,
     ReplicaSeedGenerator,
     draw_dropout_per_replica,
@@ -25,7 +25,7 @@ from kcbert_tf.keras_internals import (
 
 
 def tiny_model():
-    from kcbert_tf.modeling import build_masked_lm
+    from kcbert_tf.model.masked_lm import build_masked_lm
 
     return build_masked_lm(json.loads((REPO / "configs" / "kcbert-tiny.json").read_text()))
 
@@ -83,3 +83,25 @@ def test_plain_datasets_keep_keras_hub_s_own_fit():
     assert not is_distributed_dataset(tf.data.Dataset.range(3))
     assert not is_distributed_dataset(None)
     assert is_distributed_dataset(tf.distribute.MirroredStrategy(["/cpu:0"]).experimental_distribute_dataset(tf.data.Dataset.range(4).batch(2)))
+
+
+def test_keras_hub_bert_parts_are_where_the_model_and_the_converters_reach():
+    """The KerasHub sublayers kcbert_tf reaches by name are still there, with the weights the
+    Hugging Face mapping expects, and the constructors it calls still build the graph."""
+    from kcbert_tf.model.keras_internals import encoder_layer_parts, masked_lm_head_parts
+
+    model = tiny_model()
+    config = json.loads((REPO / "configs" / "kcbert-tiny.json").read_text())
+    hidden, intermediate = config["hidden_size"], config["intermediate_size"]
+    layer = model.backbone.transformer_layers[0]
+    parts = encoder_layer_parts(layer)
+    for name in ("query", "key", "value"):
+        assert tuple(parts[name].kernel.shape) == (hidden, config["num_attention_heads"], hidden // config["num_attention_heads"])
+    assert tuple(parts["intermediate"].kernel.shape) == (hidden, intermediate)
+    assert tuple(parts["output"].kernel.shape) == (intermediate, hidden)
+    assert {"gamma", "beta"} <= {v.path.rsplit("/", 1)[-1] for v in parts["output_layer_norm"].weights}
+    head = masked_lm_head_parts(model.masked_lm_head)
+    assert tuple(head["bias"].shape) == (config["vocab_size"],)
+    assert tuple(head["transform"].kernel.shape) == (hidden, hidden)
+    # HF's separate attention-probability dropout reached the attention layer.
+    assert layer._self_attention_layer._dropout_layer.rate == config["attention_probs_dropout_prob"]

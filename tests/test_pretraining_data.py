@@ -21,7 +21,7 @@ from beam_jobs.pipeline_options import LOCAL_RUNNER
 from beam_jobs.pretraining_data import STATS_KEYS, PretrainingData
 from conftest import reference_tokenizer
 from kcbert_tf.cli import main as cli
-from kcbert_tf.records import (
+from kcbert_tf.text.records import (
     CorruptRecord,
     read_tfrecord_frames,
     tfrecord_frame,
@@ -63,7 +63,7 @@ def reference_ids(
 
 
 def write_comment_records(path: pathlib.Path, texts: list[str]) -> None:
-    """Cleaned-comment records the way TensorFlow writes them (not with kcbert_tf.records)."""
+    """Cleaned-comment records the way TensorFlow writes them (not with kcbert_tf.text.records)."""
     import tensorflow as tf
 
     with tf.io.TFRecordWriter(str(path)) as writer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kcbert_tf.records import text_example
+from kcbert_tf.text.records import text_example
 
 
 @pytest.mark.parametrize("text", ["", "a", "안녕하세요 😂👨‍👩‍👧", "긴 댓글 " * 5_000])

@@ -18,20 +18,17 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, model_config
 
 KCBERT_TF = [sys.executable, "-m", "kcbert_tf.cli"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
 VOCAB, LENGTH = 100, 32
 
-#: A tiny masked LM with dropout off (the invariant holds for deterministic training).
-NO_DROPOUT = {
-    "architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": VOCAB,
-    "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-    "hidden_act": "gelu", "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
-    "max_position_embeddings": 64, "type_vocab_size": 2, "initializer_range": 0.02,
-    "layer_norm_eps": 1e-12, "pad_token_id": 0,
-}
+#: The tiny masked LM, small and with dropout off (the invariant holds for deterministic training).
+NO_DROPOUT = model_config(
+    vocab_size=VOCAB, hidden_size=32, intermediate_size=64, max_position_embeddings=64,
+    hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+)
 
 
 def check(name: str, replicas: int, *args: str) -> dict:
@@ -49,7 +46,7 @@ def check(name: str, replicas: int, *args: str) -> dict:
 def corpus(tmp_path_factory):
     """Packed records (4 files of 60 sequences of 32 ids over a 100-token vocab), a vocab.txt
     beside them, and the no-dropout config."""
-    from test_data import packed_rows, write_records
+    from test_input_pipeline import packed_rows, write_records
 
     directory = tmp_path_factory.mktemp("replicas")
     data = directory / "data"
@@ -259,7 +256,7 @@ def test_fit_takes_the_distributed_dataset_that_stock_keras_hub_rejects():
 def test_evaluation_covers_exactly_eval_steps_global_batches(tmp_path, replicas):
     """steps=4 with a global batch of 12: 4 global steps over the first 48 records, in file
     order, on any replica count (it gave 2 on 2 replicas before)."""
-    from test_data import packed_rows, read_records, write_records
+    from test_input_pipeline import packed_rows, read_records, write_records
 
     rows = packed_rows(100, 16, 50, np.random.default_rng(2))
     write_records(tmp_path / "pretraining-00000-of-00002.tfrecord", rows[:55])

@@ -14,11 +14,14 @@ import numpy as np
 import pytest
 
 from conftest import reference_tokenizer
-from kcbert_tf.cleaning import clean
-from kcbert_tf.model_config import BertConfig
-from kcbert_tf.modeling import build_masked_lm, write_model_dir
-from kcbert_tf.saved_model import PROG, export_saved_model, main, pack_pair, pack_single
-from kcbert_tf.tokenization import load_tokenizer, read_vocab
+from kcbert_tf.text.cleaning import clean
+from kcbert_tf.model.config import BertConfig
+from kcbert_tf.model.masked_lm import build_masked_lm
+from kcbert_tf.model.model_dir import ModelDir
+from kcbert_tf.cli import main as cli
+from kcbert_tf.conversion.saved_model import PROG, export_saved_model, pack_pair, pack_single
+from kcbert_tf.text.tokenizer import load_tokenizer
+from kcbert_tf.text.vocab import read_vocab
 
 MAX_POSITIONS = 64  # the tiny config's max_position_embeddings: the export's default length
 SHORT = 16  # a second export, where most comments and pairs need truncating
@@ -77,7 +80,7 @@ def tiny(kcbert_vocab, tmp_path_factory):
     model = build_masked_lm(config)
     randomize(model)
     model_dir = tmp_path_factory.mktemp("model")
-    write_model_dir(model, config, vocab, str(model_dir))
+    ModelDir.write(str(model_dir), config, vocab, model)
     reference = reference_tokenizer(kcbert_vocab, tmp_path_factory.mktemp("hf"))
     return model, model_dir, reference
 
@@ -190,7 +193,7 @@ def test_pair_trimming_is_transformers_longest_first_for_every_length(kcbert_voc
 
 
 def run_main(argv, capsys) -> tuple[int, str]:
-    code = main([str(arg) for arg in argv])
+    code = cli(["export-savedmodel", *[str(arg) for arg in argv]])
     return code, capsys.readouterr().err
 
 

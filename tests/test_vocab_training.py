@@ -13,10 +13,10 @@ import pathlib
 
 import pytest
 
-from kcbert_tf.cleaning import clean
+from kcbert_tf.text.cleaning import clean
 from kcbert_tf.cli import main as cli
-from kcbert_tf.records import text_example
-from kcbert_tf.vocab_training import sample_texts, train_vocab
+from kcbert_tf.text.records import text_example
+from kcbert_tf.text.vocab_training import sample_texts, train_vocab
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 DEMO = pathlib.Path(__file__).resolve().parents[1] / "kcbert_tf" / "resources" / "demo_comments.txt"

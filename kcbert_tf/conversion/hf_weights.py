@@ -1,6 +1,6 @@
 """The weight mapping between the Keras model and Hugging Face BERT checkpoints, both ways.
 
-Every tensor of a :class:`~kcbert_tf.masked_lm.KcBertMaskedLM` has one Hugging Face name
+Every tensor of a :class:`~kcbert_tf.model.masked_lm.KcBertMaskedLM` has one Hugging Face name
 (``BertForMaskedLM``'s, plus ``bert.pooler.*``, which ``BertForMaskedLM`` ignores on load and
 ``BertModel`` / ``BertForPreTraining`` use) and a layout change: Keras keeps dense kernels as
 ``[in, out]`` and splits attention kernels by head, PyTorch keeps ``[out, in]``.  :func:`weight_pairs`
@@ -12,8 +12,8 @@ as transformers saves them (``cls.predictions.decoder.*`` are not stored).
 
 Example:
 
->>> from kcbert_tf.model_config import BertConfig
->>> from kcbert_tf.modeling import build_masked_lm
+>>> from kcbert_tf.model.config import BertConfig
+>>> from kcbert_tf.model.masked_lm import build_masked_lm
 >>> model = build_masked_lm(BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1,
 ...     num_attention_heads=2, intermediate_size=16, max_position_embeddings=10))
 >>> tensors = keras_to_hf(model)
@@ -31,6 +31,9 @@ from typing import Callable
 
 import numpy as np
 
+from kcbert_tf.errors import UserError
+from kcbert_tf.model.keras_internals import encoder_layer_parts, masked_lm_head_parts
+
 __all__ = [
     "WeightPair",
     "weight_pairs",
@@ -45,7 +48,7 @@ __all__ = [
 SUPPORTED_ARCHITECTURES = ("BertForMaskedLM", "BertForPreTraining", "BertModel")
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError):
     """A checkpoint that does not fit the model; the message names the tensor or file and the fix."""
 
 
@@ -110,12 +113,9 @@ def weight_pairs(model) -> list[WeightPair]:
     ]
     for index, layer in enumerate(backbone.transformer_layers):
         prefix = f"bert.encoder.layer.{index}"
-        attention = layer._self_attention_layer
-        for name, projection in (
-            ("query", attention._query_dense),
-            ("key", attention._key_dense),
-            ("value", attention._value_dense),
-        ):
+        parts = encoder_layer_parts(layer)
+        for name in ("query", "key", "value"):
+            projection = parts[name]
             pairs += [
                 WeightPair(f"{prefix}.attention.self.{name}.weight", projection.kernel, split_heads, join_heads),
                 WeightPair(
@@ -127,20 +127,20 @@ def weight_pairs(model) -> list[WeightPair]:
             ]
         pairs += [
             WeightPair(
-                f"{prefix}.attention.output.dense.weight", attention._output_dense.kernel, split_output, join_heads
+                f"{prefix}.attention.output.dense.weight", parts["attention_output"].kernel, split_output, join_heads
             ),
-            WeightPair(f"{prefix}.attention.output.dense.bias", attention._output_dense.bias, _same, _same),
-            *norm(f"{prefix}.attention.output.LayerNorm", layer._self_attention_layer_norm),
-            *dense(f"{prefix}.intermediate.dense", layer._feedforward_intermediate_dense),
-            *dense(f"{prefix}.output.dense", layer._feedforward_output_dense),
-            *norm(f"{prefix}.output.LayerNorm", layer._feedforward_layer_norm),
+            WeightPair(f"{prefix}.attention.output.dense.bias", parts["attention_output"].bias, _same, _same),
+            *norm(f"{prefix}.attention.output.LayerNorm", parts["attention_layer_norm"]),
+            *dense(f"{prefix}.intermediate.dense", parts["intermediate"]),
+            *dense(f"{prefix}.output.dense", parts["output"]),
+            *norm(f"{prefix}.output.LayerNorm", parts["output_layer_norm"]),
         ]
-    head = model.masked_lm_head
+    head = masked_lm_head_parts(model.masked_lm_head)
     pairs += [
         *dense("bert.pooler.dense", backbone.pooled_dense),
-        *dense("cls.predictions.transform.dense", head._intermediate_dense, head=True),
-        *norm("cls.predictions.transform.LayerNorm", head._intermediate_layer_norm, head=True),
-        WeightPair("cls.predictions.bias", head._bias, _same, _same, head=True),
+        *dense("cls.predictions.transform.dense", head["transform"], head=True),
+        *norm("cls.predictions.transform.LayerNorm", head["transform_layer_norm"], head=True),
+        WeightPair("cls.predictions.bias", head["bias"], _same, _same, head=True),
     ]
     return pairs
 

@@ -9,14 +9,20 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from kcbert_tf import hf_conversion
+from conftest import model_config
+from kcbert_tf.conversion import hugging_face as hf_conversion
 from kcbert_tf.cli import main as cli
-from kcbert_tf.cleaning import clean
-from kcbert_tf.model_config import BertConfig
-from kcbert_tf.modeling import build_masked_lm, load_masked_lm, write_model_dir
+from kcbert_tf.text.cleaning import clean
+from kcbert_tf.model.config import BertConfig
+from kcbert_tf.model.masked_lm import build_masked_lm
+from kcbert_tf.model.model_dir import ModelDir
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, max_position_embeddings=80)
+TINY = {
+    key: value
+    for key, value in model_config(max_position_embeddings=80).items()
+    if key not in ("architectures", "model_type", "vocab_size")
+}
 
 
 def small_vocab(size: int) -> list[str]:
@@ -52,7 +58,7 @@ def keras_directory(path, vocab_size=201, seed=1):
     rng = np.random.default_rng(seed)
     for variable in model.trainable_weights:  # nothing left at its initial zeros or ones
         variable.assign(variable.numpy() + rng.normal(0, 0.05, variable.shape).astype("float32"))
-    write_model_dir(model, config, small_vocab(vocab_size), str(path))
+    ModelDir.write(str(path), config, small_vocab(vocab_size), model)
     return model
 
 
@@ -76,7 +82,7 @@ def test_keras_to_hf_to_keras_returns_every_tensor_bit_for_bit(tmp_path):
     model = keras_directory(tmp_path / "keras")
     assert run("export-hf", "--model-dir", tmp_path / "keras", "--output", tmp_path / "hf") == 0
     assert run("import-hf", "--input", tmp_path / "hf", "--output", tmp_path / "again") == 0
-    again = load_masked_lm(tmp_path / "again")
+    again = ModelDir.read(tmp_path / "again").load_masked_lm()
     assert len(model.trainable_weights) == len(again.trainable_weights) > 30
     for a, b in zip(model.trainable_weights, again.trainable_weights):
         assert a.path == b.path
@@ -90,7 +96,7 @@ def test_exported_model_gives_transformers_logits_on_real_comments(tmp_path, new
     config = BertConfig(vocab_size=30000, **TINY)
     model = build_masked_lm(config)
     vocab = kcbert_vocab.read_text(encoding="utf-8").split("\n")[:30000]
-    write_model_dir(model, config, vocab, str(tmp_path / "keras"))
+    ModelDir.write(str(tmp_path / "keras"), config, vocab, model)
     assert run("export-hf", "--model-dir", tmp_path / "keras", "--output", tmp_path / "hf") == 0
 
     texts = [clean(line) for line in news_comments.read_text(encoding="utf-8").splitlines()[:64]]
@@ -104,14 +110,15 @@ def test_exported_model_gives_transformers_logits_on_real_comments(tmp_path, new
     mask = batch["attention_mask"].astype(bool)
     assert np.abs(got - expected)[mask].max() < 1e-4
     card = (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")
-    assert "2 x 32 x 4" in card and "fill-mask" in card
+    shape = f"{TINY['num_hidden_layers']} x {TINY['hidden_size']} x {TINY['num_attention_heads']}"
+    assert shape in card and "fill-mask" in card
 
 
 def test_a_bert_model_without_head_gets_the_tied_head_with_a_warning(tmp_path, capsys):
     source = hf_directory(tmp_path / "hf", architecture="BertModel")
     assert run("import-hf", "--input", source, "--output", tmp_path / "keras") == 0
     assert "has no MLM head" in capsys.readouterr().err
-    model = load_masked_lm(tmp_path / "keras")
+    model = ModelDir.read(tmp_path / "keras").load_masked_lm()
     before = load_file(str(source / "model.safetensors"))
     np.testing.assert_array_equal(model.backbone.token_embedding.embeddings.numpy(), before["embeddings.word_embeddings.weight"])
 
@@ -139,9 +146,13 @@ def test_verification_failure_writes_nothing(tmp_path, monkeypatch, capsys):
 def corrupt(path, problem, tmp_path):
     if problem == "shape":
         tensors = load_file(str(path / "model.safetensors"))
-        tensors["bert.encoder.layer.1.intermediate.dense.weight"] = np.zeros((63, 32), "float32")
+        needed = (TINY["intermediate_size"], TINY["hidden_size"])  # HF stores (out, in)
+        tensors["bert.encoder.layer.1.intermediate.dense.weight"] = np.zeros((needed[0] - 1, needed[1]), "float32")
         save_file(tensors, str(path / "model.safetensors"), metadata={"format": "pt"})
-        return "bert.encoder.layer.1.intermediate.dense.weight has shape (63, 32), the config needs (64, 32)"
+        return (
+            f"bert.encoder.layer.1.intermediate.dense.weight has shape ({needed[0] - 1}, {needed[1]}), "
+            f"the config needs {needed}"
+        )
     if problem == "vocab size":
         (path / "vocab.txt").write_text("".join(t + "\n" for t in small_vocab(150)), encoding="utf-8")
         return "has 150 tokens but"
@@ -189,14 +200,14 @@ def test_export_refuses_a_non_empty_output_and_a_missing_model(tmp_path, capsys)
 def test_base_size_model_round_trips_with_transformers_parity(tmp_path, kcbert_vocab):
     """The real KcBERT-Base shape (110M parameters): export verified, import back bit for bit."""
     from conftest import REPO
-    from kcbert_tf.model_config import read_model_config
+    from kcbert_tf.model.config import read_model_config
 
     config = read_model_config(REPO / "configs" / "kcbert-base.json")
     model = build_masked_lm(config)
     vocab = kcbert_vocab.read_text(encoding="utf-8").split("\n")[:30000]
-    write_model_dir(model, config, vocab, str(tmp_path / "keras"))
+    ModelDir.write(str(tmp_path / "keras"), config, vocab, model)
     assert run("export-hf", "--model-dir", tmp_path / "keras", "--output", tmp_path / "hf") == 0
     assert run("import-hf", "--input", tmp_path / "hf", "--output", tmp_path / "again") == 0
-    again = load_masked_lm(tmp_path / "again")
+    again = ModelDir.read(tmp_path / "again").load_masked_lm()
     for a, b in zip(model.trainable_weights, again.trainable_weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

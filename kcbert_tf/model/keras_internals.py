@@ -15,6 +15,12 @@ what these pieces rely on (checked against Keras 3.15 and KerasHub 0.32).
   plain ``tf.data.Dataset`` and feed anything else to ``from_tensor_slices``, which crashes on
   a distributed dataset; Keras' own ``Model.fit`` takes one.  Tasks without a preprocessor go
   straight to ``keras.Model.fit`` / ``evaluate`` when given a distributed dataset.
+- KerasHub's BERT parts, where its public API stops: :func:`init_functional_backbone` and
+  :func:`init_functional_task` build a ``BertBackbone`` / ``BertMaskedLM`` subclass from its own
+  functional graph (their constructors build the stock graph);
+  :func:`set_attention_probability_dropout` gives a ``TransformerEncoder`` HF's separate
+  attention-probability dropout; :func:`encoder_layer_parts` and :func:`masked_lm_head_parts`
+  name the sublayers whose weights the Hugging Face mapping reads and writes.
 
 Example:
 
@@ -28,6 +34,11 @@ from __future__ import annotations
 import keras
 
 __all__ = [
+    "init_functional_backbone",
+    "init_functional_task",
+    "set_attention_probability_dropout",
+    "encoder_layer_parts",
+    "masked_lm_head_parts",
     "ClipAfterAllReduce",
     "AdamWClippedAfterAllReduce",
     "ReplicaSeedGenerator",
@@ -35,6 +46,62 @@ __all__ = [
     "DistributedDatasetFit",
     "is_distributed_dataset",
 ]
+
+
+# --- KerasHub's BERT, past its public API ------------------------------------------------------
+
+
+def init_functional_backbone(backbone, *, inputs, outputs, dtype=None, **kwargs) -> None:
+    """Finish a ``keras_hub.models.BertBackbone`` subclass from its own graph: run
+    ``keras_hub.models.Backbone``'s constructor, skipping ``BertBackbone``'s (which would build
+    the stock graph with tanh GELU and fixed dropout)."""
+    import keras_hub
+
+    keras_hub.models.Backbone.__init__(backbone, inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
+
+
+def init_functional_task(task, *, inputs, outputs, **kwargs) -> None:
+    """Finish a ``keras_hub.models.BertMaskedLM`` subclass from its own graph: run
+    ``keras_hub.models.MaskedLM``'s constructor, skipping ``BertMaskedLM``'s (which builds the
+    stock MLM head with layer-norm epsilon 1e-5)."""
+    import keras_hub
+
+    keras_hub.models.MaskedLM.__init__(task, inputs=inputs, outputs=outputs, **kwargs)
+
+
+def set_attention_probability_dropout(encoder_layer, rate: float) -> None:
+    """Set a built ``keras_hub.layers.TransformerEncoder``'s dropout of the attention
+    probabilities alone (KerasHub uses its one ``dropout`` for both; HF has two)."""
+    attention = encoder_layer._self_attention_layer
+    attention._dropout = rate
+    attention._dropout_layer.rate = rate
+
+
+def encoder_layer_parts(encoder_layer) -> dict:
+    """The sublayers of a built ``TransformerEncoder`` that hold its weights, by role."""
+    attention = encoder_layer._self_attention_layer
+    return {
+        "query": attention._query_dense,
+        "key": attention._key_dense,
+        "value": attention._value_dense,
+        "attention_output": attention._output_dense,
+        "attention_layer_norm": encoder_layer._self_attention_layer_norm,
+        "intermediate": encoder_layer._feedforward_intermediate_dense,
+        "output": encoder_layer._feedforward_output_dense,
+        "output_layer_norm": encoder_layer._feedforward_layer_norm,
+    }
+
+
+def masked_lm_head_parts(head) -> dict:
+    """The weights of a built ``keras_hub.layers.MaskedLMHead`` besides the tied embedding."""
+    return {
+        "transform": head._intermediate_dense,
+        "transform_layer_norm": head._intermediate_layer_norm,
+        "bias": head._bias,
+    }
+
+
+# --- tf.distribute ---------------------------------------------------------------------------
 
 
 def _tensorflow_backend() -> bool:

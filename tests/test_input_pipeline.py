@@ -1,4 +1,4 @@
-"""The pretraining input pipeline (kcbert_tf.data): masking, reproducibility, sharding, checks.
+"""The pretraining input pipeline (kcbert_tf.training.input_pipeline): masking, reproducibility, sharding, checks.
 
 The masks are checked against the rule written out here (BERT's: 15% of the ordinary tokens,
 80% [MASK] / 10% random / 10% kept) and against the unmasked input, statistically over many
@@ -20,7 +20,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
-from kcbert_tf import data
+from kcbert_tf.training import input_pipeline as data
 from kcbert_tf.cli import main as cli
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
@@ -68,7 +68,7 @@ def unmasked(batch_x: dict, mask_ids: np.ndarray, weights: np.ndarray) -> np.nda
 
 
 def write_records(path, rows) -> None:
-    """Pretraining records the way TensorFlow writes them (not with kcbert_tf.records)."""
+    """Pretraining records the way TensorFlow writes them (not with kcbert_tf.text.records)."""
     with tf.io.TFRecordWriter(str(path)) as writer:
         for row in rows:
             example = tf.train.Example()
@@ -394,8 +394,8 @@ MIRRORED = textwrap.dedent(
     import numpy as np, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from kcbert_tf import data
-    from test_data import unmasked
+    from kcbert_tf.training import input_pipeline as data
+    from test_input_pipeline import unmasked
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     dataset = strategy.distribute_datasets_from_function(data.dataset_fn(
         sys.argv[1], seq_length=16, global_batch_size=10, vocab_size=50, repeat=False))

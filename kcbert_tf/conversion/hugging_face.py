@@ -5,7 +5,7 @@ and ``AutoTokenizer.from_pretrained(DIR)``: ``config.json`` (``BertForMaskedLM``
 ``model.safetensors`` (float32, tied decoder as transformers saves it, the pooler included),
 ``vocab.txt``, ``tokenizer_config.json``, ``special_tokens_map.json`` and a model card
 ``README.md``.  Import reads ``BertForMaskedLM``, ``BertForPreTraining`` and ``BertModel``
-checkpoints into a model directory (``load_masked_lm``, ``pretrain --init`` and ``export-hf`` take
+checkpoints into a model directory (``ModelDir.read``, ``pretrain --init`` and ``export-hf`` take
 it).  Both verify before they finish: the written result is loaded back, a fixed batch of comments
 goes through the Keras model and the transformers model, and the logits (for a bare ``BertModel``,
 the last hidden states) must agree within :data:`TOLERANCE`; the output directory is staged under
@@ -27,9 +27,10 @@ from typing import Sequence
 
 import numpy as np
 
-from kcbert_tf.output_dir import OutputDirError, check_output_dir, staged_output
+from kcbert_tf.errors import UserError
+from kcbert_tf.output_dir import check_output_dir, staged_output
 
-__all__ = ["TOLERANCE", "export_hf", "import_hf", "main_export", "main_import"]
+__all__ = ["TOLERANCE", "export_hf", "import_hf", "run_export", "run_import"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -41,24 +42,13 @@ VERIFY_TEXTS = 8
 VERIFY_LENGTH = 64
 
 
-class ExportError(Exception):
-    """A problem the user can fix; the command prints it and exits with status 2."""
-
-
-def _output(output: str, overwrite: bool):
-    try:
-        return check_output_dir(output, overwrite)
-    except OutputDirError as error:
-        raise ExportError(str(error)) from None
-
-
 def verification_ids(vocab: list[str], max_length: int) -> np.ndarray:
     """A fixed batch: the first comments of the demo corpus, tokenized with the in-graph tokenizer,
     as ``[CLS] ids [SEP]`` padded with ``[PAD]``."""
     from importlib import resources
 
-    from kcbert_tf.cleaning import clean
-    from kcbert_tf.tokenization import KcBertTokenizer
+    from kcbert_tf.text.cleaning import clean
+    from kcbert_tf.text.tokenizer import KcBertTokenizer
 
     corpus = resources.files("kcbert_tf") / "resources" / "demo_comments.txt"
     lines = [clean(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -106,7 +96,7 @@ def check_agreement(model, directory: str, vocab: list[str], masked_lm: bool, wh
     difference = float(np.abs(keras_outputs(model, ids, masked_lm) - transformers_outputs(directory, ids, masked_lm)).max())
     _LOG.info("verified: %s differ by at most %.2e over %d comments", what, difference, len(ids))
     if not difference <= TOLERANCE:
-        raise ExportError(
+        raise UserError(
             f"verification failed: the Keras and transformers {what} differ by up to {difference:.3e} "
             f"(allowed {TOLERANCE:g}); nothing was written"
         )
@@ -165,7 +155,7 @@ fill = pipeline("fill-mask", model=AutoModelForMaskedLM.from_pretrained(PATH),
 fill("오늘 경기 정말 [MASK] 였다")
 ```
 
-Clean input text as KcBERT did (`kcbert_tf.cleaning.clean`) for the best results.
+Clean input text as KcBERT did (`kcbert_tf.text.cleaning.clean`) for the best results.
 """
 
 
@@ -173,19 +163,14 @@ def export_hf(model_dir: str, output: str, overwrite: bool = False) -> dict:
     """Write and verify the Hugging Face form of a model directory; returns what was checked."""
     from safetensors.numpy import save_file
 
-    from kcbert_tf.hf_weights import keras_to_hf
-    from kcbert_tf.model_config import ConfigError, read_model_config
-    from kcbert_tf.modeling import VOCAB_FILE, load_masked_lm
-    from kcbert_tf.tokenization import VocabError, read_vocab
-    from kcbert_tf.vocab_training import write_tokenizer_dir
+    from kcbert_tf.conversion.hf_weights import keras_to_hf
+    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.text.vocab import write_tokenizer_dir
 
-    output_path = _output(output, overwrite)
-    try:
-        config = read_model_config(os.path.join(model_dir, "config.json"))
-        vocab = read_vocab(os.path.join(model_dir, VOCAB_FILE))
-        model = load_masked_lm(model_dir)  # float32, whatever the training precision
-    except (ConfigError, VocabError, FileNotFoundError) as error:
-        raise ExportError(f"--model-dir: {error}") from None
+    output_path = check_output_dir(output, overwrite)
+    source = ModelDir.read(model_dir)
+    config, vocab = source.config, source.vocab
+    model = source.load_masked_lm()  # float32, whatever the training precision
     _LOG.info("export-hf: %s -> %s", model_dir, output)
     with staged_output(output_path) as staging:
         tensors = keras_to_hf(model)
@@ -209,25 +194,26 @@ def _check_exported_tokenizer(directory: str, vocab: list[str]) -> None:
     """AutoTokenizer on the exported directory must give the in-graph tokenizer's ids."""
     from transformers import AutoTokenizer
 
-    from kcbert_tf.tokenization import KcBertTokenizer
+    from kcbert_tf.text.tokenizer import KcBertTokenizer
 
     texts = ["오늘 경기 정말 최고였다 ㅋㅋㅋ 👍🏻", "[MASK] 자리에 뭐가 들어갈까요?", "漢字 mixed with English 123"]
     expected = KcBertTokenizer(vocab).encode(texts)
     got = AutoTokenizer.from_pretrained(directory)(texts, add_special_tokens=False)["input_ids"]
     if got != expected:
-        raise ExportError(f"verification failed: AutoTokenizer on {directory} gives other ids than kcbert_tf's tokenizer")
+        raise UserError(f"verification failed: AutoTokenizer on {directory} gives other ids than kcbert_tf's tokenizer")
 
 
 def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite: bool = False) -> dict:
     """Convert and verify a Hugging Face BERT checkpoint into a model directory."""
-    from kcbert_tf.hf_weights import SUPPORTED_ARCHITECTURES, ConversionError, assign_hf_tensors, read_hf_tensors
-    from kcbert_tf.model_config import BertConfig, ConfigError
-    from kcbert_tf.modeling import build_masked_lm, check_vocab_matches, write_model_dir
-    from kcbert_tf.tokenization import VocabError, read_vocab
+    from kcbert_tf.conversion.hf_weights import SUPPORTED_ARCHITECTURES, ConversionError, assign_hf_tensors, read_hf_tensors
+    from kcbert_tf.model.config import BertConfig
+    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.model_dir import ModelDir, check_vocab_matches
+    from kcbert_tf.text.vocab import read_vocab
 
     config_path = os.path.join(input_dir, "config.json")
     if not os.path.isdir(input_dir):
-        raise ExportError(f"--input {input_dir}: no such directory (a Hugging Face model directory)")
+        raise UserError(f"--input {input_dir}: no such directory (a Hugging Face model directory)")
     try:
         with open(config_path, encoding="utf-8") as handle:
             values = json.load(handle)
@@ -245,10 +231,12 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
         model = build_masked_lm(config)
         report = assign_hf_tensors(model, tensors, input_dir)
     except FileNotFoundError as error:
-        raise ExportError(f"--input {input_dir}: missing {error.filename} (a Hugging Face model directory has config.json, vocab.txt and model.safetensors)") from None
-    except (ConfigError, VocabError, ConversionError, ValueError) as error:
-        raise ExportError(str(error)) from None
-    output_path = _output(output, overwrite)
+        raise UserError(f"--input {input_dir}: missing {error.filename} (a Hugging Face model directory has config.json, vocab.txt and model.safetensors)") from None
+    except UserError:
+        raise
+    except ValueError as error:  # JSON or safetensors that do not parse: their message says where
+        raise UserError(str(error)) from None
+    output_path = check_output_dir(output, overwrite)
     head_missing = any(name.startswith("cls.") for name in report["fresh"])
     if head_missing:
         _LOG.warning(
@@ -261,7 +249,7 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
         difference = check_agreement(
             model, input_dir, vocab, not head_missing, "last hidden states" if head_missing else "MLM logits"
         )
-        write_model_dir(model, config, vocab, str(staging))
+        ModelDir.write(str(staging), config, vocab, model)
     print(
         f"import-hf: wrote {output} from {input_dir} ({len(tensors)} tensors; "
         f"{'head freshly initialized; ' if head_missing else ''}agree within {difference:.2e})",
@@ -270,14 +258,8 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
     return {"output": output, "fresh": report["fresh"], "unused": report["unused"], "max_difference": difference}
 
 
-def _run(command: str, parse, action, argv) -> int:
-    from kcbert_tf.cli import run_command
-
-    return run_command(f"kcbert-tf {command}", lambda args: action(parse(args)), argv, (ExportError,), _LOG)
-
-
-def main_export(argv: Sequence[str] | None = None) -> int:
-    """``kcbert-tf export-hf``."""
+def run_export(argv: Sequence[str] | None = None) -> dict:
+    """``kcbert-tf export-hf``: parse the arguments, export, verify."""
     parser = argparse.ArgumentParser(
         prog="kcbert-tf export-hf",
         description="Write a model directory as a Hugging Face BertForMaskedLM directory "
@@ -286,11 +268,12 @@ def main_export(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-dir", required=True, help="a pretrain / import-hf model directory")
     parser.add_argument("--output", required=True, help="the Hugging Face directory to write (local)")
     parser.add_argument("--overwrite", action="store_true", help="replace --output once the new one is verified")
-    return _run("export-hf", parser.parse_args, lambda a: export_hf(a.model_dir, a.output, a.overwrite), argv)
+    args = parser.parse_args(argv)
+    return export_hf(args.model_dir, args.output, args.overwrite)
 
 
-def main_import(argv: Sequence[str] | None = None) -> int:
-    """``kcbert-tf import-hf``."""
+def run_import(argv: Sequence[str] | None = None) -> dict:
+    """``kcbert-tf import-hf``: parse the arguments, import, verify."""
     parser = argparse.ArgumentParser(
         prog="kcbert-tf import-hf",
         description="Convert a Hugging Face BERT checkpoint (BertForMaskedLM, BertForPreTraining, "
@@ -302,6 +285,5 @@ def main_import(argv: Sequence[str] | None = None) -> int:
         "--allow-pickle", action="store_true", help="also read pytorch_model.bin (loading a pickle runs code)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace --output once the new one is verified")
-    return _run(
-        "import-hf", parser.parse_args, lambda a: import_hf(a.input, a.output, a.allow_pickle, a.overwrite), argv
-    )
+    args = parser.parse_args(argv)
+    return import_hf(args.input, args.output, args.allow_pickle, args.overwrite)

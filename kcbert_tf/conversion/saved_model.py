@@ -1,6 +1,6 @@
 """Export a model directory as a TensorFlow SavedModel that takes raw strings (TF Serving, TF Hub).
 
-The SavedModel holds the in-graph tokenizer (:class:`~kcbert_tf.tokenization.KcBertTokenizer`),
+The SavedModel holds the in-graph tokenizer (:class:`~kcbert_tf.text.tokenizer.KcBertTokenizer`),
 BERT packing and the encoder with its MLM head, so a caller needs only ``tensorflow`` and
 ``tensorflow_text`` (for its ops) to use it::
 
@@ -31,17 +31,15 @@ import argparse
 import json
 import os
 import pathlib
-import sys
 import time
 from typing import Sequence
 
-from kcbert_tf.output_dir import OutputDirError, check_output_dir, staged_output
+from kcbert_tf.errors import UserError
+from kcbert_tf.output_dir import check_output_dir, staged_output
 
 __all__ = [
-    "ExportError",
     "PROG",
     "export_saved_model",
-    "main",
     "pack_pair",
     "pack_single",
     "trim_pair_lengths",
@@ -49,14 +47,8 @@ __all__ = [
 
 PROG = "kcbert-tf export-savedmodel"
 EXPORT_INFO_FILE = "export.json"
-#: The files of a model directory (:mod:`kcbert_tf.modeling`), in the order they are checked.
-MODEL_FILES = ("config.json", "vocab.txt", "model.weights.h5")
-#: ``[CLS] a [SEP] b [SEP]``: a pair needs room for three special tokens.
-MIN_SEQ_LENGTH = 3
-
-
-class ExportError(ValueError):
-    """Something the user can fix; the message names the file or option and the fix."""
+#: ``[CLS] a [SEP] b [SEP]``: the shortest ``--max-seq-length`` that leaves room for a pair.
+MIN_INPUT_LENGTH = 3
 
 
 # --- In-graph packing, with transformers' truncation ---------------------------------------------
@@ -158,69 +150,27 @@ def _encode(model, inputs: dict) -> dict:
 # --- The export ---------------------------------------------------------------------------------
 
 
-def _check_model_dir(model_dir: str) -> None:
-    """Fail, naming what is missing, unless ``model_dir`` holds a complete model directory."""
-    import tensorflow as tf
-
-    if not tf.io.gfile.isdir(model_dir):
-        raise ExportError(
-            f"--model-dir {model_dir}: no such directory (give the directory `kcbert-tf pretrain` "
-            f"wrote, holding {', '.join(MODEL_FILES)})"
-        )
-    missing = [
-        name for name in MODEL_FILES if not tf.io.gfile.exists(os.path.join(model_dir, name))
-    ]
-    if not missing:
-        return
-    if missing == ["model.weights.h5"]:
-        raise ExportError(
-            f"{os.path.join(model_dir, 'model.weights.h5')}: no final weights in this model "
-            "directory (a `pretrain` run that has not finished has only checkpoints under "
-            "checkpoints/; run it again to resume)"
-        )
-    raise ExportError(
-        f"--model-dir {model_dir} lacks {', '.join(missing)}; a model directory holds "
-        f"{', '.join(MODEL_FILES)} (give the directory `kcbert-tf pretrain` wrote)"
-    )
-
-
 def _load(model_dir: str, max_seq_length: int | None):
     """The config, the checked max sequence length, the model and the tokenizer of a model dir."""
-    from kcbert_tf.model_config import ConfigError, read_model_config
-    from kcbert_tf.modeling import load_masked_lm
-    from kcbert_tf.tokenization import VocabError, load_tokenizer
+    from kcbert_tf.model.model_dir import ModelDir
 
-    _check_model_dir(model_dir)
-    try:
-        config = read_model_config(os.path.join(model_dir, "config.json"))
-    except ConfigError as error:
-        raise ExportError(str(error)) from None
+    source = ModelDir.read(model_dir)
+    config = source.config
     limit = config.max_position_embeddings
     if max_seq_length is None:
         max_seq_length = limit
     if max_seq_length > limit:
-        raise ExportError(
+        raise UserError(
             f"--max-seq-length {max_seq_length} is more than max_position_embeddings {limit} of "
-            f"{os.path.join(model_dir, 'config.json')}; pass {limit} or less (or leave it out)"
+            f"{source.config_path}; pass {limit} or less (or leave it out)"
         )
-    if max_seq_length < MIN_SEQ_LENGTH:
-        raise ExportError(
+    if max_seq_length < MIN_INPUT_LENGTH:
+        raise UserError(
             f"--max-seq-length {max_seq_length} leaves no room for text: [CLS] a [SEP] b [SEP] "
-            f"needs at least {MIN_SEQ_LENGTH}; pass {MIN_SEQ_LENGTH} to {limit}"
+            f"needs at least {MIN_INPUT_LENGTH}; pass {MIN_INPUT_LENGTH} to {limit}"
         )
-    try:
-        model = load_masked_lm(model_dir)
-        tokenizer = load_tokenizer(model_dir)
-    except (ConfigError, VocabError, FileNotFoundError) as error:
-        raise ExportError(str(error)) from None
-    except (OSError, ValueError) as error:  # An unreadable .h5, or one of another model's shapes.
-        weights = os.path.join(model_dir, "model.weights.h5")
-        detail = " ".join([line.strip() for line in str(error).splitlines() if line.strip()][:2])
-        raise ExportError(
-            f"{weights}: cannot load these weights into the model of "
-            f"{os.path.join(model_dir, 'config.json')} ({detail}); give the config the weights "
-            "were trained with"
-        ) from None
+    model = source.load_masked_lm()
+    tokenizer = source.tokenizer()
     return config, max_seq_length, model, tokenizer
 
 
@@ -266,13 +216,10 @@ def export_saved_model(
     overwrite: bool = False,
 ) -> str:
     """Write the SavedModel of a model directory to ``output`` (default length: the config's
-    ``max_position_embeddings``); return ``output``.  Raises :class:`ExportError`."""
+    ``max_position_embeddings``); return ``output``.  Raises :class:`~kcbert_tf.errors.UserError`."""
     import tensorflow as tf
 
-    try:
-        output_path = check_output_dir(os.fspath(output), overwrite)
-    except OutputDirError as error:
-        raise ExportError(str(error)) from None
+    output_path = check_output_dir(os.fspath(output), overwrite)
     model_dir = os.fspath(model_dir)
     config, max_seq_length, model, tokenizer = _load(model_dir, max_seq_length)
     try:
@@ -296,7 +243,7 @@ def export_saved_model(
             }
             (assets / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     except OSError as error:
-        raise ExportError(f"--output {output_path}: cannot write it ({error})") from None
+        raise UserError(f"--output {output_path}: cannot write it ({error})") from None
     return str(output_path)
 
 
@@ -350,12 +297,5 @@ def run(argv: Sequence[str] | None = None) -> str:
     return output
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The ``kcbert-tf export-savedmodel`` command: a clear error and status 2 on bad input."""
-    from kcbert_tf.cli import run_command
-
-    return run_command(PROG, run, argv, (ExportError,))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

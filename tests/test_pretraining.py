@@ -15,30 +15,14 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, model_config
 from kcbert_tf.cli import main as cli
-from kcbert_tf.training import weight_decay_excluded
-from kcbert_tf.training_core import effective_checkpoint_interval
+from kcbert_tf.training.core import effective_checkpoint_interval
 
 KCBERT_TF = [sys.executable, "-m", "kcbert_tf.cli"]
 
-TINY_30K = {
-    "architectures": ["BertForMaskedLM"],
-    "model_type": "bert",
-    "vocab_size": 30000,
-    "hidden_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 128,
-    "hidden_act": "gelu",
-    "hidden_dropout_prob": 0.1,
-    "attention_probs_dropout_prob": 0.1,
-    "max_position_embeddings": 300,
-    "type_vocab_size": 2,
-    "initializer_range": 0.02,
-    "layer_norm_eps": 1e-12,
-    "pad_token_id": 0,
-}
+#: The tiny config with the real KcBERT vocab's 30,000 tokens.
+TINY_30K = model_config(vocab_size=30000, intermediate_size=128)
 
 
 def quiet_cli(*args: str) -> int:
@@ -151,6 +135,12 @@ def test_bad_input_fails_before_training(packed, tmp_path, capsys, problem):
     assert not (tmp_path / "m" / "model.weights.h5").exists()
 
 
+def weight_decay_excluded(variable_path: str) -> bool:
+    """The reference: BERT's rule, no weight decay on LayerNorm parameters and biases."""
+    name = variable_path.rsplit("/", 1)[-1]
+    return name in ("gamma", "beta") or "bias" in name
+
+
 def test_weight_decay_skips_layer_norm_and_biases():
     assert weight_decay_excluded("transformer_layer_0/self_attention_layer/query/bias")
     assert weight_decay_excluded("embeddings_layer_norm/gamma") and weight_decay_excluded("mlm_head/output_bias")
@@ -161,9 +151,9 @@ def test_weight_decay_skips_layer_norm_and_biases():
 def test_the_optimizer_excludes_what_bert_excludes():
     import keras
 
-    from kcbert_tf.model_config import BertConfig
-    from kcbert_tf.modeling import build_masked_lm
-    from kcbert_tf.training import TrainConfig, build_optimizer
+    from kcbert_tf.model.config import BertConfig
+    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.training.pretraining import TrainConfig, build_optimizer
 
     model = build_masked_lm(BertConfig.from_dict({**TINY_30K, "vocab_size": 50}))
     optimizer = build_optimizer(TrainConfig(train_steps=100, warmup_steps=10))
@@ -184,10 +174,10 @@ def test_a_short_run_scales_the_recipe_s_warmup(caplog):
     said on the console; an explicit --warmup-steps wins; the recipe's own steps keep its warmup."""
     import logging
 
-    from kcbert_tf.training import _train_config, build_arg_parser
+    from kcbert_tf.training.pretraining import _train_config, build_arg_parser
 
     base = ["--config", "c", "--data", "d", "--model-dir", "m", "--train-config", str(REPO / "configs" / "pretrain-base.json")]
-    with caplog.at_level(logging.INFO, logger="kcbert_tf.training"):
+    with caplog.at_level(logging.INFO, logger="kcbert_tf.training.pretraining"):
         train = _train_config(build_arg_parser().parse_args(base + ["--steps", "600"]))
     assert (train.train_steps, train.warmup_steps) == (600, 6)
     assert "warmup_steps 6: the recipe's 10000 of 1000000 steps, scaled to --steps 600" in caplog.text
@@ -201,13 +191,12 @@ def test_the_reported_loss_is_the_mean_over_real_predictions():
     loss Keras computes from the pipeline's batch equals numpy's mean cross-entropy over the
     predictions whose slot is used, from the same logits."""
     import keras
-    import tensorflow as tf
 
-    from kcbert_tf import data
-    from kcbert_tf.model_config import BertConfig
-    from kcbert_tf.modeling import build_masked_lm
-    from kcbert_tf.training import TrainConfig, compile_masked_lm
-    from test_data import packed_rows, write_records
+    from kcbert_tf.training import input_pipeline as data
+    from kcbert_tf.model.config import BertConfig
+    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.training.pretraining import TrainConfig, compile_masked_lm
+    from test_input_pipeline import packed_rows, write_records
 
     import tempfile
 
@@ -235,7 +224,7 @@ def test_a_process_that_is_not_the_chief_writes_nothing(packed, tmp_path, monkey
     """Every process of a multi-worker run trains; only the chief's files land."""
     import dataclasses
 
-    from kcbert_tf import distribution
+    from kcbert_tf.training import strategy as distribution
 
     real = distribution.resolve_strategy
     monkeypatch.setattr(

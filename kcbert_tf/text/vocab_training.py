@@ -12,9 +12,9 @@ module does the same, with two additions that make the result reproducible:
   alphabet (most frequent characters, ties by code point) and the ids of the ``##`` continuation
   characters (by code point) before the merges, so the same texts give the same ``vocab.txt``.
 
-The directory written (:func:`write_tokenizer_dir`) loads with
+The directory written (:func:`kcbert_tf.text.vocab.write_tokenizer_dir`) loads with
 ``transformers.AutoTokenizer.from_pretrained(DIR)`` and
-:func:`kcbert_tf.tokenization.load_tokenizer`.
+:func:`kcbert_tf.text.tokenizer.load_tokenizer`.
 
 Example::
 
@@ -37,56 +37,31 @@ import collections
 import dataclasses
 import hashlib
 import json
-import os
 import pathlib
 import sys
 import time
 from typing import Callable, Iterable, Iterator, Sequence
 
-from kcbert_tf.output_dir import OutputDirError, check_output_dir, staged_output
-from kcbert_tf.tokenization import SPECIAL_TOKENS, load_tokenizer
+from kcbert_tf.errors import UserError
+from kcbert_tf.model.config import KCBERT_MAX_POSITIONS
+from kcbert_tf.output_dir import check_output_dir, staged_output
+from kcbert_tf.text.tokenizer import load_tokenizer
+from kcbert_tf.text.vocab import CONTINUATION_PREFIX, SPECIAL_TOKENS, write_tokenizer_dir
 
 __all__ = [
-    "CONTINUATION_PREFIX",
-    "TOKENIZER_CONFIG",
-    "SPECIAL_TOKENS_MAP",
     "STATS_FILE",
-    "VocabTrainingError",
     "VocabSizeError",
     "UnkStats",
     "in_sample",
     "sample_texts",
     "compute_alphabet",
     "train_vocab",
-    "write_tokenizer_dir",
     "unk_rate",
     "build_arg_parser",
     "run",
-    "main",
 ]
 
 PROG = "kcbert-tf train-tokenizer"
-
-#: The WordPiece prefix of a piece that continues a word.
-CONTINUATION_PREFIX = "##"
-
-#: ``tokenizer_config.json``: what ``AutoTokenizer`` needs to build KcBERT's cased BERT tokenizer.
-TOKENIZER_CONFIG = {
-    "tokenizer_class": "BertTokenizer",
-    "do_lower_case": False,
-    "tokenize_chinese_chars": True,
-    "strip_accents": None,
-    "model_max_length": 300,
-    "unk_token": "[UNK]",
-    "sep_token": "[SEP]",
-    "pad_token": "[PAD]",
-    "cls_token": "[CLS]",
-    "mask_token": "[MASK]",
-}
-
-#: ``special_tokens_map.json`` (transformers 5 reads the tokens from the config, older versions
-#: from here).
-SPECIAL_TOKENS_MAP = {key: val for key, val in TOKENIZER_CONFIG.items() if key.endswith("_token")}
 
 #: The training report written next to ``vocab.txt``.
 STATS_FILE = "vocab_stats.json"
@@ -98,11 +73,7 @@ ENCODE_BATCH = 2_000
 PROGRESS_EVERY = 100_000
 
 
-class VocabTrainingError(Exception):
-    """A problem the user can fix; the CLI prints it and exits with status 2."""
-
-
-class VocabSizeError(VocabTrainingError, ValueError):
+class VocabSizeError(UserError):
     """``vocab_size`` cannot hold the special tokens, the alphabet and its ``##`` continuations."""
 
     def __init__(self, vocab_size: int, alphabet: int, continuations: int):
@@ -194,11 +165,11 @@ def train_vocab(
     ``min_frequency`` times (then the vocab is smaller).  Deterministic for the same texts.
 
     Raises :class:`VocabSizeError` when ``vocab_size`` cannot hold the specials, the alphabet and
-    its continuations, and :class:`VocabTrainingError` when the texts hold no character.
+    its continuations, and :class:`UserError` when the texts hold no character.
     """
     alphabet = compute_alphabet(texts, limit_alphabet)
     if not alphabet:
-        raise VocabTrainingError("the texts hold no character to train on (only whitespace)")
+        raise UserError("the texts hold no character to train on (only whitespace)")
     fixed_alphabet = {"initial_alphabet": alphabet, "limit_alphabet": len(alphabet)}
     # Pass 1, no merges: which characters of the alphabet occur inside a word (as "##c").
     first = _train(texts, vocab_size=0, special_tokens=list(SPECIAL_TOKENS), **fixed_alphabet)
@@ -228,29 +199,6 @@ def train_vocab(
 
 # ---------------------------------------------------------------------------------------------
 # Writing and measuring
-
-
-def write_tokenizer_dir(
-    tokens: Sequence[str], directory: str | os.PathLike, model_max_length: int = 300
-) -> pathlib.Path:
-    """Write ``vocab.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json`` into
-    ``directory`` (created if needed), so ``AutoTokenizer.from_pretrained(directory)`` loads it.
-    ``model_max_length`` is the model's ``max_position_embeddings`` (KcBERT: 300).
-    """
-    if tuple(tokens[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
-        raise ValueError(f"a vocab must start with {list(SPECIAL_TOKENS)}, got {list(tokens[:5])}")
-    if len(set(tokens)) != len(tokens):
-        raise ValueError("a vocab must not hold a token twice")
-    for token in tokens:
-        if not token or token != token.strip() or "\n" in token:
-            raise ValueError(f"token {token!r} cannot be written one a line")
-    directory = pathlib.Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    vocab_text = "".join(f"{token}\n" for token in tokens)
-    (directory / "vocab.txt").write_text(vocab_text, encoding="utf-8")
-    _write_json(directory / "tokenizer_config.json", {**TOKENIZER_CONFIG, "model_max_length": model_max_length})
-    _write_json(directory / "special_tokens_map.json", SPECIAL_TOKENS_MAP)
-    return directory
 
 
 def _write_json(path: pathlib.Path, value: dict) -> None:
@@ -358,6 +306,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="which sample (default 0)")
     parser.add_argument(
+        "--model-max-length", type=_int_at_least(2), default=KCBERT_MAX_POSITIONS,
+        help="the tokenizer's model_max_length: the model's max_position_embeddings "
+        f"(default {KCBERT_MAX_POSITIONS}, KcBERT's)",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace --output if it exists and is not empty"
     )
     return parser
@@ -376,14 +329,14 @@ class _Progress:
 
 
 def _read_input(pattern: str) -> Iterator[str]:
-    """:func:`kcbert_tf.records.read_texts`, with errors turned into messages naming the input."""
+    """:func:`kcbert_tf.text.records.read_texts`, with errors turned into messages naming the input."""
     import tensorflow as tf
 
-    from kcbert_tf.records import read_texts
+    from kcbert_tf.text.records import read_texts
 
     if tf.io.gfile.isdir(pattern):
         example = pattern.rstrip("/") + "/*.tfrecord"
-        raise VocabTrainingError(f"--input {pattern} is a directory; give its files: '{example}'")
+        raise UserError(f"--input {pattern} is a directory; give its files: '{example}'")
     done = 0
     try:
         for text in read_texts(pattern):
@@ -391,15 +344,15 @@ def _read_input(pattern: str) -> Iterator[str]:
             yield text
     except FileNotFoundError:
         message = f"--input {pattern}: no such file (check the path or glob)"
-        raise VocabTrainingError(message) from None
+        raise UserError(message) from None
     except UnicodeDecodeError as error:
-        raise VocabTrainingError(
+        raise UserError(
             f"--input {pattern}: text {done + 1:,} is not UTF-8 ({error.reason}); run "
             "`kcbert-tf preprocess` on it first, which sets undecodable lines aside"
         ) from None
     except (tf.errors.OpError, ValueError) as error:
         message = getattr(error, "message", None) or str(error)
-        raise VocabTrainingError(
+        raise UserError(
             f"--input {pattern}: cannot read record {done + 1:,} ({message}); give complete "
             "`kcbert-tf preprocess` records or text files"
         ) from None
@@ -418,10 +371,7 @@ def _size_message(error: VocabSizeError, args: argparse.Namespace) -> str:
 def run(argv: Sequence[str] | None = None) -> dict:
     """Run the command; return the stats (also in ``OUTPUT/vocab_stats.json``)."""
     args = build_arg_parser().parse_args(argv)
-    try:
-        output = check_output_dir(args.output, args.overwrite)
-    except OutputDirError as error:
-        raise VocabTrainingError(str(error)) from None
+    output = check_output_dir(args.output, args.overwrite)
     started = time.monotonic()
 
     print(f"reading {args.input} (sample rate {args.sample_rate}, seed {args.seed})", flush=True)
@@ -442,8 +392,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
     if not sample:
         if read == blank:
             what = f"only {blank:,} blank lines" if blank else "the files it matches are empty"
-            raise VocabTrainingError(f"--input {args.input} holds no text ({what})")
-        raise VocabTrainingError(
+            raise UserError(f"--input {args.input} holds no text ({what})")
+        raise UserError(
             f"no text left to train on: --sample-rate {args.sample_rate} kept none of the "
             f"{read - blank:,} texts of --input {args.input}; raise --sample-rate"
         )
@@ -451,7 +401,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     try:
         tokens = train_vocab(sample, args.vocab_size, args.limit_alphabet, args.min_frequency)
     except VocabSizeError as error:
-        raise VocabTrainingError(_size_message(error, args)) from None
+        raise UserError(_size_message(error, args)) from None
     alphabet = next(
         (i for i, token in enumerate(tokens[len(SPECIAL_TOKENS) :]) if len(token) != 1),
         len(tokens) - len(SPECIAL_TOKENS),
@@ -463,7 +413,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
 
     try:
         with staged_output(output) as staged:
-            write_tokenizer_dir(tokens, staged)
+            write_tokenizer_dir(tokens, staged, args.model_max_length)
             print(f"measuring the UNK rate on all {read:,} input texts", flush=True)
             measured = unk_rate(
                 load_tokenizer(staged).encode, _read_input(args.input), progress=_Progress("encoded")
@@ -490,7 +440,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
             }
             _write_json(staged / STATS_FILE, stats)
     except OSError as error:
-        raise VocabTrainingError(f"--output {output}: cannot write it ({error})") from None
+        raise UserError(f"--output {output}: cannot write it ({error})") from None
     print(summarize(stats, output), flush=True)
     return stats
 
@@ -523,12 +473,5 @@ def summarize(stats: dict, output: pathlib.Path | str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The ``kcbert-tf train-tokenizer`` command: report on the console, exit status."""
-    from kcbert_tf.cli import run_command
-
-    return run_command(PROG, run, argv, (VocabTrainingError,))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -20,7 +20,13 @@ import dataclasses
 import json
 import os
 
-__all__ = ["BertConfig", "ConfigError", "read_model_config"]
+from kcbert_tf.errors import UserError
+
+__all__ = ["KCBERT_MAX_POSITIONS", "BertConfig", "ConfigError", "read_model_config"]
+
+#: KcBERT's ``max_position_embeddings`` (configs/kcbert-base.json and -large.json): the longest
+#: sequence its models take, and the default length limit of every stage that has one.
+KCBERT_MAX_POSITIONS = 300
 
 #: Hugging Face ``hidden_act`` → the Keras activation computing the same function.
 HF_TO_KERAS_ACTIVATION = {
@@ -34,7 +40,7 @@ HF_TO_KERAS_ACTIVATION = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A model config that cannot build a KcBERT model; the message names the file and the fix."""
 
 

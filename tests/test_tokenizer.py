@@ -11,9 +11,10 @@ import textwrap
 import pytest
 
 from conftest import reference_tokenizer
-from kcbert_tf import bert_char_classes
-from kcbert_tf.cleaning import clean
-from kcbert_tf.tokenization import KcBertTokenizer, VocabError, load_tokenizer, read_vocab
+from kcbert_tf.text import bert_char_classes
+from kcbert_tf.text.cleaning import clean
+from kcbert_tf.text.tokenizer import KcBertTokenizer, load_tokenizer
+from kcbert_tf.text.vocab import VocabError, read_vocab
 
 EDGE_CASES = [
     "",
@@ -201,7 +202,7 @@ def test_config_round_trip(kcbert):
 def test_char_class_tables_still_match_the_installed_libraries():
     probed = bert_char_classes.probe_char_classes()
     for name, ranges in probed.items():
-        assert getattr(bert_char_classes, name) == ranges, f"{name}: run python -m kcbert_tf.bert_char_classes"
+        assert getattr(bert_char_classes, name) == ranges, f"{name}: run python -m kcbert_tf.text.bert_char_classes"
 
 
 @pytest.mark.parametrize(

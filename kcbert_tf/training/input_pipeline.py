@@ -70,16 +70,12 @@ from typing import Callable, Sequence
 import tensorflow as tf
 from google.protobuf.message import DecodeError
 
-from kcbert_tf.distribution import per_replica_batch_size
-from kcbert_tf.records import TOKEN_IDS_FEATURE, CorruptRecord, read_tfrecord_frames
+from kcbert_tf.errors import UserError
+from kcbert_tf.text.records import TOKEN_IDS_FEATURE, CorruptRecord, read_tfrecord_frames
+from kcbert_tf.text.vocab import FIRST_ORDINARY_ID, MASK_ID, PAD_ID, UNK_ID
+from kcbert_tf.training.strategy import per_replica_batch_size
 
 __all__ = [
-    "PAD_ID",
-    "UNK_ID",
-    "CLS_ID",
-    "SEP_ID",
-    "MASK_ID",
-    "FIRST_ORDINARY_ID",
     "DataError",
     "max_predictions_for",
     "mask_tokens",
@@ -91,11 +87,6 @@ __all__ = [
     "dataset_fn",
     "record_counts",
 ]
-
-#: The special ids of every KcBERT vocab (``[PAD] [UNK] [CLS] [SEP] [MASK]``); ordinary tokens
-#: start at :data:`FIRST_ORDINARY_ID`.
-PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = 0, 1, 2, 3, 4
-FIRST_ORDINARY_ID = 5
 
 #: The record files of a ``make-pretraining-data`` output directory.
 RECORDS_GLOB = "*.tfrecord"
@@ -116,7 +107,7 @@ _RECORD_BUFFER_BYTES = 1 << 20
 _CHECK_CHUNK = 4096
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """Pretraining records that cannot be trained on; the message names the file and the fix."""
 
 
@@ -181,14 +172,7 @@ def mask_tokens(
     if ids.shape.rank != 2 or ids.shape[1] is None:
         raise ValueError(f"token_ids must be [L] or [B, L] with a known L, got {token_ids.shape}")
     length, slots = ids.shape[1], max_predictions
-    if not 1 <= slots <= length:
-        raise ValueError(f"max_predictions must be in 1..{length} (the length), got {slots}")
-    if vocab_size <= FIRST_ORDINARY_ID:
-        raise ValueError(f"vocab_size must be > {FIRST_ORDINARY_ID}, got {vocab_size}")
-    if not (0 <= mask_rate <= 1 and 0 <= mask_token_rate and 0 <= random_token_rate):
-        raise ValueError("mask_rate must be in [0, 1] and the token rates >= 0")
-    if mask_token_rate + random_token_rate > 1:
-        raise ValueError("mask_token_rate + random_token_rate must be <= 1")
+    _check_masking(length, slots, vocab_size, mask_rate, mask_token_rate, random_token_rate)
     rows = tf.shape(ids)[0]
     words = tf.cast(
         _random_words(seed, stream, index, rows, _words_per_sequence(length, slots)), tf.int64
@@ -435,6 +419,25 @@ def check_pretraining_files(
 # --- the pipeline --------------------------------------------------------------------------------
 
 
+def _check_masking(
+    length: int,
+    max_predictions: int | None,
+    vocab_size: int,
+    mask_rate: float,
+    mask_token_rate: float = 0.8,
+    random_token_rate: float = 0.1,
+) -> None:
+    """Raise ``ValueError`` for masking settings :func:`mask_tokens` cannot follow."""
+    if max_predictions is not None and not 1 <= max_predictions <= length:
+        raise ValueError(f"max_predictions must be in 1..{length} (the length), got {max_predictions}")
+    if vocab_size <= FIRST_ORDINARY_ID:
+        raise ValueError(f"vocab_size must be > {FIRST_ORDINARY_ID}, got {vocab_size}")
+    if not (0 <= mask_rate <= 1 and 0 <= mask_token_rate and 0 <= random_token_rate):
+        raise ValueError("mask_rate must be in [0, 1] and the token rates >= 0")
+    if mask_token_rate + random_token_rate > 1:
+        raise ValueError("mask_token_rate + random_token_rate must be <= 1")
+
+
 def _check_settings(
     seq_length,
     global_batch_size,
@@ -444,15 +447,13 @@ def _check_settings(
     skip_sequences=0,
     mask_rate=0.15,
 ):
-    """Raise ``ValueError`` for a setting no pipeline can take (before any file is read)."""
+    """Raise ``ValueError`` for a setting no pipeline can take (before any file is read); every
+    entry point (:func:`pretraining_dataset`, :func:`eval_dataset`, :func:`dataset_fn`) calls it."""
     if seq_length < 2:
         raise ValueError(f"seq_length must be >= 2, got {seq_length}")
     if global_batch_size < 1:
         raise ValueError(f"global_batch_size must be >= 1, got {global_batch_size}")
-    if vocab_size <= FIRST_ORDINARY_ID:
-        raise ValueError(f"vocab_size must be > {FIRST_ORDINARY_ID}, got {vocab_size}")
-    if max_predictions is not None and not 1 <= max_predictions <= seq_length:
-        raise ValueError(f"max_predictions must be in 1..{seq_length}, got {max_predictions}")
+    _check_masking(seq_length, max_predictions, vocab_size, mask_rate)
     if skip_sequences < 0:
         raise ValueError(f"skip_sequences must be >= 0, got {skip_sequences}")
     if not 0 <= seed < 1 << 31:
@@ -509,6 +510,15 @@ def record_counts(files: Sequence[str]) -> list[int]:
         for name, count in listed.items():
             counts[directory + "/" + name] = int(count)
     return [counts[path] if path in counts else _count_file_records(path) for path in files]
+
+
+def _files_with_counts(file_pattern, counts: Sequence[int] | None) -> tuple[list[str], list[int]]:
+    """The record files of ``file_pattern`` and their record counts (given, or read)."""
+    files = resolve_files(file_pattern)
+    counts = list(counts) if counts is not None else record_counts(files)
+    if not sum(counts):
+        raise DataError(f"{file_pattern}: the files hold no record; {_regenerate(files[0])}")
+    return files, counts
 
 
 def _dirname(path: str) -> str:
@@ -714,10 +724,7 @@ def pretraining_dataset(
             f"skip_sequences {skip_sequences} is not a whole number of global batches of "
             f"{global_batch_size}; pass steps done × global batch size"
         )
-    files = resolve_files(file_pattern)
-    counts = list(counts) if counts is not None else record_counts(files)
-    if not sum(counts):
-        raise DataError(f"{file_pattern}: the files hold no record; {_regenerate(files[0])}")
+    files, counts = _files_with_counts(file_pattern, counts)
     stream = _sequence_stream(
         files, counts, seed=seed, shuffle=True, window=shuffle_buffer,
         start=skip_sequences, repeat=repeat,
@@ -761,10 +768,7 @@ def eval_dataset(
     )
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    files = resolve_files(file_pattern)
-    counts = list(counts) if counts is not None else record_counts(files)
-    if not sum(counts):
-        raise DataError(f"{file_pattern}: the files hold no record; {_regenerate(files[0])}")
+    files, counts = _files_with_counts(file_pattern, counts)
     share = _pipeline_share(input_context, global_batch_size)
     stream = _sequence_stream(
         files, counts, seed=seed, shuffle=False, window=0, start=0, repeat=steps is not None

@@ -1,7 +1,7 @@
 """``kcbert-tf fill-mask``: the top predictions for ``[MASK]`` in a text, from a Hugging Face
 directory (``export-hf`` output, or any BERT masked LM) loaded by transformers.
 
-The text is cleaned as KcBERT's training data was (``kcbert_tf.cleaning.clean``, which keeps
+The text is cleaned as KcBERT's training data was (``kcbert_tf.text.cleaning.clean``, which keeps
 ``[MASK]`` intact) before it is tokenized.
 
 Example::
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Sequence
 
-__all__ = ["fill_mask", "main"]
+from kcbert_tf.errors import UserError
+
+__all__ = ["fill_mask", "run"]
 
 
 def fill_mask(hf_dir: str, text: str, top_k: int = 5) -> list[tuple[str, float]]:
@@ -26,7 +27,7 @@ def fill_mask(hf_dir: str, text: str, top_k: int = 5) -> list[tuple[str, float]]
     import transformers
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from kcbert_tf.cleaning import clean
+    from kcbert_tf.text.cleaning import clean
 
     # An export-hf directory also holds the pooler, which BertForMaskedLM does not use: quiet the
     # load report that lists it.
@@ -36,7 +37,7 @@ def fill_mask(hf_dir: str, text: str, top_k: int = 5) -> list[tuple[str, float]]
     encoded = tokenizer(clean(text), return_tensors="pt", truncation=True)
     positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero()
     if not len(positions):
-        raise ValueError(f"no {tokenizer.mask_token} in the text {text!r}")
+        raise UserError(f"no {tokenizer.mask_token} in the text {text!r}")
     with torch.no_grad():
         logits = model(**encoded).logits[0, positions[0, 0]]
     probabilities = logits.softmax(-1)
@@ -46,21 +47,17 @@ def fill_mask(hf_dir: str, text: str, top_k: int = 5) -> list[tuple[str, float]]
     ]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None) -> list[tuple[str, float]]:
+    """``kcbert-tf fill-mask``: print the top predictions; return them."""
     parser = argparse.ArgumentParser(prog="kcbert-tf fill-mask", description=__doc__.splitlines()[0])
     parser.add_argument("--hf-dir", required=True, help="a Hugging Face model directory (export-hf output)")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("text", help="a text with [MASK] in it")
     args = parser.parse_args(argv)
     if not os.path.isdir(args.hf_dir):
-        print(f"kcbert-tf fill-mask: error: --hf-dir {args.hf_dir}: no such directory (run export-hf first)", file=sys.stderr)
-        return 2
-    try:
-        answers = fill_mask(args.hf_dir, args.text, args.top_k)
-    except ValueError as error:
-        print(f"kcbert-tf fill-mask: error: {error}", file=sys.stderr)
-        return 2
+        raise UserError(f"--hf-dir {args.hf_dir}: no such directory (run export-hf first)")
+    answers = fill_mask(args.hf_dir, args.text, args.top_k)
     print(f"fill-mask ({args.hf_dir}, loaded by transformers): {args.text}")
     for token, probability in answers:
         print(f"  {probability:7.2%}  {token}")
-    return 0
+    return answers

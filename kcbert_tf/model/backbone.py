@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import keras
 from keras.layers import ReversibleEmbedding
+from keras_hub.layers import PositionEmbedding, TransformerEncoder
 from keras_hub.models import BertBackbone
-from keras_hub.src.layers.modeling.position_embedding import PositionEmbedding
-from keras_hub.src.layers.modeling.transformer_encoder import TransformerEncoder
-from keras_hub.src.models.backbone import Backbone
+
+from kcbert_tf.model.keras_internals import init_functional_backbone, set_attention_probability_dropout
 
 __all__ = ["BertEncoderLayer", "KcBertBackbone", "resolve_activation"]
 
@@ -52,9 +52,7 @@ class BertEncoderLayer(TransformerEncoder):
 
     def build(self, inputs_shape):
         super().build(inputs_shape)
-        attention = self._self_attention_layer
-        attention._dropout = self.attention_dropout
-        attention._dropout_layer.rate = self.attention_dropout
+        set_attention_probability_dropout(self, self.attention_dropout)
 
     def get_config(self):
         return {**super().get_config(), "attention_dropout": self.attention_dropout}
@@ -158,7 +156,7 @@ class KcBertBackbone(BertBackbone):
         for transformer_layer in self.transformer_layers:
             x = transformer_layer(x, padding_mask=padding_mask_input)
         pooled_output = self.pooled_dense(x[:, 0, :])
-        Backbone.__init__(
+        init_functional_backbone(
             self,
             inputs={
                 "token_ids": token_id_input,

@@ -33,19 +33,17 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 __all__ = [
-    "MIN_SEQ_LENGTH",
+    "MIN_PACKED_LENGTH",
     "PackedSequences",
     "split_comment",
     "best_fit_decreasing",
     "pack_comments",
     "shuffle_keys",
-    "shuffle_sequences",
-    "fill_ratio",
     "group_of",
 ]
 
 #: The shortest sequence worth packing: ``[CLS]``, a few tokens, ``[SEP]``.
-MIN_SEQ_LENGTH = 8
+MIN_PACKED_LENGTH = 8
 
 
 class PackedSequences(NamedTuple):
@@ -121,8 +119,8 @@ def pack_comments(
     ``seed`` and ``stream`` (e.g. the Beam group) and on the multiset of comments, not on their
     order.  The sequences come in packing order; :func:`shuffle_sequences` mixes them.
     """
-    if max_seq_length < MIN_SEQ_LENGTH:
-        raise ValueError(f"max_seq_length must be at least {MIN_SEQ_LENGTH}, got {max_seq_length}")
+    if max_seq_length < MIN_PACKED_LENGTH:
+        raise ValueError(f"max_seq_length must be at least {MIN_PACKED_LENGTH}, got {max_seq_length}")
     rng = _rng(seed, *stream)
     # A canonical order (the sorted token lists), then a seeded permutation: ties in the
     # best-fit order are broken by the seed, not by the order the comments came in.
@@ -165,16 +163,6 @@ def shuffle_keys(count: int, seed: int, *stream: int) -> np.ndarray:
     can be mixed and sharded by key (``key % num_shards``) and ordered by key within a shard.
     """
     return _rng(seed, *stream, 0x5EED).integers(0, 2**63, size=count, dtype=np.int64)
-
-
-def shuffle_sequences(sequences: np.ndarray, seed: int, *stream: int) -> np.ndarray:
-    """``sequences`` in a seeded random order (the order of :func:`shuffle_keys`)."""
-    return sequences[np.argsort(shuffle_keys(len(sequences), seed, *stream), kind="stable")]
-
-
-def fill_ratio(sequences: np.ndarray, pad_id: int = 0) -> float:
-    """The share of positions that are not ``[PAD]``: ``[CLS]``, comment tokens and ``[SEP]``."""
-    return float((sequences != pad_id).sum() / max(1, sequences.size))
 
 
 def group_of(text: str, seed: int, num_groups: int) -> int:

@@ -17,8 +17,8 @@ Unicode's punctuation): texts holding one take the exact, slower path.
 The tables are read off the libraries themselves by :func:`probe_char_classes` (every code point
 through the ``tokenizers`` normalizer and pre-tokenizer, and through ``FastWordpieceTokenizer``), so
 they follow their exact definitions and Unicode versions rather than Python's or RE2's.
-``python -m kcbert_tf.bert_char_classes`` rewrites this file from the installed libraries;
-``tests/test_tokenization.py`` checks that it still agrees with them.
+``python -m kcbert_tf.text.bert_char_classes`` rewrites this file from the installed libraries;
+``tests/test_tokenizer.py`` checks that it still agrees with them.
 
 Example:
 

@@ -9,7 +9,7 @@ It reproduces that tokenizer step by step with tensorflow-text ops (the exact pa
 1. split off the special tokens (``[PAD] [UNK] [CLS] [SEP] [MASK]``) written in the raw text:
    transformers matches them before normalizing;
 2. remove what ``BertNormalizer``'s ``clean_text`` removes (control, format, private-use
-   characters), with the character classes of :mod:`kcbert_tf.bert_char_classes`, read off the
+   characters), with the character classes of :mod:`kcbert_tf.text.bert_char_classes`, read off the
    ``tokenizers`` library itself;
 3. split words on whitespace and split off each punctuation character and each CJK ideograph
    (``BertNormalizer`` pads ideographs with spaces, ``BertPreTokenizer`` splits);
@@ -40,19 +40,14 @@ from typing import Sequence
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from kcbert_tf import bert_char_classes as classes
+from kcbert_tf.text import bert_char_classes as classes
+from kcbert_tf.text.vocab import CONTINUATION_PREFIX, SPECIAL_TOKENS, check_specials, read_vocab
 
 __all__ = [
-    "SPECIAL_TOKENS",
     "MAX_INPUT_CHARS_PER_WORD",
     "KcBertTokenizer",
-    "VocabError",
     "load_tokenizer",
-    "read_vocab",
 ]
-
-#: The BERT special tokens, which a KcBERT vocab holds as ids 0–4 in this order.
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 #: transformers' WordPiece ``max_input_chars_per_word``: a longer word is one ``[UNK]``.
 MAX_INPUT_CHARS_PER_WORD = 100
@@ -67,44 +62,6 @@ _MAX_BYTES_PER_WORD = 4 * MAX_INPUT_CHARS_PER_WORD + 4
 _FAST_MAX_BYTES_PER_WORD = MAX_INPUT_CHARS_PER_WORD
 
 
-class VocabError(ValueError):
-    """A vocab file that cannot serve as a KcBERT vocab; the message names the file and the fix."""
-
-
-def read_vocab(path: str | os.PathLike) -> list[str]:
-    """The tokens of a BERT ``vocab.txt`` (one a line) or of the one in a directory, checked:
-    specials at 0–4, no duplicates."""
-    path = os.fspath(path)
-    if tf.io.gfile.isdir(path):
-        path = os.path.join(path, "vocab.txt")
-    try:
-        with tf.io.gfile.GFile(path, "rb") as handle:
-            data = handle.read()
-    except tf.errors.NotFoundError:
-        raise VocabError(f"{path}: no such vocab file (give a vocab.txt or a directory holding one)") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise VocabError(f"{path}: not UTF-8 ({error}); a vocab.txt is UTF-8, one token a line") from None
-    tokens = text.split("\n")
-    if tokens and tokens[-1] == "":
-        tokens.pop()
-    tokens = [token.removesuffix("\r") for token in tokens]
-    if tuple(tokens[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
-        raise VocabError(
-            f"{path}: the first tokens are {tokens[:5]}, not {list(SPECIAL_TOKENS)}; a KcBERT vocab "
-            "starts with those five at ids 0-4 (train one with `kcbert-tf train-tokenizer`)"
-        )
-    seen: dict[str, int] = {}
-    for index, token in enumerate(tokens):
-        if not token or token != token.strip():
-            raise VocabError(f"{path}: line {index + 1} is empty or has spaces around it: {token!r}")
-        if token in seen:
-            raise VocabError(f"{path}: token {token!r} is on lines {seen[token] + 1} and {index + 1}")
-        seen[token] = index
-    return tokens
-
-
 class KcBertTokenizer(tf.Module):
     """Cased BERT WordPiece tokenization as TensorFlow ops; ids identical to transformers'.
 
@@ -115,8 +72,7 @@ class KcBertTokenizer(tf.Module):
     def __init__(self, vocabulary: Sequence[str], name: str | None = None):
         super().__init__(name=name)
         self.vocabulary = list(vocabulary)
-        if tuple(self.vocabulary[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
-            raise VocabError(f"the vocabulary must start with {list(SPECIAL_TOKENS)}")
+        check_specials(self.vocabulary, "the vocabulary")
         size = len(self.vocabulary)
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = range(len(SPECIAL_TOKENS))
         special_pattern = "|".join(re.escape(token) for token in SPECIAL_TOKENS)
@@ -135,7 +91,7 @@ class KcBertTokenizer(tf.Module):
         )
         self._wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=self.vocabulary + list(_PLACEHOLDERS),
-            suffix_indicator="##",
+            suffix_indicator=CONTINUATION_PREFIX,
             max_bytes_per_word=_MAX_BYTES_PER_WORD,
             token_out_type=tf.int64,
             unknown_token=SPECIAL_TOKENS[1],
@@ -143,7 +99,7 @@ class KcBertTokenizer(tf.Module):
         )
         self._fast_wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=self.vocabulary,
-            suffix_indicator="##",
+            suffix_indicator=CONTINUATION_PREFIX,
             max_bytes_per_word=_FAST_MAX_BYTES_PER_WORD,
             token_out_type=tf.int64,
             unknown_token=SPECIAL_TOKENS[1],

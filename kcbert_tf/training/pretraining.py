@@ -2,9 +2,9 @@
 
 The recipe is stock BERT, as KcBERT used it: AdamW with decoupled weight decay 0.01 (not on
 LayerNorm parameters and biases), linear warmup to the peak learning rate then linear decay to
-zero (:class:`~kcbert_tf.lr_schedule.WarmupLinearDecay`), clipping of the summed gradients at
-global norm 1.0, masks drawn afresh each pass by the input pipeline (:mod:`kcbert_tf.data`),
-mixed precision on TPU/GPU.  The loop itself is :mod:`kcbert_tf.training_core`, shared with
+zero (:class:`~kcbert_tf.training.lr_schedule.WarmupLinearDecay`), clipping of the summed gradients at
+global norm 1.0, masks drawn afresh each pass by the input pipeline (:mod:`kcbert_tf.training.input_pipeline`),
+mixed precision on TPU/GPU.  The loop itself is :mod:`kcbert_tf.training.core`, shared with
 fine-tuning: 1, 2 or N replicas train alike (same global batches, same loss, same weights to
 float32 rounding with dropout off), each replica draws its own dropout masks, only the chief
 writes.
@@ -46,22 +46,18 @@ import json
 import logging
 import math
 import os
-import sys
 from typing import Sequence
 
-from kcbert_tf.modeling import WEIGHTS_FILE
+from kcbert_tf.errors import UserError
+from kcbert_tf.model.model_dir import WEIGHTS_FILE
 
-__all__ = ["TrainConfig", "TrainingError", "build_arg_parser", "run", "main"]
+__all__ = ["TrainConfig", "build_arg_parser", "run"]
 
 _LOG = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
 STATE_FILE = "training_state.json"
-
-
-class TrainingError(Exception):
-    """A problem the user can fix; the command prints it and exits with status 2."""
 
 
 @dataclasses.dataclass
@@ -99,17 +95,17 @@ class TrainConfig:
             with tf.io.gfile.GFile(path, "r") as handle:
                 values = json.load(handle)
         except (tf.errors.NotFoundError, FileNotFoundError):
-            raise TrainingError(f"--train-config {path}: no such file (see configs/pretrain-base.json)") from None
+            raise UserError(f"--train-config {path}: no such file (see configs/pretrain-base.json)") from None
         except ValueError as error:
-            raise TrainingError(f"--train-config {path}: not valid JSON ({error})") from None
+            raise UserError(f"--train-config {path}: not valid JSON ({error})") from None
         names = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(key for key in values if key not in names and not key.startswith("_"))
         if unknown:
-            raise TrainingError(f"--train-config {path}: unknown field(s) {unknown}; known: {sorted(names)}")
+            raise UserError(f"--train-config {path}: unknown field(s) {unknown}; known: {sorted(names)}")
         return cls(**{key: value for key, value in values.items() if key in names})
 
     def optimizer_settings(self):
-        from kcbert_tf.training_core import OptimizerSettings
+        from kcbert_tf.training.core import OptimizerSettings
 
         return OptimizerSettings(
             learning_rate=self.learning_rate,
@@ -123,15 +119,9 @@ class TrainConfig:
         )
 
 
-def weight_decay_excluded(variable_path: str) -> bool:
-    """BERT's rule: no weight decay on LayerNorm parameters and biases."""
-    name = variable_path.rsplit("/", 1)[-1]
-    return name in ("gamma", "beta") or "bias" in name
-
-
 def build_optimizer(train: TrainConfig):
-    """BERT's AdamW for ``train`` (:func:`kcbert_tf.training_core.build_optimizer`)."""
-    from kcbert_tf.training_core import build_optimizer as build
+    """BERT's AdamW for ``train`` (:func:`kcbert_tf.training.core.build_optimizer`)."""
+    from kcbert_tf.training.core import build_optimizer as build
 
     return build(train.optimizer_settings())
 
@@ -196,7 +186,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     train = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
     for name in ("batch_size", "train_steps", "checkpoint_every", "steps_per_execution", "log_every", "eval_steps"):
         if getattr(train, name) <= 0:
-            raise TrainingError(f"{name} must be > 0, got {getattr(train, name)}")
+            raise UserError(f"{name} must be > 0, got {getattr(train, name)}")
     if args.steps is not None and args.warmup_steps is None and args.steps != recipe.train_steps:
         # BERT warms up over 10k of 1M steps: keep the recipe's share of the run.
         scaled = round(recipe.warmup_steps * args.steps / recipe.train_steps)
@@ -206,7 +196,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         )
         train = dataclasses.replace(train, warmup_steps=scaled)
     if train.warmup_steps > train.train_steps:
-        raise TrainingError(f"warmup_steps {train.warmup_steps} is more than train_steps {train.train_steps}")
+        raise UserError(f"warmup_steps {train.warmup_steps} is more than train_steps {train.train_steps}")
     return train
 
 
@@ -215,15 +205,15 @@ def _refuse_other_backends() -> None:
     checkpoints); refuse any other at once, before anything is read or written."""
     wanted = os.environ.get("KERAS_BACKEND", "").strip().lower()
     if wanted and wanted != "tensorflow":
-        raise TrainingError(
+        raise UserError(
             f"KERAS_BACKEND={wanted}: pretrain runs on Keras' TensorFlow backend only (its input "
             "pipeline, strategies and checkpoints are TensorFlow's); unset KERAS_BACKEND or set it "
-            "to tensorflow. The trained model loads under any backend (kcbert_tf.modeling.load_masked_lm)"
+            "to tensorflow. The trained model loads under any backend (ModelDir.read(DIR).load_masked_lm())"
         )
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        raise TrainingError(
+        raise UserError(
             f"Keras' backend is {keras.backend.backend()} (~/.keras/keras.json): pretrain runs on "
             "the TensorFlow backend only; set KERAS_BACKEND=tensorflow"
         )
@@ -242,15 +232,6 @@ class _Inputs:
     fill_ratio: float
 
 
-def _data_files(pattern: str) -> list[str]:
-    from kcbert_tf.data import DataError, resolve_files
-
-    try:
-        return resolve_files(pattern)
-    except DataError as error:
-        raise TrainingError(str(error)) from None
-
-
 def _data_fill_ratio(files: list[str]) -> float:
     """The data's fill ratio from its ``stats.json`` (1.0 when unknown): for non-pad tokens/s."""
     import tensorflow as tf
@@ -265,39 +246,30 @@ def _data_fill_ratio(files: list[str]) -> float:
 
 def _check_inputs(args: argparse.Namespace, train: TrainConfig) -> _Inputs:
     """Phase 1: the config, vocab and data, checked before any training starts."""
-    from kcbert_tf import data as pretraining_data
-    from kcbert_tf.model_config import ConfigError, read_model_config
-    from kcbert_tf.modeling import check_vocab_matches
-    from kcbert_tf.tokenization import VocabError, read_vocab
+    from kcbert_tf.training import input_pipeline
+    from kcbert_tf.model.config import read_model_config
+    from kcbert_tf.model.model_dir import check_vocab_matches
+    from kcbert_tf.text.vocab import read_vocab
 
-    try:
-        config = read_model_config(args.config)
-    except ConfigError as error:
-        raise TrainingError(f"--config: {error}") from None
-    files = _data_files(args.data)
+    config = read_model_config(args.config)
+    files = input_pipeline.resolve_files(args.data)
     vocab_path = args.vocab or os.path.join(os.path.dirname(files[0]), "vocab.txt")
-    try:
-        vocab = read_vocab(vocab_path)
-        check_vocab_matches(config, vocab, vocab_path, args.config)
-    except (VocabError, ConfigError) as error:
-        raise TrainingError(f"{error}" + ("" if args.vocab else " (pass --vocab for another vocab)")) from None
+    vocab = read_vocab(vocab_path)
+    check_vocab_matches(config, vocab, vocab_path, args.config)
     if args.eval_data:
-        train_files, eval_files = files, _data_files(args.eval_data)
+        train_files, eval_files = files, input_pipeline.resolve_files(args.eval_data)
     elif train.eval_file_fraction > 0 and len(files) >= 2:
         held_out = max(1, math.ceil(len(files) * train.eval_file_fraction))
         train_files, eval_files = files[:-held_out], files[-held_out:]
     else:
         train_files, eval_files = files, []
-    try:
-        pretraining_data.check_pretraining_files(train_files + eval_files, None, config.vocab_size)
-        seq_length = pretraining_data.sequence_length(train_files)
-        counts = pretraining_data.record_counts(train_files)
-    except pretraining_data.DataError as error:
-        raise TrainingError(str(error)) from None
+    input_pipeline.check_pretraining_files(train_files + eval_files, None, config.vocab_size)
+    seq_length = input_pipeline.sequence_length(train_files)
+    counts = input_pipeline.record_counts(train_files)
     if not sum(counts):
-        raise TrainingError(f"--data {args.data}: the training files hold no record; remake the data")
+        raise UserError(f"--data {args.data}: the training files hold no record; remake the data")
     if seq_length > config.max_position_embeddings:
-        raise TrainingError(
+        raise UserError(
             f"--data sequences have {seq_length} ids but {args.config} has max_position_embeddings "
             f"{config.max_position_embeddings}; remake the data with --max-seq-length "
             f"{config.max_position_embeddings} or less"
@@ -306,46 +278,60 @@ def _check_inputs(args: argparse.Namespace, train: TrainConfig) -> _Inputs:
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
-    """Train from command-line arguments; return the final numbers (also in training_state.json)."""
+    """Train from command-line arguments; return the final numbers (also in training_state.json).
+
+    Three phases, as google-research/bert's ``main``: check every input, set up the strategy and
+    the model (resuming where a checkpoint is), then feed the data and fit."""
     args = build_arg_parser().parse_args(argv)
     _refuse_other_backends()
     train = _train_config(args)
     if args.cpu_replicas is not None:  # before any TensorFlow op sets up the devices
-        from kcbert_tf.distribution import split_cpu
+        from kcbert_tf.training.strategy import split_cpu
 
-        try:
-            split_cpu(args.cpu_replicas)
-        except ValueError as error:
-            raise TrainingError(str(error)) from None
+        split_cpu(args.cpu_replicas)
     inputs = _check_inputs(args, train)
+    setup = _set_up(args, train, inputs)
+    state = _fit(args, train, inputs, setup)
+    print(summarize(state, args.model_dir), flush=True)
+    return state
 
-    # --- Phase 2: the strategy, the model, its optimizer and the checkpoint to resume from. ---
+
+@dataclasses.dataclass
+class _Setup:
+    """The strategy, the model under it and where training stands."""
+
+    info: object
+    policy: str | None
+    interval: int
+    settings: object
+    model: object
+    checkpoints: object
+    step: int
+
+
+def _set_up(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs) -> _Setup:
+    """Phase 2: the strategy, the model, its optimizer and the checkpoint to resume from."""
     import keras
     import tensorflow as tf
 
-    from kcbert_tf import data as pretraining_data
-    from kcbert_tf import training_core
-    from kcbert_tf.distribution import fit_settings, mixed_precision_policy, per_replica_batch_size, resolve_strategy
-    from kcbert_tf.modeling import build_masked_lm, load_masked_lm, write_model_dir
-    from kcbert_tf.training_core import effective_checkpoint_interval
+    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.training import core as training_core
+    from kcbert_tf.training.strategy import fit_settings, mixed_precision_policy, per_replica_batch_size, resolve_strategy
 
-    try:
-        info = resolve_strategy(
-            args.tpu, zone=args.tpu_zone, project=args.tpu_project,
-            connect_timeout_s=args.tpu_timeout, cpu_replicas=args.cpu_replicas,
-        )
-        per_replica_batch_size(train.batch_size, info.num_replicas, kind=info.kind)
-    except ValueError as error:
-        raise TrainingError(str(error)) from None
+    info = resolve_strategy(
+        args.tpu, zone=args.tpu_zone, project=args.tpu_project,
+        connect_timeout_s=args.tpu_timeout, cpu_replicas=args.cpu_replicas,
+    )
+    per_replica_batch_size(train.batch_size, info.num_replicas, kind=info.kind)
     policy = mixed_precision_policy(info.kind, train.mixed_precision)
-    interval = effective_checkpoint_interval(train.train_steps, train.checkpoint_every)
+    interval = training_core.effective_checkpoint_interval(train.train_steps, train.checkpoint_every)
     settings = fit_settings(info, train.jit_compile, train.steps_per_execution, interval)
     for note in settings.notes:
         _LOG.info("%s", note)
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(train.seed)
-    max_predictions = train.max_predictions_per_seq or pretraining_data.max_predictions_for(inputs.seq_length)
     _LOG.info(
         "pretrain: %s on %s, %d replica(s), %s; %d train + %d eval file(s) of %d ids; batch %d, "
         "%d steps, checkpoint every %d, %d step(s) per execution",
@@ -353,10 +339,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
         len(inputs.train_files), len(inputs.eval_files), inputs.seq_length, train.batch_size,
         train.train_steps, interval, settings.steps_per_execution,
     )
-
-    model_dir = args.model_dir
     if info.is_chief:
-        tf.io.gfile.makedirs(os.path.join(model_dir, CHECKPOINT_DIR))
+        tf.io.gfile.makedirs(os.path.join(args.model_dir, CHECKPOINT_DIR))
     with info.strategy.scope():
         model = build_masked_lm(inputs.config, dtype=policy)
         # The masked-LM loss does not reach the pooler (HF's BertForMaskedLM has none): freeze it
@@ -366,32 +350,43 @@ def run(argv: Sequence[str] | None = None) -> dict:
         compile_masked_lm(model, train, settings.jit_compile, settings.steps_per_execution)
         model.optimizer.build(model.trainable_variables)
         checkpoints = training_core.Checkpoints(
-            model, os.path.join(model_dir, CHECKPOINT_DIR), keep=train.keep_checkpoints, is_chief=info.is_chief
+            model, os.path.join(args.model_dir, CHECKPOINT_DIR), keep=train.keep_checkpoints, is_chief=info.is_chief
         )
         step = checkpoints.restore_latest()
         if not step and args.init:
-            initial = load_masked_lm(args.init)
+            initial = ModelDir.read(args.init).load_masked_lm()
             for target, source in zip(model.weights, initial.weights):
                 target.assign(tf.cast(source.value, target.dtype))
             _LOG.info("initialized from %s", args.init)
     if step % interval:
-        raise TrainingError(
+        raise UserError(
             f"{checkpoints.latest} is at step {step}, not a multiple of the checkpoint interval "
             f"{interval}: resume with the checkpoint_every and --steps of the run that wrote it"
         )
     if info.is_chief:  # config.json and vocab.txt now; the final weights only at the end.
-        write_model_dir(None, inputs.config, inputs.vocab, model_dir)
+        ModelDir.write(args.model_dir, inputs.config, inputs.vocab)
+    return _Setup(info, policy, interval, settings, model, checkpoints, step)
 
-    # --- Phase 3: the data (each replica its rows of the same global batches), then fit. ---
+
+def _fit(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs, setup: _Setup) -> dict:
+    """Phase 3: the data (each replica its rows of the same global batches, from where the
+    checkpoint left off), ``fit``, and the final weights and state (chief only)."""
+    import tensorflow as tf
+
+    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.training import core as training_core
+    from kcbert_tf.training import input_pipeline
+
+    info, model, step = setup.info, setup.model, setup.step
     common = dict(
         seq_length=inputs.seq_length,
         global_batch_size=train.batch_size,
         vocab_size=inputs.config.vocab_size,
-        max_predictions=max_predictions,
+        max_predictions=train.max_predictions_per_seq or input_pipeline.max_predictions_for(inputs.seq_length),
         mask_rate=train.mask_rate,
     )
     train_ds = info.strategy.distribute_datasets_from_function(
-        pretraining_data.dataset_fn(
+        input_pipeline.dataset_fn(
             inputs.train_files, seed=train.seed, shuffle_buffer=train.shuffle_buffer,
             skip_sequences=step * train.batch_size, repeat=True, counts=inputs.train_counts, **common,
         )
@@ -399,34 +394,33 @@ def run(argv: Sequence[str] | None = None) -> dict:
     eval_ds = None
     if inputs.eval_files:
         eval_ds = info.strategy.distribute_datasets_from_function(
-            pretraining_data.dataset_fn(
-                inputs.eval_files, pretraining_data.eval_dataset, seed=train.seed + 1,
+            input_pipeline.dataset_fn(
+                inputs.eval_files, input_pipeline.eval_dataset, seed=train.seed + 1,
                 steps=train.eval_steps, **common,
             )
         )
     logger = training_core.StepLogger(
-        os.path.join(model_dir, LOG_DIR) if info.is_chief else None,
+        os.path.join(args.model_dir, LOG_DIR) if info.is_chief else None,
         log_every=train.log_every,
         tokens_per_step=train.batch_size * inputs.seq_length,
         fill_ratio=inputs.fill_ratio,
     )
-    callbacks = [training_core.CheckpointEveryEpoch(checkpoints), logger]
     if step >= train.train_steps:
         _LOG.info("already trained for %d steps; writing the final model", step)
     try:
         history = training_core.fit_in_epochs(
-            model, train_ds, total_steps=train.train_steps, interval=interval, step=step,
-            callbacks=callbacks, validation_data=eval_ds, validation_steps=train.eval_steps,
-            validation_every=train.eval_every,
+            model, train_ds, total_steps=train.train_steps, interval=setup.interval, step=step,
+            callbacks=[training_core.CheckpointEveryEpoch(setup.checkpoints), logger],
+            validation_data=eval_ds, validation_steps=train.eval_steps, validation_every=train.eval_every,
         )
     except tf.errors.DataLossError as error:
-        raise TrainingError(
+        raise UserError(
             f"the data is corrupt ({error.message.splitlines()[0]}); find the file with "
-            "`python -c \"from kcbert_tf import data; data.check_pretraining_files("
+            "`python -c \"from kcbert_tf.training import input_pipeline; input_pipeline.check_pretraining_files("
             f"'{args.data}', None, {inputs.config.vocab_size}, full_scan_bytes=None)\"` and remake it"
         ) from None
     finally:
-        checkpoints.close()
+        setup.checkpoints.close()
 
     state = {
         "steps": int(model.optimizer.iterations.numpy()),
@@ -434,19 +428,18 @@ def run(argv: Sequence[str] | None = None) -> dict:
         "train_config": dataclasses.asdict(train),
         "replicas": info.num_replicas,
         "device": info.device_description,
-        "mixed_precision": policy,
-        "steps_per_execution": settings.steps_per_execution,
-        "jit_compile": settings.jit_compile,
+        "mixed_precision": setup.policy,
+        "steps_per_execution": setup.settings.steps_per_execution,
+        "jit_compile": setup.settings.jit_compile,
         "sequence_length": inputs.seq_length,
         "history": history,
         "first_log": logger.first,
         "last_log": logger.last,
     }
     if info.is_chief:
-        write_model_dir(model, inputs.config, inputs.vocab, model_dir)
-        with tf.io.gfile.GFile(os.path.join(model_dir, STATE_FILE), "w") as handle:
+        ModelDir.write(args.model_dir, inputs.config, inputs.vocab, model)
+        with tf.io.gfile.GFile(os.path.join(args.model_dir, STATE_FILE), "w") as handle:
             json.dump(state, handle, indent=2)
-    print(summarize(state, model_dir), flush=True)
     return state
 
 
@@ -472,22 +465,3 @@ def summarize(state: dict, model_dir: str) -> str:
         )
     lines.append(f"  model: {model_dir} (config.json, vocab.txt, {WEIGHTS_FILE}); TensorBoard: tensorboard --logdir {os.path.join(model_dir, LOG_DIR)}")
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The ``kcbert-tf pretrain`` command: Keras progress, a clear error and status 2 on bad input."""
-    from kcbert_tf.cli import run_command
-    from kcbert_tf.distribution import TpuUnreachable, exit_hard_on_hang
-
-    try:
-        code = run_command("kcbert-tf pretrain", run, argv, (TrainingError, TpuUnreachable), _LOG)
-    except KeyboardInterrupt:
-        exit_hard_on_hang(130)
-        raise
-    if code == 2:
-        exit_hard_on_hang(2)  # os._exit only if a TPU connect thread is stuck in TensorFlow
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

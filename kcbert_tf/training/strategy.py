@@ -47,6 +47,8 @@ import sys
 import threading
 from typing import Any, Sequence
 
+from kcbert_tf.errors import UserError
+
 __all__ = [
     "KINDS",
     "PRECISIONS",
@@ -98,7 +100,7 @@ class StrategyInfo:
     is_chief: bool = True  # the one process that writes config, checkpoints, logs and weights
 
 
-class TpuUnreachable(RuntimeError):
+class TpuUnreachable(UserError, RuntimeError):
     """The TPU could not be reached or initialized: refused, silent past the timeout, or failed.
 
     ``address`` is the ``--tpu`` value; ``connect_thread_alive`` is true when the connect thread
@@ -139,16 +141,16 @@ def resolve_strategy(
     gain; no GPU → the default strategy on the CPU (kind ``"cpu"``).
 
     Raises :class:`TpuUnreachable` when the TPU cannot be reached or initialized, and
-    ``ValueError`` for a malformed ``tpu`` or timeout.
+    :class:`~kcbert_tf.errors.UserError` for a malformed ``tpu`` or timeout.
     """
     if cpu_replicas is not None:
         if tpu is not None:
-            raise ValueError("--cpu-replicas and --tpu exclude each other: pick one")
+            raise UserError("--cpu-replicas and --tpu exclude each other: pick one")
         return _cpu_replicas_strategy(cpu_replicas)
     if tpu is not None:
         return _tpu_strategy(tpu, zone=zone, project=project, connect_timeout_s=connect_timeout_s)
     if zone is not None or project is not None:
-        raise ValueError("a TPU zone or project was given without a TPU: pass --tpu as well")
+        raise UserError("a TPU zone or project was given without a TPU: pass --tpu as well")
 
     import tensorflow as tf
 
@@ -197,7 +199,7 @@ def mixed_precision_policy(kind: str, requested: str = "auto") -> str | None:
         raise ValueError(f"unknown device kind {kind!r}: expected one of {', '.join(KINDS)}")
     choice = requested.strip().lower() if isinstance(requested, str) else requested
     if choice not in PRECISIONS:
-        raise ValueError(
+        raise UserError(
             f"unknown precision {requested!r}: use one of {', '.join(PRECISIONS)} "
             "(auto picks bf16 on TPU and on GPUs of compute capability >= 8.0, fp16 on older "
             "GPUs, float32 on CPU)"
@@ -208,7 +210,7 @@ def mixed_precision_policy(kind: str, requested: str = "auto") -> str | None:
         return "mixed_bfloat16"
     if choice == "fp16":
         if kind == "tpu":
-            raise ValueError("precision fp16 is not supported on TPU: use bf16 (or auto) there")
+            raise UserError("precision fp16 is not supported on TPU: use bf16 (or auto) there")
         return "mixed_float16"
     if kind == "tpu":
         return "mixed_bfloat16"
@@ -228,7 +230,7 @@ def per_replica_batch_size(global_batch: int, num_replicas: int, *, kind: str | 
     if num_replicas < 1:
         raise ValueError(f"the number of replicas must be at least 1, got {num_replicas}")
     if global_batch < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {global_batch}")
+        raise UserError(f"--batch-size must be at least 1, got {global_batch}")
     if global_batch % num_replicas:
         where = {
             "tpu": "this TPU",
@@ -240,7 +242,7 @@ def per_replica_batch_size(global_batch: int, num_replicas: int, *, kind: str | 
         below = global_batch // num_replicas * num_replicas
         above = below + num_replicas
         examples = f"{below} or {above}" if below else f"{above}"
-        raise ValueError(
+        raise UserError(
             f"--batch-size {global_batch} is not divisible by the {num_replicas} replicas of "
             f"{where}; use a multiple of {num_replicas} such as {examples}"
         )
@@ -255,12 +257,12 @@ def _tpu_strategy(
 ) -> StrategyInfo:
     """Connect to and initialize the TPU in a bounded daemon thread, then wrap it in a strategy."""
     if not isinstance(tpu, str) or not tpu.strip():
-        raise ValueError(
+        raise UserError(
             "--tpu is empty: pass `local` on a Cloud TPU VM, the TPU node's name, or its "
             "grpc://host:port address"
         )
     if not connect_timeout_s > 0:
-        raise ValueError(
+        raise UserError(
             f"--tpu-timeout must be a positive number of seconds, got {connect_timeout_s}"
         )
     tpu = tpu.strip()
@@ -342,7 +344,7 @@ def _grpc_endpoints(address: str) -> list[tuple[str, int]]:
             host, port_text = endpoint, str(DEFAULT_TPU_PORT)
         host = host.strip("[]")
         if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise ValueError(
+            raise UserError(
                 f"bad TPU address {address!r}: expected grpc://HOST:PORT, "
                 f"e.g. grpc://10.240.1.2:{DEFAULT_TPU_PORT}"
             )
@@ -469,7 +471,7 @@ def split_cpu(replicas: int) -> None:
     the existing logical CPUs are used if there are enough, else a clear ``ValueError``.
     """
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 1:
-        raise ValueError(f"--cpu-replicas must be a whole number >= 1, got {replicas}")
+        raise UserError(f"--cpu-replicas must be a whole number >= 1, got {replicas}")
     if replicas == 1:
         return
     import tensorflow as tf
@@ -482,7 +484,7 @@ def split_cpu(replicas: int) -> None:
     except RuntimeError:  # TensorFlow has set up its devices already: use them if they suffice
         available = len(tf.config.list_logical_devices("CPU"))
         if available < replicas:
-            raise ValueError(
+            raise UserError(
                 f"--cpu-replicas {replicas}: TensorFlow already set up {available} logical CPU "
                 "device(s) in this process; split the CPU before any TensorFlow op runs "
                 "(the command line does)"

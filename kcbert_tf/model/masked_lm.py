@@ -3,7 +3,7 @@
 Stock ``keras_hub.models.BertMaskedLM`` builds its MLM head with layer-norm epsilon 1e-5 and an
 initializer stddev of 0.02; Hugging Face's ``BertForMaskedLM`` head (``cls.predictions``) uses the
 config's ``layer_norm_eps`` (1e-12 for KcBERT) and ``hidden_act``.  :class:`KcBertMaskedLM` is a
-``BertMaskedLM`` on a :class:`~kcbert_tf.backbone.KcBertBackbone` with those taken from the
+``BertMaskedLM`` on a :class:`~kcbert_tf.model.backbone.KcBertBackbone` with those taken from the
 backbone.  The head's output projection is tied to the token embedding, as in BERT.
 
 Inputs are KerasHub's: ``token_ids``, ``segment_ids``, ``padding_mask`` and ``mask_positions``;
@@ -12,7 +12,7 @@ the output is the logits at the masked positions, ``[batch, num_predictions, voc
 Example:
 
 >>> import numpy as np
->>> from kcbert_tf.backbone import KcBertBackbone, resolve_activation
+>>> from kcbert_tf.model.backbone import KcBertBackbone, resolve_activation
 >>> backbone = KcBertBackbone(vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
 ...     intermediate_dim=32, max_sequence_length=12)
 >>> model = KcBertMaskedLM(backbone)
@@ -25,14 +25,14 @@ Example:
 from __future__ import annotations
 
 import keras
+from keras_hub.layers import MaskedLMHead
 from keras_hub.models import BertMaskedLM
-from keras_hub.src.layers.modeling.masked_lm_head import MaskedLMHead
-from keras_hub.src.models.masked_lm import MaskedLM
 
-from kcbert_tf.backbone import KcBertBackbone, resolve_activation
-from kcbert_tf.keras_internals import DistributedDatasetFit
+from kcbert_tf.model.backbone import KcBertBackbone, resolve_activation
+from kcbert_tf.model.config import BertConfig, read_model_config
+from kcbert_tf.model.keras_internals import DistributedDatasetFit, init_functional_task
 
-__all__ = ["KcBertMaskedLM"]
+__all__ = ["KcBertMaskedLM", "build_masked_lm"]
 
 
 @keras.saving.register_keras_serializable(package="kcbert_tf")
@@ -63,4 +63,29 @@ class KcBertMaskedLM(DistributedDatasetFit, BertMaskedLM):
         }
         backbone_outputs = backbone(backbone.input)
         outputs = self.masked_lm_head(backbone_outputs["sequence_output"], inputs["mask_positions"])
-        MaskedLM.__init__(self, inputs=inputs, outputs=outputs, **kwargs)
+        init_functional_task(self, inputs=inputs, outputs=outputs, **kwargs)
+
+
+def build_masked_lm(config: BertConfig | dict | str, dtype=None) -> KcBertMaskedLM:
+    """A freshly initialized :class:`KcBertMaskedLM` for a config (object, dict or file);
+    ``dtype``: a Keras dtype policy name (``"mixed_bfloat16"``), float32 by default."""
+    if isinstance(config, dict):
+        config = BertConfig.from_dict(config)
+    elif not isinstance(config, BertConfig):
+        config = read_model_config(config)
+    backbone = KcBertBackbone(
+        vocabulary_size=config.vocab_size,
+        num_layers=config.num_hidden_layers,
+        num_heads=config.num_attention_heads,
+        hidden_dim=config.hidden_size,
+        intermediate_dim=config.intermediate_size,
+        dropout=config.hidden_dropout_prob,
+        attention_dropout=config.attention_probs_dropout_prob,
+        max_sequence_length=config.max_position_embeddings,
+        num_segments=config.type_vocab_size,
+        activation=config.keras_activation,
+        layer_norm_epsilon=config.layer_norm_eps,
+        initializer_range=config.initializer_range,
+        dtype=dtype,
+    )
+    return KcBertMaskedLM(backbone)

@@ -5,21 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kcbert_tf.model_config import BertConfig, ConfigError, read_model_config
-from kcbert_tf.modeling import build_masked_lm, load_masked_lm, write_model_dir
+from conftest import model_config
+from kcbert_tf.model.config import BertConfig, ConfigError, read_model_config
+from kcbert_tf.model.masked_lm import build_masked_lm
+from kcbert_tf.model.model_dir import ModelDir
 
-TINY = dict(
-    vocab_size=97,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=64,
-    max_position_embeddings=40,
-    hidden_act="gelu",
-    layer_norm_eps=1e-12,
-    hidden_dropout_prob=0.1,
-    attention_probs_dropout_prob=0.2,
-)
+TINY = model_config(vocab_size=97, max_position_embeddings=40, attention_probs_dropout_prob=0.2)
 
 
 def copy_hf_weights_to_keras(hf_model, keras_model):
@@ -114,9 +105,9 @@ def test_model_dir_round_trip_and_config_round_trip(tmp_path):
     config = BertConfig.from_dict(TINY)
     model = build_masked_lm(config)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"t{i}" for i in range(92)]
-    write_model_dir(model, config, vocab, str(tmp_path / "m"))
+    ModelDir.write(str(tmp_path / "m"), config, vocab, model)
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.weights.h5", "vocab.txt"]
-    again = load_masked_lm(tmp_path / "m")
+    again = ModelDir.read(tmp_path / "m").load_masked_lm()
     for a, b in zip(model.weights, again.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert read_model_config(tmp_path / "m") == config
@@ -126,9 +117,9 @@ def test_model_dir_round_trip_and_config_round_trip(tmp_path):
 
 def test_vocab_config_mismatch_is_a_clear_error(tmp_path):
     config = BertConfig.from_dict(TINY)
-    write_model_dir(build_masked_lm(config), config, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"], str(tmp_path))
+    ModelDir.write(str(tmp_path), config, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"], build_masked_lm(config))
     with pytest.raises(ConfigError, match="6 tokens but .*vocab_size 97"):
-        load_masked_lm(tmp_path)
+        ModelDir.read(tmp_path).load_masked_lm()
 
 
 @pytest.mark.parametrize(
@@ -154,7 +145,7 @@ def test_weights_of_another_config_are_refused(tmp_path):
 
     config = BertConfig.from_dict(TINY)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"t{i}" for i in range(92)]
-    write_model_dir(build_masked_lm(config), config, vocab, str(tmp_path))
+    ModelDir.write(str(tmp_path), config, vocab, build_masked_lm(config))
     (tmp_path / "config.json").write_text(json.dumps({**TINY, "num_hidden_layers": 1}))
     with pytest.raises(ConfigError, match="weights and the config are from different models"):
-        load_masked_lm(tmp_path)
+        ModelDir.read(tmp_path).load_masked_lm()

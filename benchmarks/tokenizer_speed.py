@@ -6,7 +6,7 @@ tokenizer uses every core); the in-graph tokenizer runs as `tf.data` batches map
 `KcBertTokenizer.tokenize` with AUTOTUNE parallelism, consumed in the graph.  Both outputs are
 checked id for id before timing.  Prints tokens/s for both and the ratio.
 
-    .venv/bin/python -m benchmarks.tokenize [--vocab ../shared/data/kcbert/vocab.txt] [--repeats 5]
+    .venv/bin/python -m benchmarks.tokenizer_speed [--vocab ../shared/data/kcbert/vocab.txt] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 import sys
 
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)  # Run as a script: benchmarks/tokenize.py would shadow the standard library's.
 
 import argparse  # noqa: E402
 import pathlib  # noqa: E402
@@ -44,8 +42,8 @@ def main() -> int:
     import tensorflow as tf
     from transformers import AutoTokenizer
 
-    from kcbert_tf.cleaning import clean
-    from kcbert_tf.tokenization import load_tokenizer
+    from kcbert_tf.text.cleaning import clean
+    from kcbert_tf.text.tokenizer import load_tokenizer
 
     raw = pathlib.Path(args.comments).read_text(encoding="utf-8").split("\n")[:-1]
     texts = raw + [clean(text) for text in raw]

@@ -5,9 +5,9 @@ optimizer-step axis; only the chief writes.
 What it guarantees (``tests/test_replicas.py`` checks each on logical CPU replicas):
 
 - **N replicas train like 1.** The input pipeline gives every replica count the same global
-  batches and a loss normalised over the global batch (:mod:`kcbert_tf.data`); the optimizer
+  batches and a loss normalised over the global batch (:mod:`kcbert_tf.training.input_pipeline`); the optimizer
   sums the replicas' gradients, *then* clips them by their global norm
-  (:class:`~kcbert_tf.keras_internals.AdamWClippedAfterAllReduce`); so with dropout off the
+  (:class:`~kcbert_tf.model.keras_internals.AdamWClippedAfterAllReduce`); so with dropout off the
   weights after training agree to float32 rounding on 1, 2 or 4 replicas.
 - **Each replica draws its own dropout masks** (:func:`prepare_model`).
 - **A killed run resumes exactly**: checkpoints hold the weights, the optimizer (step,
@@ -41,7 +41,7 @@ import time
 
 import keras
 
-from kcbert_tf.keras_internals import AdamWClippedAfterAllReduce, draw_dropout_per_replica
+from kcbert_tf.model.keras_internals import AdamWClippedAfterAllReduce, draw_dropout_per_replica
 
 __all__ = [
     "OptimizerSettings",
@@ -77,7 +77,7 @@ class OptimizerSettings:
 def build_optimizer(settings: OptimizerSettings) -> AdamWClippedAfterAllReduce:
     """AdamW with BERT's schedule, decoupled weight decay (not on LayerNorm or biases) and
     global-norm clipping of the all-reduced gradients."""
-    from kcbert_tf.lr_schedule import WarmupLinearDecay
+    from kcbert_tf.training.lr_schedule import WarmupLinearDecay
 
     optimizer = AdamWClippedAfterAllReduce(
         learning_rate=WarmupLinearDecay(

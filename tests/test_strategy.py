@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from kcbert_tf import distribution
-from kcbert_tf.distribution import (
+from kcbert_tf.training import strategy as distribution
+from kcbert_tf.training.strategy import (
     StrategyInfo,
     TpuUnreachable,
     connect_thread_alive,
@@ -208,8 +208,8 @@ def test_a_tpu_name_without_the_cloud_tpu_client_says_what_to_install():
 
 _HANGING_CONNECT = """
 import sys, time
-from kcbert_tf.distribution import TpuUnreachable, connect_thread_alive, exit_hard_on_hang
-from kcbert_tf.distribution import resolve_strategy
+from kcbert_tf.training.strategy import TpuUnreachable, connect_thread_alive, exit_hard_on_hang
+from kcbert_tf.training.strategy import resolve_strategy
 started = time.monotonic()
 try:
     resolve_strategy(sys.argv[1], connect_timeout_s=3)
@@ -255,7 +255,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import keras
-from kcbert_tf import distribution
+from kcbert_tf.training import strategy as distribution
 
 info = distribution._mirrored_strategy(["/cpu:0", "/cpu:1"], "2 logical CPUs")
 per_replica = distribution.per_replica_batch_size(8, info.num_replicas, kind=info.kind)

@@ -1,0 +1,1 @@
+"""Conversion: to and from Hugging Face (transformers, safetensors) and a TensorFlow SavedModel."""

@@ -1,0 +1,1 @@
+"""Using a trained model: fill-mask (and, later, predict)."""

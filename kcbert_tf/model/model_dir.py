@@ -1,0 +1,201 @@
+"""The model directory: what pretraining, conversion, export and fine-tuning read and write.
+
+A model directory holds everything needed to use a model, nothing else required:
+
+- ``config.json``: the model config in Hugging Face form (:mod:`kcbert_tf.model.config`);
+- ``vocab.txt``: the vocab it was trained with (its size must equal ``vocab_size``);
+- ``model.weights.h5``: the Keras weights of :class:`~kcbert_tf.model.masked_lm.KcBertMaskedLM`.
+
+:meth:`ModelDir.read` checks and reads it once (config, vocab, that they agree, that the weights
+are there), naming the missing or bad file and the fix; :meth:`ModelDir.load_masked_lm` and
+:meth:`ModelDir.tokenizer` build from what was read.  :meth:`ModelDir.write` writes one, each file
+atomically and the weights last, so a crash never leaves a half-written model (local or ``gs://``).
+
+Example:
+
+>>> import tempfile
+>>> from kcbert_tf.model.config import BertConfig
+>>> from kcbert_tf.model.masked_lm import build_masked_lm
+>>> config = BertConfig(vocab_size=6, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+...     intermediate_size=32, max_position_embeddings=16)
+>>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "ㅋㅋ"]
+>>> with tempfile.TemporaryDirectory() as directory:
+...     written = ModelDir.write(directory, config, vocab, build_masked_lm(config))
+...     again = ModelDir.read(directory)
+...     model = again.load_masked_lm()
+>>> again.config == config, again.vocab == vocab, model.backbone.layer_norm_epsilon
+(True, True, 1e-12)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import uuid
+
+import numpy as np
+
+from kcbert_tf.errors import UserError
+from kcbert_tf.model.config import BertConfig, ConfigError, read_model_config
+from kcbert_tf.text.vocab import VOCAB_FILE, read_vocab
+
+__all__ = [
+    "CONFIG_FILE",
+    "VOCAB_FILE",
+    "WEIGHTS_FILE",
+    "MODEL_FILES",
+    "ModelDir",
+    "check_vocab_matches",
+]
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+#: The files of a complete model directory.
+MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
+
+
+def check_vocab_matches(config: BertConfig, vocab: list[str], vocab_source: str, config_source: str) -> None:
+    """Fail when the vocab and the config disagree on the vocabulary size."""
+    if len(vocab) != config.vocab_size:
+        raise ConfigError(
+            f"{vocab_source} has {len(vocab):,} tokens but {config_source} says vocab_size "
+            f"{config.vocab_size:,}; use the vocab the data was made with and set vocab_size to "
+            "its size"
+        )
+
+
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelDir:
+    """A checked model directory: its ``path``, ``config`` and ``vocab`` (read once)."""
+
+    path: str
+    config: BertConfig
+    vocab: list
+
+    @property
+    def config_path(self) -> str:
+        return os.path.join(self.path, CONFIG_FILE)
+
+    @property
+    def vocab_path(self) -> str:
+        return os.path.join(self.path, VOCAB_FILE)
+
+    @property
+    def weights_path(self) -> str:
+        return os.path.join(self.path, WEIGHTS_FILE)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, *, need_weights: bool = True) -> "ModelDir":
+        """Read and check a model directory: it exists, holds its files (the weights only when
+        ``need_weights``), the config is a BERT config and the vocab matches its size."""
+        path = os.fspath(path)
+        gfile = _gfile()
+        if not gfile.isdir(path):
+            raise UserError(
+                f"{path}: no such directory (give the model directory `kcbert-tf pretrain` or "
+                f"`import-hf` wrote, holding {', '.join(MODEL_FILES)})"
+            )
+        wanted = MODEL_FILES if need_weights else MODEL_FILES[:2]
+        missing = [name for name in wanted if not gfile.exists(os.path.join(path, name))]
+        if missing == [WEIGHTS_FILE]:
+            raise UserError(
+                f"{os.path.join(path, WEIGHTS_FILE)}: no final weights in this model directory (a "
+                "`pretrain` run that has not finished has only checkpoints under checkpoints/; run "
+                "it again to resume)"
+            )
+        if missing:
+            raise UserError(
+                f"{path} lacks {', '.join(missing)}; a model directory holds "
+                f"{', '.join(MODEL_FILES)} (give the directory `kcbert-tf pretrain` wrote)"
+            )
+        config = read_model_config(os.path.join(path, CONFIG_FILE))
+        vocab = read_vocab(os.path.join(path, VOCAB_FILE))
+        check_vocab_matches(config, vocab, os.path.join(path, VOCAB_FILE), os.path.join(path, CONFIG_FILE))
+        return cls(path, config, vocab)
+
+    def load_masked_lm(self, dtype=None):
+        """The :class:`~kcbert_tf.model.masked_lm.KcBertMaskedLM` with this directory's weights."""
+        from kcbert_tf.model.masked_lm import build_masked_lm  # Keras: only when a model is built
+
+        gfile = _gfile()
+        model = build_masked_lm(self.config, dtype=dtype)
+        weights = self.weights_path
+        with tempfile.TemporaryDirectory() as local:
+            if "://" in weights:  # h5py reads local files only.
+                gfile.copy(weights, os.path.join(local, WEIGHTS_FILE))
+                weights = os.path.join(local, WEIGHTS_FILE)
+            try:
+                stored = _count_arrays(weights)
+                if stored != len(model.weights):  # Keras would skip extra layers without a word.
+                    raise ValueError(f"it holds {stored} arrays, the model has {len(model.weights)}")
+                model.load_weights(weights)
+            except (OSError, ValueError) as error:  # unreadable, or another model's shapes
+                detail = " ".join([line.strip() for line in str(error).splitlines() if line.strip()][:2])
+                raise ConfigError(
+                    f"{self.weights_path}: cannot load these weights into the model of "
+                    f"{self.config_path} ({detail}): the weights and the config are from different "
+                    "models; give the config the weights were trained with"
+                ) from None
+        return model
+
+    def tokenizer(self):
+        """The in-graph :class:`~kcbert_tf.text.tokenizer.KcBertTokenizer` of this vocab."""
+        from kcbert_tf.text.tokenizer import KcBertTokenizer
+
+        return KcBertTokenizer(self.vocab)
+
+    @classmethod
+    def write(cls, path: str | os.PathLike, config: BertConfig, vocab: list, model=None) -> "ModelDir":
+        """Write ``config.json``, ``vocab.txt`` and (with ``model``) the weights into ``path``,
+        each atomically, the weights last; return the directory.  The weights are saved from a
+        float32 copy: the file holds the weights alone (no optimizer state), whatever the
+        training precision."""
+        path = os.fspath(path)
+        gfile = _gfile()
+        gfile.makedirs(path)
+        _write_atomically(path, CONFIG_FILE, json.dumps(config.to_hf_dict(), indent=2) + "\n")
+        _write_atomically(path, VOCAB_FILE, "".join(token + "\n" for token in vocab))
+        if model is not None:
+            from kcbert_tf.model.masked_lm import build_masked_lm
+
+            plain = build_masked_lm(config)
+            for target, source in zip(plain.weights, model.weights):
+                target.assign(np.asarray(source.numpy(), dtype=np.float32))
+            with tempfile.TemporaryDirectory() as local:
+                local_weights = os.path.join(local, WEIGHTS_FILE)
+                plain.save_weights(local_weights)
+                temporary = os.path.join(path, f"tmp-{uuid.uuid4().hex}.weights.h5")
+                gfile.copy(local_weights, temporary, overwrite=True)
+                gfile.rename(temporary, os.path.join(path, WEIGHTS_FILE), overwrite=True)
+        return cls(path, config, list(vocab))
+
+
+def _write_atomically(directory: str, name: str, text: str) -> None:
+    gfile = _gfile()
+    temporary = os.path.join(directory, f".{name}.tmp-{uuid.uuid4().hex}")
+    with gfile.GFile(temporary, "w") as handle:
+        handle.write(text)
+    gfile.rename(temporary, os.path.join(directory, name), overwrite=True)
+
+
+def _count_arrays(path: str) -> int:
+    """How many layer weight arrays a Keras ``.weights.h5`` file holds (optimizer state aside)."""
+    import h5py
+
+    count = 0
+
+    def visit(name, item):
+        nonlocal count
+        count += isinstance(item, h5py.Dataset) and name.startswith("layers/")
+
+    with h5py.File(path, "r") as handle:
+        handle.visititems(visit)
+    return count

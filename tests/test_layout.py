@@ -1,0 +1,86 @@
+"""The house by role: each layer imports only the layers below it, the command layer is imported
+by nothing, and only kcbert_tf.model.keras_internals reaches inside KerasHub.
+
+Read from the source with ``ast`` (imports inside functions count too), so a new shortcut fails
+here rather than in review.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from conftest import REPO
+
+#: package → the kcbert_tf packages and modules it may import (besides its own).
+ALLOWED = {
+    "kcbert_tf.text": {"kcbert_tf.errors", "kcbert_tf.output_dir", "kcbert_tf.model.config"},
+    "kcbert_tf.model": {"kcbert_tf.errors", "kcbert_tf.text"},
+    "kcbert_tf.training": {"kcbert_tf.errors", "kcbert_tf.text", "kcbert_tf.model"},
+    "kcbert_tf.conversion": {"kcbert_tf.errors", "kcbert_tf.output_dir", "kcbert_tf.text", "kcbert_tf.model"},
+    "kcbert_tf.inference": {"kcbert_tf.errors", "kcbert_tf.text", "kcbert_tf.model"},
+    "beam_jobs": {"kcbert_tf.errors", "kcbert_tf.text", "kcbert_tf.model.config"},
+}
+
+
+def modules() -> dict[str, ast.Module]:
+    found = {}
+    for root in ("kcbert_tf", "beam_jobs"):
+        for path in sorted((REPO / root).rglob("*.py")):
+            name = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+            found[name] = ast.parse(path.read_text(encoding="utf-8"))
+    return found
+
+
+def imported(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_nothing_imports_the_command_layer():
+    offenders = [name for name, tree in modules().items() if name != "kcbert_tf.cli" and any(
+        target == "kcbert_tf.cli" or target.startswith("kcbert_tf.cli.") for target in imported(tree)
+    )]
+    assert not offenders, f"below the command layer, these import kcbert_tf.cli: {offenders}"
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_each_layer_imports_only_the_layers_below(package):
+    allowed = ALLOWED[package] | {package}
+    wrong = {}
+    for name, tree in modules().items():
+        if name != package and not name.startswith(package + "."):
+            continue
+        for target in imported(tree):
+            if not target.startswith("kcbert_tf.") and not target.startswith("beam_jobs."):
+                continue
+            if target.startswith("beam_jobs.") and package == "beam_jobs":
+                continue
+            if not any(target == ok or target.startswith(ok + ".") for ok in allowed):
+                wrong.setdefault(name, set()).add(target)
+    assert not wrong, f"{package} reaches above its layer: {wrong}"
+
+
+def test_only_keras_internals_reaches_inside_keras_hub():
+    offenders = {
+        name: sorted(t for t in imported(tree) if t.startswith("keras_hub.src") or t.startswith("keras.src"))
+        for name, tree in modules().items()
+        if name != "kcbert_tf.model.keras_internals"
+    }
+    assert not {name: found for name, found in offenders.items() if found}
+    # Private sublayers of KerasHub's BERT are named in keras_internals alone.
+    private = ("_self_attention_layer", "_query_dense", "_feedforward_", "_intermediate_dense", "_dropout_layer")
+    sources = {
+        path: path.read_text(encoding="utf-8")
+        for root in ("kcbert_tf", "beam_jobs")
+        for path in (REPO / root).rglob("*.py")
+        if path.name != "keras_internals.py"
+    }
+    assert not [str(path) for path, text in sources.items() if any(f".{name}" in text for name in private)]
