@@ -36,6 +36,10 @@ SUBCOMMANDS = {
         "kcbert_tf.training.pretraining:run",
         "pretrain the masked LM with model.fit (TPUStrategy, MirroredStrategy or CPU)",
     ),
+    "finetune": (
+        "kcbert_tf.training.finetuning:run",
+        "fine-tune a model directory on a sentence or sentence-pair task (NSMC, KorNLI, KorSTS, ...)",
+    ),
     "export-hf": (
         "kcbert_tf.conversion.hugging_face:run_export",
         "write a model directory in Hugging Face form (safetensors), verified with transformers",
@@ -47,6 +51,10 @@ SUBCOMMANDS = {
     "export-savedmodel": (
         "kcbert_tf.conversion.saved_model:run",
         "export a TensorFlow SavedModel that takes raw strings (in-graph tokenizer; TF Serving)",
+    ),
+    "predict": (
+        "kcbert_tf.inference.predict:run",
+        "a fine-tuned model's predictions for a file of texts (TSV: label and probabilities, or score)",
     ),
     "fill-mask": (
         "kcbert_tf.inference.fill_mask:run",

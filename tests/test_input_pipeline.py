@@ -501,7 +501,7 @@ def test_good_files_pass_and_the_length_can_be_read_from_them(tmp_path):
     assert data.check_pretraining_files(str(tmp_path), LENGTH, VOCAB) == expected
     assert data.check_pretraining_files(str(tmp_path / "*.tfrecord"), None, VOCAB) == expected
     assert data.check_pretraining_files([expected[1], expected[0]], LENGTH, VOCAB) == expected[:2]
-    assert data.sequence_length(str(tmp_path)) == LENGTH
+    assert data.records_seq_length(str(tmp_path)) == LENGTH
 
 
 def corrupt(path, records: list[bytes], damage: str) -> str:
@@ -621,7 +621,7 @@ def test_real_comments_packed_with_the_real_vocab(news_comments, kcbert_vocab, t
     capsys.readouterr()
 
     files = data.check_pretraining_files(str(packed), None, 30_000)
-    assert data.sequence_length(str(packed)) == 64 and len(files) == 2
+    assert data.records_seq_length(str(packed)) == 64 and len(files) == 2
     reference = read_records(files, 64)
     known = {tuple(row) for row in reference.tolist()}
     assert len(known) == len(reference)

@@ -19,7 +19,8 @@ from kcbert_tf.model.config import BertConfig
 from kcbert_tf.model.masked_lm import build_masked_lm
 from kcbert_tf.model.model_dir import ModelDir
 from kcbert_tf.cli import main as cli
-from kcbert_tf.conversion.saved_model import PROG, export_saved_model, pack_pair, pack_single
+from kcbert_tf.conversion.saved_model import PROG, export_saved_model
+from kcbert_tf.text.model_inputs import pack_pair, pack_single
 from kcbert_tf.text.tokenizer import load_tokenizer
 from kcbert_tf.text.vocab import read_vocab
 

@@ -42,7 +42,7 @@ VERIFY_TEXTS = 8
 VERIFY_LENGTH = 64
 
 
-def verification_ids(vocab: list[str], max_length: int) -> np.ndarray:
+def verification_ids(vocab: list[str], max_seq_length: int) -> np.ndarray:
     """A fixed batch: the first comments of the demo corpus, tokenized with the in-graph tokenizer,
     as ``[CLS] ids [SEP]`` padded with ``[PAD]``."""
     from importlib import resources
@@ -54,7 +54,7 @@ def verification_ids(vocab: list[str], max_length: int) -> np.ndarray:
     lines = [clean(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts = lines[:VERIFY_TEXTS - 1] + [max(lines, key=len)]
     tokenizer = KcBertTokenizer(vocab)
-    length = min(max_length, VERIFY_LENGTH)
+    length = min(max_seq_length, VERIFY_LENGTH)
     batch = np.zeros((len(texts), length), dtype=np.int64)
     for row, ids in enumerate(tokenizer.encode(texts)):
         ids = [tokenizer.cls_id] + ids[: length - 2] + [tokenizer.sep_id]
@@ -115,7 +115,7 @@ def model_card(config, model_dir: str) -> str:
         training = (
             f"\n## Training\n\nPretrained with `kcbert-tf pretrain` (masked LM, dynamic masking): "
             f"{state.get('steps', '?'):,} steps, global batch {train.get('batch_size', '?')} x "
-            f"{state.get('sequence_length', '?')} tokens, peak learning rate {train.get('learning_rate', '?')}, "
+            f"{state.get('seq_length', '?')} tokens, peak learning rate {train.get('learning_rate', '?')}, "
             f"{state.get('mixed_precision') or 'float32'}, on {state.get('device', '?')}."
         )
         if history.get("loss"):

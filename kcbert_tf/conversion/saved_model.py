@@ -16,7 +16,8 @@ Two signatures, each over a batch of strings:
 
 The ids are exactly those of ``transformers.AutoTokenizer(...)(texts, padding=True,
 truncation=True, max_length=N)`` (and of the pair form): a text is truncated to ``N - 2`` ids,
-a pair to ``N - 3`` by transformers' ``longest_first`` rule (:func:`trim_pair_lengths`), and a batch
+a pair to ``N - 3`` by transformers' ``longest_first`` rule
+(:func:`~kcbert_tf.text.model_inputs.trim_pair_lengths`), and a batch
 is padded to its longest sequence.  Outputs (float32): ``sequence_output [B, L, H]``,
 ``pooled_output [B, H]``, ``mlm_logits [B, L, V]`` (the MLM head at every position), and the
 packing, ``token_ids``, ``segment_ids``, ``padding_mask`` (int32 ``[B, L]``).
@@ -36,98 +37,14 @@ from typing import Sequence
 
 from kcbert_tf.errors import UserError
 from kcbert_tf.output_dir import check_output_dir, staged_output
+from kcbert_tf.text.model_inputs import pack_pair, pack_single
 
-__all__ = [
-    "PROG",
-    "export_saved_model",
-    "pack_pair",
-    "pack_single",
-    "trim_pair_lengths",
-]
+__all__ = ["PROG", "export_saved_model"]
 
 PROG = "kcbert-tf export-savedmodel"
 EXPORT_INFO_FILE = "export.json"
 #: ``[CLS] a [SEP] b [SEP]``: the shortest ``--max-seq-length`` that leaves room for a pair.
 MIN_INPUT_LENGTH = 3
-
-
-# --- In-graph packing, with transformers' truncation ---------------------------------------------
-
-
-def trim_pair_lengths(length_a, length_b, budget):
-    """How many ids of each text a pair keeps within ``budget``: transformers' ``longest_first``.
-
-    This is the rule of the ``tokenizers`` library (what ``AutoTokenizer`` runs): when the pair
-    does not fit, a shorter text that fits in half the budget is kept whole and the longer one
-    gets the rest; otherwise each gets half, and an odd budget's extra id goes to the longer text
-    (to the second on a tie).  tensorflow-text's trimmers differ from it: ``RoundRobinTrimmer``
-    gives the extra id to the first text, ``ShrinkLongestTrimmer`` to the first on a tie.
-
-    >>> def keep(a, b, budget):
-    ...     return [int(n) for n in trim_pair_lengths(a, b, budget)]
-    >>> keep(10, 10, 7), keep(12, 10, 7), keep(2, 30, 7), keep(2, 3, 7)
-    ([3, 4], [4, 3], [2, 5], [2, 3])
-    """
-    import tensorflow as tf
-
-    length_a = tf.convert_to_tensor(length_a)
-    length_b = tf.cast(length_b, length_a.dtype)
-    budget = tf.cast(budget, length_a.dtype)
-    a_is_shorter = length_a <= length_b
-    shorter = tf.minimum(length_a, length_b)
-    half = budget // 2
-    fits_in_half = 2 * shorter <= budget
-    keep_shorter = tf.where(fits_in_half, shorter, half)
-    keep_longer = budget - keep_shorter
-    fits = length_a + length_b <= budget
-    keep_a = tf.where(fits, length_a, tf.where(a_is_shorter, keep_shorter, keep_longer))
-    keep_b = tf.where(fits, length_b, tf.where(a_is_shorter, keep_longer, keep_shorter))
-    return keep_a, keep_b
-
-
-def _truncate(ids, keep):
-    """The first ``keep[i]`` ids of each row of a ragged ``[batch, (ids)]``."""
-    import tensorflow as tf
-
-    positions = tf.ragged.range(ids.row_lengths())
-    return tf.ragged.boolean_mask(ids, positions < tf.expand_dims(keep, 1))
-
-
-def _pack(segments, cls_id: int, sep_id: int, pad_id: int) -> dict:
-    """``[CLS] s0 [SEP] s1 [SEP] ...``, padded to the longest row: the model's inputs (int32)."""
-    import tensorflow as tf
-    import tensorflow_text as tf_text
-
-    ids, segment_ids = tf_text.combine_segments(
-        segments, start_of_sequence_id=cls_id, end_of_segment_id=sep_id
-    )
-    batch = ids.nrows()
-    # At least 2 columns, so an empty batch still has a [CLS] column for the pooled output.
-    length = tf.maximum(ids.bounding_shape(axis=1), 2)
-    shape = tf.stack([batch, length])
-    return {
-        "token_ids": tf.cast(ids.to_tensor(default_value=pad_id, shape=shape), tf.int32),
-        "segment_ids": tf.cast(segment_ids.to_tensor(default_value=0, shape=shape), tf.int32),
-        "padding_mask": tf.cast(
-            tf.ones_like(ids, dtype=tf.int32).to_tensor(default_value=0, shape=shape), tf.int32
-        ),
-    }
-
-
-def pack_single(tokenizer, texts, max_seq_length: int) -> dict:
-    """``[CLS] text [SEP]`` for a batch of strings, each truncated to ``max_seq_length - 2`` ids."""
-    ids = tokenizer.tokenize(texts)
-    ids = ids[:, : max_seq_length - 2]
-    return _pack([ids], tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
-
-
-def pack_pair(tokenizer, texts_a, texts_b, max_seq_length: int) -> dict:
-    """``[CLS] a [SEP] b [SEP]`` for two string batches, trimmed by :func:`trim_pair_lengths`."""
-    ids_a = tokenizer.tokenize(texts_a)
-    ids_b = tokenizer.tokenize(texts_b)
-    keep_a, keep_b = trim_pair_lengths(ids_a.row_lengths(), ids_b.row_lengths(), max_seq_length - 3)
-    segments = [_truncate(ids_a, keep_a), _truncate(ids_b, keep_b)]
-    return _pack(segments, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
 
 
 def _encode(model, inputs: dict) -> dict:

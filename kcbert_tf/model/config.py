@@ -61,6 +61,10 @@ class BertConfig:
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
     pad_token_id: int = 0
+    #: A fine-tuned sequence classifier's labels (HF ``id2label``, ids from 0) and
+    #: ``problem_type`` ("single_label_classification" or "regression"); None for a masked LM.
+    id2label: dict | None = None
+    problem_type: str | None = None
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "BertConfig":
@@ -75,8 +79,20 @@ class BertConfig:
         missing = [name for name in required if name not in values]
         if missing:
             raise ConfigError(f"{source}: missing {', '.join(missing)} (see configs/kcbert-base.json)")
+        chosen = {key: values[key] for key in names if key in values}
+        if chosen.get("id2label") is not None:
+            try:
+                chosen["id2label"] = {int(key): str(value) for key, value in chosen["id2label"].items()}
+            except (AttributeError, ValueError):
+                raise ConfigError(f"{source}: id2label must map label ids to names") from None
+        classifier = any("SequenceClassification" in name for name in values.get("architectures") or [])
+        if classifier and chosen.get("problem_type") is None:
+            labels = chosen.get("id2label") or {}
+            chosen["problem_type"] = "regression" if len(labels) == 1 else "single_label_classification"
+        if chosen.get("problem_type") is None:
+            chosen["id2label"] = None  # transformers writes LABEL_0/LABEL_1 into many configs
         try:
-            config = cls(**{key: values[key] for key in names if key in values})
+            config = cls(**chosen)
         except TypeError as error:
             raise ConfigError(f"{source}: {error}") from None
         config.check(source)
@@ -109,9 +125,29 @@ class BertConfig:
     def keras_activation(self) -> str:
         return HF_TO_KERAS_ACTIVATION[self.hidden_act]
 
-    def to_hf_dict(self, architecture: str = "BertForMaskedLM") -> dict:
-        """The config as transformers writes it for ``architecture``."""
-        return {"architectures": [architecture], "model_type": "bert", **dataclasses.asdict(self)}
+    @property
+    def is_classifier(self) -> bool:
+        """Whether this is a fine-tuned sequence classifier's (or regressor's) config."""
+        return self.problem_type is not None
+
+    def with_labels(self, labels: list[str] | None) -> "BertConfig":
+        """This config for a sequence classifier over ``labels`` (None: a one-value regressor)."""
+        if labels is None:
+            return dataclasses.replace(self, id2label={0: "score"}, problem_type="regression")
+        return dataclasses.replace(
+            self, id2label=dict(enumerate(labels)), problem_type="single_label_classification"
+        )
+
+    def to_hf_dict(self, architecture: str | None = None) -> dict:
+        """The config as transformers writes it for ``architecture`` (default: a masked LM, or
+        ``BertForSequenceClassification`` for a classifier, with ``id2label`` and ``label2id``)."""
+        values = {key: value for key, value in dataclasses.asdict(self).items() if value is not None}
+        if self.id2label is not None:
+            values["id2label"] = {str(key): name for key, name in self.id2label.items()}
+            values["label2id"] = {name: key for key, name in self.id2label.items()}
+            values["num_labels"] = len(self.id2label)
+        default = "BertForSequenceClassification" if self.is_classifier else "BertForMaskedLM"
+        return {"architectures": [architecture or default], "model_type": "bert", **values}
 
 
 def read_model_config(path: str | os.PathLike) -> BertConfig:

@@ -32,7 +32,7 @@ from kcbert_tf.model.backbone import KcBertBackbone, resolve_activation
 from kcbert_tf.model.config import BertConfig, read_model_config
 from kcbert_tf.model.keras_internals import DistributedDatasetFit, init_functional_task
 
-__all__ = ["KcBertMaskedLM", "build_masked_lm"]
+__all__ = ["KcBertMaskedLM", "build_backbone", "build_masked_lm"]
 
 
 @keras.saving.register_keras_serializable(package="kcbert_tf")
@@ -66,14 +66,9 @@ class KcBertMaskedLM(DistributedDatasetFit, BertMaskedLM):
         init_functional_task(self, inputs=inputs, outputs=outputs, **kwargs)
 
 
-def build_masked_lm(config: BertConfig | dict | str, dtype=None) -> KcBertMaskedLM:
-    """A freshly initialized :class:`KcBertMaskedLM` for a config (object, dict or file);
-    ``dtype``: a Keras dtype policy name (``"mixed_bfloat16"``), float32 by default."""
-    if isinstance(config, dict):
-        config = BertConfig.from_dict(config)
-    elif not isinstance(config, BertConfig):
-        config = read_model_config(config)
-    backbone = KcBertBackbone(
+def build_backbone(config: BertConfig, dtype=None) -> KcBertBackbone:
+    """A freshly initialized :class:`KcBertBackbone` for a config."""
+    return KcBertBackbone(
         vocabulary_size=config.vocab_size,
         num_layers=config.num_hidden_layers,
         num_heads=config.num_attention_heads,
@@ -88,4 +83,13 @@ def build_masked_lm(config: BertConfig | dict | str, dtype=None) -> KcBertMasked
         initializer_range=config.initializer_range,
         dtype=dtype,
     )
-    return KcBertMaskedLM(backbone)
+
+
+def build_masked_lm(config: BertConfig | dict | str, dtype=None) -> KcBertMaskedLM:
+    """A freshly initialized :class:`KcBertMaskedLM` for a config (object, dict or file);
+    ``dtype``: a Keras dtype policy name (``"mixed_bfloat16"``), float32 by default."""
+    if isinstance(config, dict):
+        config = BertConfig.from_dict(config)
+    elif not isinstance(config, BertConfig):
+        config = read_model_config(config)
+    return KcBertMaskedLM(build_backbone(config, dtype))

@@ -4,7 +4,10 @@ A model directory holds everything needed to use a model, nothing else required:
 
 - ``config.json``: the model config in Hugging Face form (:mod:`kcbert_tf.model.config`);
 - ``vocab.txt``: the vocab it was trained with (its size must equal ``vocab_size``);
-- ``model.weights.h5``: the Keras weights of :class:`~kcbert_tf.model.masked_lm.KcBertMaskedLM`.
+- ``model.weights.h5``: the Keras weights of :class:`~kcbert_tf.model.masked_lm.KcBertMaskedLM`,
+  or, after ``finetune``, of :class:`~kcbert_tf.model.classifier.KcBertClassifier` (then
+  ``config.json`` also holds ``id2label``, ``label2id`` and ``problem_type``, as transformers'
+  ``BertForSequenceClassification`` config does).
 
 :meth:`ModelDir.read` checks and reads it once (config, vocab, that they agree, that the weights
 are there), naming the missing or bad file and the fix; :meth:`ModelDir.load_masked_lm` and
@@ -123,10 +126,25 @@ class ModelDir:
 
     def load_masked_lm(self, dtype=None):
         """The :class:`~kcbert_tf.model.masked_lm.KcBertMaskedLM` with this directory's weights."""
-        from kcbert_tf.model.masked_lm import build_masked_lm  # Keras: only when a model is built
+        if self.config.is_classifier:
+            raise UserError(
+                f"{self.path} holds a fine-tuned classifier ({self.config.problem_type}), not a "
+                "masked LM; give a `pretrain` or `import-hf` model directory"
+            )
+        return self._load(self.config, dtype)
 
+    def load_classifier(self, dtype=None):
+        """The fine-tuned :class:`~kcbert_tf.model.classifier.KcBertClassifier` of this directory."""
+        if not self.config.is_classifier:
+            raise UserError(
+                f"{self.path} holds a masked LM, not a fine-tuned classifier; fine-tune it first "
+                "(`kcbert-tf finetune --init " + self.path + " ...`)"
+            )
+        return self._load(self.config, dtype)
+
+    def _load(self, config: BertConfig, dtype):
         gfile = _gfile()
-        model = build_masked_lm(self.config, dtype=dtype)
+        model = _build(config, dtype)
         weights = self.weights_path
         with tempfile.TemporaryDirectory() as local:
             if "://" in weights:  # h5py reads local files only.
@@ -164,9 +182,7 @@ class ModelDir:
         _write_atomically(path, CONFIG_FILE, json.dumps(config.to_hf_dict(), indent=2) + "\n")
         _write_atomically(path, VOCAB_FILE, "".join(token + "\n" for token in vocab))
         if model is not None:
-            from kcbert_tf.model.masked_lm import build_masked_lm
-
-            plain = build_masked_lm(config)
+            plain = _build(config)
             for target, source in zip(plain.weights, model.weights):
                 target.assign(np.asarray(source.numpy(), dtype=np.float32))
             with tempfile.TemporaryDirectory() as local:
@@ -176,6 +192,17 @@ class ModelDir:
                 gfile.copy(local_weights, temporary, overwrite=True)
                 gfile.rename(temporary, os.path.join(path, WEIGHTS_FILE), overwrite=True)
         return cls(path, config, list(vocab))
+
+
+def _build(config: BertConfig, dtype=None):
+    """A fresh model of the kind the config describes (Keras is imported only here)."""
+    if config.is_classifier:
+        from kcbert_tf.model.classifier import build_classifier
+
+        return build_classifier(config, dtype)
+    from kcbert_tf.model.masked_lm import build_masked_lm
+
+    return build_masked_lm(config, dtype)
 
 
 def _write_atomically(directory: str, name: str, text: str) -> None:

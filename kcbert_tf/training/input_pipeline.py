@@ -62,6 +62,7 @@ In training (see :func:`dataset_fn` for ``tf.distribute``)::
 from __future__ import annotations
 
 import functools
+import inspect
 import io
 import itertools
 import json
@@ -80,7 +81,7 @@ __all__ = [
     "max_predictions_for",
     "mask_tokens",
     "resolve_files",
-    "sequence_length",
+    "records_seq_length",
     "check_pretraining_files",
     "pretraining_dataset",
     "eval_dataset",
@@ -351,7 +352,7 @@ def _first_records(files: list[str]):
             raise DataError(f"{error}; {_regenerate(path)}") from None
 
 
-def sequence_length(file_pattern: str | Sequence[str]) -> int:
+def records_seq_length(file_pattern: str | Sequence[str]) -> int:
     """The number of ids per sequence of the records (the ``--max-seq-length`` they were made
     with), read from the first record.  :func:`check_pretraining_files` checks that all agree."""
     for path, record in _first_records(resolve_files(file_pattern)):
@@ -371,7 +372,7 @@ def check_pretraining_files(
     full_scan_bytes: int | None = FULL_SCAN_BYTES,
 ) -> list[str]:
     """The record files of ``file_pattern`` (directories, paths or globs), checked before
-    training; ``seq_length=None`` takes the first record's length (:func:`sequence_length`).
+    training; ``seq_length=None`` takes the first record's length (:func:`records_seq_length`).
 
     Raises :class:`DataError` naming the file and the fix for: nothing matching, no records at
     all, a record that is not an Example, has no ``token_ids``, has the wrong length (made with
@@ -385,7 +386,7 @@ def check_pretraining_files(
     files = resolve_files(file_pattern)
     length_from = None
     if seq_length is None:
-        seq_length = sequence_length(files)
+        seq_length = records_seq_length(files)
         length_from = next(path for path, record in _first_records(files) if record is not None)
     try:
         total = sum(tf.io.gfile.stat(path).length for path in files)
@@ -686,6 +687,31 @@ def _finish(dataset: tf.data.Dataset, sharded: bool) -> tf.data.Dataset:
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def _settings_checked(builder):
+    """A dataset builder whose settings are checked (:func:`_check_settings`) before it builds;
+    :func:`dataset_fn` checks once itself and then calls the bare ``builder`` per pipeline."""
+    signature = inspect.signature(builder)
+
+    @functools.wraps(builder)
+    def checked(file_pattern, **settings):
+        _check_bound_settings(signature, file_pattern, settings)
+        return builder(file_pattern, **settings)
+
+    checked.builder = builder
+    return checked
+
+
+def _check_bound_settings(signature: inspect.Signature, file_pattern, settings: dict) -> None:
+    bound = signature.bind(file_pattern, **settings)
+    bound.apply_defaults()
+    values = bound.arguments
+    _check_settings(
+        values["seq_length"], values["global_batch_size"], values["vocab_size"],
+        values["max_predictions"], values["seed"], values.get("skip_sequences", 0), values["mask_rate"],
+    )
+
+
+@_settings_checked
 def pretraining_dataset(
     file_pattern: str | Sequence[str],
     *,
@@ -714,9 +740,6 @@ def pretraining_dataset(
     on ``counts`` (records per file, default :func:`record_counts`), not by re-reading.  Batches
     are always full; ``repeat=False`` stops at the end of the pass the stream starts in.
     """
-    _check_settings(
-        seq_length, global_batch_size, vocab_size, max_predictions, seed, skip_sequences, mask_rate
-    )
     if shuffle_buffer < 0:
         raise ValueError(f"shuffle_buffer must be >= 0, got {shuffle_buffer}")
     if skip_sequences % global_batch_size:
@@ -742,6 +765,7 @@ def pretraining_dataset(
     return _finish(batches, sharded=input_context is not None)
 
 
+@_settings_checked
 def eval_dataset(
     file_pattern: str | Sequence[str],
     *,
@@ -763,9 +787,6 @@ def eval_dataset(
     with ``steps``, exactly that many global batches (the data repeats if it is shorter): each
     input pipeline gives ``steps`` batches to each replica it feeds.
     """
-    _check_settings(
-        seq_length, global_batch_size, vocab_size, max_predictions, seed, 0, mask_rate
-    )
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     files, counts = _files_with_counts(file_pattern, counts)
@@ -801,18 +822,10 @@ def dataset_fn(
 ) -> DatasetFn:
     """``make`` (:func:`pretraining_dataset`, the default, or :func:`eval_dataset`) with its
     ``settings``, as ``strategy.distribute_datasets_from_function`` takes it: a function of the
-    ``tf.distribute.InputContext``.  The settings are checked now."""
-    make = make or pretraining_dataset
-    _check_settings(
-        settings["seq_length"],
-        settings["global_batch_size"],
-        settings["vocab_size"],
-        settings.get("max_predictions"),
-        settings.get("seed", 0),
-        settings.get("skip_sequences", 0),
-        settings.get("mask_rate", 0.15),
-    )
-    return functools.partial(_with_context, make, file_pattern, **settings)
+    ``tf.distribute.InputContext``.  The settings are checked now, once."""
+    builder = getattr(make or pretraining_dataset, "builder", make)
+    _check_bound_settings(inspect.signature(builder), file_pattern, settings)
+    return functools.partial(_with_context, builder, file_pattern, **settings)
 
 
 def _with_context(make, file_pattern, input_context, **settings) -> tf.data.Dataset:

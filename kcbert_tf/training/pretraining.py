@@ -264,7 +264,7 @@ def _check_inputs(args: argparse.Namespace, train: TrainConfig) -> _Inputs:
     else:
         train_files, eval_files = files, []
     input_pipeline.check_pretraining_files(train_files + eval_files, None, config.vocab_size)
-    seq_length = input_pipeline.sequence_length(train_files)
+    seq_length = input_pipeline.records_seq_length(train_files)
     counts = input_pipeline.record_counts(train_files)
     if not sum(counts):
         raise UserError(f"--data {args.data}: the training files hold no record; remake the data")
@@ -431,7 +431,7 @@ def _fit(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs, setup: _
         "mixed_precision": setup.policy,
         "steps_per_execution": setup.settings.steps_per_execution,
         "jit_compile": setup.settings.jit_compile,
-        "sequence_length": inputs.seq_length,
+        "seq_length": inputs.seq_length,
         "history": history,
         "first_log": logger.first,
         "last_log": logger.last,

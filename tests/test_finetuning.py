@@ -1,0 +1,156 @@
+"""`kcbert-tf finetune`: a tiny model learns the card's tasks beyond the majority class.
+
+The start is a tiny model with the real KcBERT vocab (random weights: the tests are about the
+fine-tuning machinery, not about pretraining).  References: the majority class and the variance
+of the eval labels (what a model that learned nothing scores), transformers' tokenizer for the
+ids when the saved model is scored again, numpy for the accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, model_config, reference_tokenizer, shared_file
+from kcbert_tf.cli import main as cli
+
+
+@pytest.fixture(scope="module")
+def init_dir(tmp_path_factory, kcbert_vocab):
+    """A model directory to fine-tune: the tiny config with the real 30,000-token vocab."""
+    import keras
+
+    from kcbert_tf.model.config import BertConfig
+    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.text.vocab import read_vocab
+
+    keras.utils.set_random_seed(0)
+    config = BertConfig.from_dict(model_config(vocab_size=30000, intermediate_size=128, max_position_embeddings=128))
+    directory = tmp_path_factory.mktemp("init") / "model"
+    ModelDir.write(str(directory), config, read_vocab(kcbert_vocab), build_masked_lm(config))
+    return directory
+
+
+def slice_of(source, path, first: int, count: int):
+    """Lines ``first .. first + count - 1`` of a task file, with its header."""
+    lines = source.read_text(encoding="utf-8").split("\n")
+    path.write_text("\n".join([lines[0]] + lines[first : first + count]) + "\n", encoding="utf-8")
+    return path
+
+
+def finetune(*args) -> int:
+    return cli(["finetune", *map(str, args)])
+
+
+def test_a_single_sentence_task_learns_and_the_saved_model_scores_what_metrics_json_says(init_dir, tmp_path, kcbert_vocab):
+    nsmc = shared_file("nsmc/train.txt")
+    train, evaluation = slice_of(nsmc, tmp_path / "train.txt", 1, 1200), slice_of(nsmc, tmp_path / "eval.txt", 9001, 400)
+    out = tmp_path / "nsmc"
+    assert finetune("--task", "nsmc", "--train", train, "--eval", evaluation, "--init", init_dir, "--output", out,
+                    "--epochs", "3", "--batch-size", "32", "--learning-rate", "1e-3") == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    labels = [line.split("\t")[2] for line in evaluation.read_text().split("\n")[1:] if line]
+    majority = max(labels.count(label) for label in set(labels)) / len(labels)
+    assert len(metrics["epochs"]) == 3 and metrics["labels"] == ["0", "1"]
+    assert metrics["best"]["accuracy"] > majority + 0.1, (metrics["best"], majority)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "logs", "metrics.json", "model.weights.h5", "vocab.txt"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["BertForSequenceClassification"]
+    assert config["id2label"] == {"0": "0", "1": "1"} and config["problem_type"] == "single_label_classification"
+
+    # Score the saved (best-epoch) model again: ids from transformers' tokenizer, accuracy by numpy.
+    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.text.cleaning import clean
+
+    model = ModelDir.read(out).load_classifier()
+    hf = reference_tokenizer(kcbert_vocab, tmp_path / "hf")
+    texts = [clean(line.split("\t")[1]) for line in evaluation.read_text().split("\n")[1:] if line]
+    batch = hf(texts, truncation=True, max_length=50, padding="max_length", return_tensors="np")
+    logits = model.predict({
+        "token_ids": batch["input_ids"].astype("int32"),
+        "segment_ids": batch["token_type_ids"].astype("int32"),
+        "padding_mask": batch["attention_mask"].astype("int32"),
+    }, verbose=0)
+    accuracy = float(np.mean(logits.argmax(-1) == np.asarray(labels, int)))
+    assert accuracy == pytest.approx(metrics["best"]["accuracy"], abs=1.5 / len(labels))
+
+    # `predict` on the eval file: one line per input, in order, the same predictions.
+    assert cli(["predict", "--model", str(out), "--input", str(evaluation), "--output", str(tmp_path / "p.tsv")]) == 0
+    lines = (tmp_path / "p.tsv").read_text(encoding="utf-8").rstrip("\n").split("\n")
+    assert lines[0].split("\t") == ["id", "document", "label", "predicted", "p_0", "p_1"]
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [row[0] for row in rows] == [line.split("\t")[0] for line in evaluation.read_text().split("\n")[1:] if line]
+    predicted = np.asarray([int(row[3]) for row in rows])
+    assert np.mean(predicted == logits.argmax(-1)) > 0.99  # ids of ours vs transformers' may tie-break apart
+    probabilities = np.asarray([[float(row[4]), float(row[5])] for row in rows])
+    assert np.allclose(probabilities.sum(1), 1, atol=2e-4) and (probabilities.argmax(1) == predicted).all()
+
+
+@pytest.mark.slow
+def test_a_sentence_pair_task_learns_beyond_the_majority_class(init_dir, tmp_path):
+    source = shared_file("question-pair/train.tsv")
+    dev = shared_file("question-pair/dev.tsv")
+    out = tmp_path / "qp"
+    assert finetune("--task", "question-pair", "--train", slice_of(source, tmp_path / "t.tsv", 1, 2000), "--eval", dev,
+                    "--init", init_dir, "--output", out, "--epochs", "3", "--batch-size", "32", "--learning-rate", "1e-3") == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    labels = [line.split("\t")[2] for line in dev.read_text().split("\n")[1:] if line]
+    majority = max(labels.count(label) for label in set(labels)) / len(labels)
+    assert metrics["best"]["accuracy"] > majority + 0.03, (metrics["best"], majority)
+
+
+@pytest.mark.slow
+def test_a_regression_task_on_two_replicas_learns_a_correlation(init_dir, tmp_path):
+    """Without pretraining, 2,000 KorSTS pairs teach a tiny model a weak but real signal: a
+    model that learned nothing correlates about 0 +- 0.05 (1 / sqrt(400)) with the scores."""
+    train = slice_of(shared_file("korsts/train.tsv"), tmp_path / "t.tsv", 1, 2000)
+    dev = slice_of(shared_file("korsts/dev.tsv"), tmp_path / "d.tsv", 1, 400)
+    out = tmp_path / "sts"
+    result = subprocess.run(
+        [sys.executable, "-m", "kcbert_tf.cli", "finetune", "--task", "korsts", "--train", str(train), "--eval", str(dev),
+         "--init", str(init_dir), "--output", str(out), "--epochs", "4", "--batch-size", "32", "--learning-rate", "1e-3",
+         "--cpu-replicas", "2"],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    scores = [float(line.split("\t")[4]) for line in dev.read_text().split("\n")[1:] if line]
+    assert metrics["replicas"] == 2 and metrics["labels"] is None
+    assert metrics["best"]["spearman"] > 0.1 and metrics["best"]["pearson"] > 0.1, metrics["best"]
+    assert len(scores) == metrics["eval_examples"] == 400
+    config = json.loads((out / "config.json").read_text())
+    assert config["problem_type"] == "regression" and config["num_labels"] == 1
+
+
+def test_bad_input_is_one_clear_line_and_nothing_is_written(init_dir, tmp_path, capsys):
+    good = tmp_path / "good.tsv"
+    good.write_text("document\tlabel\n" + "좋아요\t1\n싫어요\t0\n" * 40, encoding="utf-8")
+    unseen = tmp_path / "unseen.tsv"
+    unseen.write_text("document\tlabel\n좋아요\t1\n그저그래\t2\n", encoding="utf-8")
+    words = tmp_path / "words.tsv"
+    words.write_text("document\tlabel\n좋아요\thigh\n", encoding="utf-8")
+    cases = [
+        (["--task", "sst2"], "unknown task 'sst2'"),
+        (["--task", "nsmc", "--eval", unseen], "label(s) ['2'] never occur in"),
+        (["--task", "nsmc", "--text-column", "review"], "no column 'review'; the header has ['document', 'label']"),
+        (["--task", "custom", "--text-column", "document", "--label-column", "label", "--regression", "--train", words],
+         "words.tsv:2: label 'high' is not a number"),
+        (["--task", "nsmc", "--init", tmp_path], "lacks config.json"),
+    ]
+    for extra, message in cases:
+        argv = {"--train": good, "--eval": good, "--init": init_dir, "--output": tmp_path / "out"}
+        flags = list(extra)
+        for flag, value in argv.items():
+            if flag not in flags:
+                flags += [flag, value]
+        assert finetune(*flags) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("kcbert-tf finetune: error:"), err
+        assert message in err[-1], err[-1]
+        assert not (tmp_path / "out").exists()

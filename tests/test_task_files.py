@@ -1,0 +1,111 @@
+"""Fine-tuning inputs: task files read as KcBERT-Finetune reads them, and the task presets.
+
+References: the row counts and the settings table of ../shared/data/README.md (written by the
+people who built those files), and the files split by hand on tabs.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+
+from conftest import shared_file
+from kcbert_tf.errors import UserError
+from kcbert_tf.text.cleaning import clean
+from kcbert_tf.text.task_files import TaskColumns, read_examples
+from kcbert_tf.training.task_presets import PRESETS, preset
+
+#: (file, preset) → (examples, labels) as the shared data's README states them.
+COUNTS = {
+    ("nsmc/train.txt", "nsmc"): (10_000, {"0", "1"}),
+    ("hate-speech/train.tsv", "hate-speech"): (7_896, {"none", "offensive", "hate"}),
+    ("hate-speech/dev.tsv", "hate-speech"): (471, {"none", "offensive", "hate"}),
+    ("kornli/train.tsv", "kornli"): (2_490, {"contradiction", "entailment", "neutral"}),
+    ("kornli/dev.tsv", "kornli"): (999, {"contradiction", "entailment", "neutral"}),
+    ("korsts/train.tsv", "korsts"): (5_000, None),
+    ("korsts/dev.tsv", "korsts"): (1_000, None),
+    ("paws/train.tsv", "paws"): (2_000, {"0", "1"}),
+    ("paws/dev.tsv", "paws"): (1_000, {"0", "1"}),
+    ("question-pair/train.tsv", "question-pair"): (5_000, {"0", "1"}),
+    ("question-pair/dev.tsv", "question-pair"): (682, {"0", "1"}),
+}
+
+
+@pytest.mark.parametrize("relative, task", sorted(COUNTS))
+def test_the_shared_task_files_read_whole_with_their_presets(relative, task):
+    path = shared_file(relative)
+    count, labels = COUNTS[(relative, task)]
+    settings = preset(task)
+    examples = read_examples(path, settings.columns, regression=settings.regression)
+    assert len(examples) == count and examples.empty == 0
+    if labels is None:
+        assert all(0 <= float(label) <= 5 for label in examples.labels)
+    else:
+        assert set(examples.labels) == labels
+    # The reference: the file split by hand on tabs, the text cleaned by KcBERT's clean().
+    lines = path.read_text(encoding="utf-8").split("\n")
+    header = lines[0].split("\t")
+    rows = [line.split("\t") for line in lines[1:] if line]
+    at = header.index(settings.columns.text)
+    assert examples.texts == [clean(row[at]) for row in rows]
+
+
+def test_default_csv_quoting_would_merge_rows_which_the_reader_does_not():
+    """The trap the shared README names: KorNLI read with Python's default CSV quoting loses rows."""
+    path = shared_file("kornli/train.tsv")
+    with open(path, encoding="utf-8", newline="") as handle:
+        quoted = sum(1 for _ in csv.reader(handle, delimiter="\t")) - 1
+    assert quoted < 2_490 == len(read_examples(path, preset("kornli").columns))
+
+
+def test_presets_carry_kcbert_finetune_s_settings():
+    """Each preset against the settings table of ../shared/data/README.md."""
+    readme = shared_file("README.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and re.fullmatch(r"\d+", cells[1] or "") and cells[0] != "task":
+            rows[cells[0]] = cells
+    names = {"nsmc": "NSMC", "kornli": "KorNLI", "paws": "PAWS", "korsts": "KorSTS", "question-pair": "Question Pair"}
+    for task, title in names.items():
+        _, length, epochs, batch, lr, metric = rows[title]
+        settings = PRESETS[task]
+        assert (settings.max_seq_length, settings.epochs, settings.batch_size) == (int(length), int(epochs), int(batch))
+        assert settings.learning_rate == float(lr)
+        assert settings.metric == ("spearman" if "Spearman" in metric else "accuracy")
+        assert (settings.adam_epsilon, settings.weight_decay, settings.warmup_steps, settings.clip_norm) == (1e-8, 0, 0, 1.0)
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_bad_files_are_one_clear_error_naming_file_and_line(tmp_path):
+    columns = TaskColumns("sentence1", "label", "sentence2")
+    good = "sentence1\tsentence2\tlabel\n"
+    with pytest.raises(UserError, match=r"no column 'sentence2'; the header has \['sentence1', 'label'\]"):
+        read_examples(write(tmp_path / "a.tsv", "sentence1\tlabel\n가\t1\n"), columns)
+    with pytest.raises(UserError, match=r"b.tsv:3: 2 tab-separated fields, the header has 3"):
+        read_examples(write(tmp_path / "b.tsv", good + "가\t나\t1\n다\t1\n"), columns)
+    with pytest.raises(UserError, match=r"c.tsv:2: label 'high' is not a number"):
+        read_examples(write(tmp_path / "c.tsv", good + "가\t나\thigh\n"), columns, regression=True)
+    with pytest.raises(UserError, match=r"d.tsv: no such file"):
+        read_examples(tmp_path / "d.tsv", columns)
+    with pytest.raises(UserError, match=r"e.tsv: not UTF-8"):
+        (tmp_path / "e.tsv").write_bytes(good.encode() + b"\xff\xfe\t\xc0\t1\n")
+        read_examples(tmp_path / "e.tsv", columns)
+
+
+def test_empty_texts_are_counted_and_skipped(tmp_path):
+    path = write(tmp_path / "t.tsv", "document\tlabel\n좋아요\t1\n\t0\n   \t0\n🙂🙂\t1\n싫어요\r\n")
+    with pytest.raises(UserError, match=r"t.tsv:6: 1 tab-separated fields"):
+        read_examples(path, TaskColumns("document", "label"))
+    path = write(tmp_path / "t.tsv", "document\tlabel\n좋아요\t1\n\t0\n   \t0\n싫어요\t0\r\n")
+    examples = read_examples(path, TaskColumns("document", "label"))
+    assert (examples.texts, examples.labels, examples.empty) == (["좋아요", "싫어요"], ["1", "0"], 2)
+    raw = read_examples(path, TaskColumns("document", "label"), clean=False)
+    assert raw.texts == ["좋아요", "싫어요"]
+
