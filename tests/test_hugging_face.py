@@ -106,7 +106,7 @@ def test_exported_model_gives_transformers_logits_on_real_comments(tmp_path, new
     with torch.no_grad():
         expected = hf(input_ids=torch.tensor(batch["input_ids"]), attention_mask=torch.tensor(batch["attention_mask"])).logits.numpy()
     ids = batch["input_ids"]
-    got = hf_conversion.keras_outputs(model, ids, masked_lm=True)
+    got = hf_conversion.keras_outputs(model, ids, "masked_lm")
     mask = batch["attention_mask"].astype(bool)
     assert np.abs(got - expected)[mask].max() < 1e-4
     card = (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")
@@ -158,9 +158,9 @@ def corrupt(path, problem, tmp_path):
         return "has 150 tokens but"
     if problem == "architecture":
         config = json.loads((path / "config.json").read_text())
-        config["architectures"] = ["BertForSequenceClassification"]
+        config["architectures"] = ["BertForNextSentencePrediction"]
         (path / "config.json").write_text(json.dumps(config))
-        return "not supported; import-hf reads BertForMaskedLM, BertForPreTraining, BertModel"
+        return "not supported; import-hf reads BertForMaskedLM, BertForPreTraining, BertModel, BertForSequenceClassification"
     if problem == "not bert":
         config = json.loads((path / "config.json").read_text())
         config["model_type"] = "gpt2"
@@ -211,3 +211,50 @@ def test_base_size_model_round_trips_with_transformers_parity(tmp_path, kcbert_v
     again = ModelDir.read(tmp_path / "again").load_masked_lm()
     for a, b in zip(model.trainable_weights, again.trainable_weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+@pytest.mark.parametrize("labels", [["neg", "neu", "pos"], None])
+def test_a_fine_tuned_classifier_exports_to_bert_for_sequence_classification_and_back(tmp_path, labels):
+    """Export a classifier (three classes, or a regressor), load it with transformers'
+    AutoModelForSequenceClassification, compare logits on real-looking comments, import it back
+    bit for bit."""
+    import keras
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from kcbert_tf.model.classifier import build_classifier
+
+    keras.utils.set_random_seed(3)
+    config = BertConfig(vocab_size=201, **TINY).with_labels(labels)
+    model = build_classifier(config)
+    rng = np.random.default_rng(3)
+    for variable in model.trainable_weights:
+        variable.assign(variable.numpy() + rng.normal(0, 0.05, variable.shape).astype("float32"))
+    ModelDir.write(str(tmp_path / "keras"), config, small_vocab(201), model)
+    assert cli(["export-hf", "--model-dir", str(tmp_path / "keras"), "--output", str(tmp_path / "hf")]) == 0
+    exported = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert exported["architectures"] == ["BertForSequenceClassification"]
+    if labels is None:
+        assert exported["problem_type"] == "regression" and exported["num_labels"] == 1
+    else:
+        assert exported["id2label"] == {"0": "neg", "1": "neu", "2": "pos"} and exported["label2id"]["pos"] == 2
+
+    hf = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "hf")).eval()
+    assert hf.config.num_labels == (1 if labels is None else 3)
+    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "hf"))
+    texts = [clean(t) for t in ("가나다 라마바 ㅋㅋㅋㅋ", "사아자 차카 타파하!!", "[MASK] 가 나")]
+    batch = tokenizer(texts, padding=True, return_tensors="np")
+    with torch.no_grad():
+        expected = hf(**{k: torch.tensor(v) for k, v in batch.items()}).logits.numpy()
+    got = model.predict({
+        "token_ids": batch["input_ids"].astype("int32"),
+        "segment_ids": batch["token_type_ids"].astype("int32"),
+        "padding_mask": batch["attention_mask"].astype("int32"),
+    }, verbose=0)
+    assert np.abs(got - expected).max() < 1e-4
+
+    assert cli(["import-hf", "--input", str(tmp_path / "hf"), "--output", str(tmp_path / "again")]) == 0
+    again = ModelDir.read(tmp_path / "again")
+    assert again.config == config
+    for a, b in zip(model.weights, again.load_classifier().weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

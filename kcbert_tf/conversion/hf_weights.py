@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: Checkpoints ``import-hf`` reads.
-SUPPORTED_ARCHITECTURES = ("BertForMaskedLM", "BertForPreTraining", "BertModel")
+SUPPORTED_ARCHITECTURES = ("BertForMaskedLM", "BertForPreTraining", "BertModel", "BertForSequenceClassification")
 
 
 class ConversionError(UserError):
@@ -135,9 +135,11 @@ def weight_pairs(model) -> list[WeightPair]:
             *dense(f"{prefix}.output.dense", parts["output"]),
             *norm(f"{prefix}.output.LayerNorm", parts["output_layer_norm"]),
         ]
+    pairs += dense("bert.pooler.dense", backbone.pooled_dense)
+    if not hasattr(model, "masked_lm_head"):  # a sequence classifier: BertForSequenceClassification
+        return pairs + dense("classifier", model.output_dense)
     head = masked_lm_head_parts(model.masked_lm_head)
     pairs += [
-        *dense("bert.pooler.dense", backbone.pooled_dense),
         *dense("cls.predictions.transform.dense", head["transform"], head=True),
         *norm("cls.predictions.transform.LayerNorm", head["transform_layer_norm"], head=True),
         WeightPair("cls.predictions.bias", head["bias"], _same, _same, head=True),
@@ -156,7 +158,7 @@ def keras_to_hf(model) -> dict[str, np.ndarray]:
 def _canonical_name(name: str) -> str:
     """A checkpoint tensor name in ``BertForMaskedLM`` form: ``bert.`` prefix (a bare
     ``BertModel`` has none), ``weight``/``bias`` for the old ``gamma``/``beta`` LayerNorm names."""
-    if not name.startswith(("bert.", "cls.")):
+    if not name.startswith(("bert.", "cls.", "classifier.")):
         name = f"bert.{name}"
     if name.endswith(".gamma"):
         name = name[: -len(".gamma")] + ".weight"

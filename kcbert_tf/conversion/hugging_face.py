@@ -62,38 +62,45 @@ def verification_ids(vocab: list[str], max_seq_length: int) -> np.ndarray:
     return batch
 
 
-def keras_outputs(model, ids: np.ndarray, masked_lm: bool) -> np.ndarray:
-    """The Keras model's logits at every position (or the encoder's last hidden states)."""
+#: What is compared: the MLM logits at every position, a classifier's logits, or (for a checkpoint
+#: without a head) the encoder's last hidden states.
+KINDS = ("masked_lm", "classifier", "encoder")
+
+
+def keras_outputs(model, ids: np.ndarray, kind: str) -> np.ndarray:
+    """The Keras model's outputs of ``kind`` (:data:`KINDS`) for ``ids``."""
     inputs = {
         "token_ids": ids.astype("int32"),
         "segment_ids": np.zeros_like(ids, dtype="int32"),
         "padding_mask": (ids != 0).astype("int32"),
     }
-    if not masked_lm:
+    if kind == "encoder":
         return np.asarray(model.backbone.predict(inputs, verbose=0)["sequence_output"])
+    if kind == "classifier":
+        return np.asarray(model.predict(inputs, verbose=0))
     positions = np.tile(np.arange(ids.shape[1], dtype="int32"), (ids.shape[0], 1))
     return np.asarray(model.predict({**inputs, "mask_positions": positions}, verbose=0))
 
 
-def transformers_outputs(directory: str, ids: np.ndarray, masked_lm: bool) -> np.ndarray:
+def transformers_outputs(directory: str, ids: np.ndarray, kind: str) -> np.ndarray:
     """The same from the checkpoint in ``directory``, loaded by transformers (PyTorch)."""
     import torch
     import transformers
-    from transformers import AutoModel, AutoModelForMaskedLM
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     transformers.logging.set_verbosity_error()  # the pooler, unused by BertForMaskedLM, is expected
-    loader = AutoModelForMaskedLM if masked_lm else AutoModel
+    loader = {"masked_lm": AutoModelForMaskedLM, "classifier": AutoModelForSequenceClassification}.get(kind, AutoModel)
     hf = loader.from_pretrained(directory, dtype=torch.float32).eval()
     with torch.no_grad():
         out = hf(input_ids=torch.tensor(ids), attention_mask=torch.tensor((ids != 0).astype("int64")))
-    return (out.logits if masked_lm else out.last_hidden_state).numpy()
+    return (out.last_hidden_state if kind == "encoder" else out.logits).numpy()
 
 
-def check_agreement(model, directory: str, vocab: list[str], masked_lm: bool, what: str) -> float:
+def check_agreement(model, directory: str, vocab: list[str], kind: str, what: str) -> float:
     """Run the verification batch through both; fail when they differ by more than TOLERANCE."""
     ids = verification_ids(vocab, model.backbone.max_sequence_length)
-    difference = float(np.abs(keras_outputs(model, ids, masked_lm) - transformers_outputs(directory, ids, masked_lm)).max())
+    difference = float(np.abs(keras_outputs(model, ids, kind) - transformers_outputs(directory, ids, kind)).max())
     _LOG.info("verified: %s differ by at most %.2e over %d comments", what, difference, len(ids))
     if not difference <= TOLERANCE:
         raise UserError(
@@ -170,20 +177,22 @@ def export_hf(model_dir: str, output: str, overwrite: bool = False) -> dict:
     output_path = check_output_dir(output, overwrite)
     source = ModelDir.read(model_dir)
     config, vocab = source.config, source.vocab
-    model = source.load_masked_lm()  # float32, whatever the training precision
+    # float32, whatever the training precision
+    model = source.load_classifier() if config.is_classifier else source.load_masked_lm()
+    kind, architecture = ("classifier", "BertForSequenceClassification") if config.is_classifier else ("masked_lm", "BertForMaskedLM")
     _LOG.info("export-hf: %s -> %s", model_dir, output)
     with staged_output(output_path) as staging:
         tensors = keras_to_hf(model)
         save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
         with open(staging / "config.json", "w", encoding="utf-8") as handle:
-            json.dump(config.to_hf_dict("BertForMaskedLM"), handle, indent=2)
+            json.dump(config.to_hf_dict(architecture), handle, indent=2)
         write_tokenizer_dir(vocab, staging, config.max_position_embeddings)
         (staging / "README.md").write_text(model_card(config, model_dir), encoding="utf-8")
-        difference = check_agreement(model, str(staging), vocab, True, "MLM logits")
+        difference = check_agreement(model, str(staging), vocab, kind, "classifier logits" if config.is_classifier else "MLM logits")
         _check_exported_tokenizer(str(staging), vocab)
     summary = {"output": output, "tensors": len(tensors), "max_logit_difference": difference}
     print(
-        f"export-hf: wrote {output} ({len(tensors)} tensors, BertForMaskedLM); transformers' logits "
+        f"export-hf: wrote {output} ({len(tensors)} tensors, {architecture}); transformers' logits "
         f"agree within {difference:.2e}",
         flush=True,
     )
@@ -228,7 +237,12 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
         vocab = read_vocab(vocab_path)
         check_vocab_matches(config, vocab, vocab_path, config_path)
         tensors = read_hf_tensors(input_dir, allow_pickle)
-        model = build_masked_lm(config)
+        if config.is_classifier:
+            from kcbert_tf.model.classifier import build_classifier
+
+            model = build_classifier(config)
+        else:
+            model = build_masked_lm(config)
         report = assign_hf_tensors(model, tensors, input_dir)
     except FileNotFoundError as error:
         raise UserError(f"--input {input_dir}: missing {error.filename} (a Hugging Face model directory has config.json, vocab.txt and model.safetensors)") from None
@@ -246,9 +260,9 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
     if report["unused"]:
         _LOG.warning("not used (no place in a masked LM): %s", ", ".join(report["unused"]))
     with staged_output(output_path) as staging:
-        difference = check_agreement(
-            model, input_dir, vocab, not head_missing, "last hidden states" if head_missing else "MLM logits"
-        )
+        kind = "classifier" if config.is_classifier else "encoder" if head_missing else "masked_lm"
+        what = {"classifier": "classifier logits", "encoder": "last hidden states", "masked_lm": "MLM logits"}[kind]
+        difference = check_agreement(model, input_dir, vocab, kind, what)
         ModelDir.write(str(staging), config, vocab, model)
     print(
         f"import-hf: wrote {output} from {input_dir} ({len(tensors)} tensors; "

@@ -86,8 +86,10 @@ class BertConfig:
             except (AttributeError, ValueError):
                 raise ConfigError(f"{source}: id2label must map label ids to names") from None
         classifier = any("SequenceClassification" in name for name in values.get("architectures") or [])
+        if classifier and chosen.get("id2label") is None:  # transformers' default: num_labels 2
+            chosen["id2label"] = {i: f"LABEL_{i}" for i in range(int(values.get("num_labels", 2)))}
         if classifier and chosen.get("problem_type") is None:
-            labels = chosen.get("id2label") or {}
+            labels = chosen["id2label"]
             chosen["problem_type"] = "regression" if len(labels) == 1 else "single_label_classification"
         if chosen.get("problem_type") is None:
             chosen["id2label"] = None  # transformers writes LABEL_0/LABEL_1 into many configs
