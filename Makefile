@@ -20,20 +20,12 @@ $(STAMP): .ci/requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# The whole pipeline on the demo corpus (kcbert_tf/resources/demo_comments.txt), into $(DEMO_DIR)/:
-# clean + dedup, a small WordPiece vocab, packed pretraining records, a tiny model pretrained
-# for 300 CPU steps, exported to Hugging Face form and reloaded by transformers for fill-mask.
+# The whole system on the demo corpus (kcbert_tf/resources/), into $(DEMO_DIR)/: clean + dedup, a
+# WordPiece vocab, packed records, a tiny model pretrained for 300 CPU steps, exported to Hugging
+# Face and reloaded by transformers, fill-mask, a sentiment classifier fine-tuned on a labelled
+# sample, predictions for new sentences, the classifier exported; then a summary table.
 demo: $(STAMP)
-	$(BIN)/kcbert-tf preprocess --input kcbert_tf/resources/demo_comments.txt --output $(DEMO_DIR)/cleaned --overwrite
-	$(BIN)/kcbert-tf train-tokenizer --input '$(DEMO_DIR)/cleaned/*.tfrecord' --output $(DEMO_DIR)/vocab \
-		--vocab-size 3000 --limit-alphabet 1000 --overwrite
-	$(BIN)/kcbert-tf make-pretraining-data --input $(DEMO_DIR)/cleaned --vocab $(DEMO_DIR)/vocab \
-		--output $(DEMO_DIR)/pretraining --max-seq-length 128 --overwrite
-	rm -rf $(DEMO_DIR)/model
-	$(BIN)/kcbert-tf pretrain --config configs/kcbert-tiny.json --data $(DEMO_DIR)/pretraining \
-		--model-dir $(DEMO_DIR)/model --train-config configs/pretrain-tiny.json
-	$(BIN)/kcbert-tf export-hf --model-dir $(DEMO_DIR)/model --output $(DEMO_DIR)/hf --overwrite
-	$(BIN)/kcbert-tf fill-mask --hf-dir $(DEMO_DIR)/hf "오늘 경기 진짜 [MASK] 네요"
+	$(BIN)/kcbert-tf demo --output $(DEMO_DIR)
 
 test: $(STAMP) $(TPU_STACK_VENV)/.installed
 	$(BIN)/python -m pytest

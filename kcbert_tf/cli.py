@@ -56,6 +56,10 @@ SUBCOMMANDS = {
         "kcbert_tf.inference.predict:run",
         "a fine-tuned model's predictions for a file of texts (TSV: label and probabilities, or score)",
     ),
+    "demo": (
+        "kcbert_tf.demo:run",
+        "every stage on the demo corpus, with a summary table (what `make demo` runs)",
+    ),
     "fill-mask": (
         "kcbert_tf.inference.fill_mask:run",
         "the top predictions for [MASK] in a text, from a Hugging Face directory (transformers)",
