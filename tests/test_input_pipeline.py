@@ -673,3 +673,26 @@ def test_keras_hub_bert_masked_lm_trains_on_the_batches(record_dir):
     )
     assert evaluation.cardinality() == 4
     assert model.evaluate(evaluation, verbose=0, return_dict=True)["loss"] > 0
+
+
+def test_resuming_never_reads_the_records_it_skips(tmp_path):
+    """Resume is arithmetic: a run resumed past a whole file does not open that file, so even
+    a file that is unreadable by then does not stop it (re-reading the consumed stream would
+    fail on it with a DataLossError)."""
+    rows = packed_rows(60, LENGTH, VOCAB, np.random.default_rng(1))
+    write_records(tmp_path / "pretraining-00000-of-00002.tfrecord", rows[:30])
+    write_records(tmp_path / "pretraining-00001-of-00002.tfrecord", rows[30:])
+    settings = dict(seq_length=LENGTH, global_batch_size=10, vocab_size=VOCAB, shuffle_buffer=0, counts=[30, 30])
+    for seed in range(20):  # a seed whose first pass reads file 0 first
+        first = data.pretraining_dataset(str(tmp_path), seed=seed, repeat=False, **settings)
+        if sequences(as_numpy(first.take(1)))[0] in {tuple(row) for row in rows[:30].tolist()}:
+            break
+    reference = as_numpy(data.pretraining_dataset(str(tmp_path), seed=seed, repeat=False, **settings))
+    damaged = tmp_path / "pretraining-00000-of-00002.tfrecord"
+    damaged.write_bytes(b"\xff" * damaged.stat().st_size)  # consumed, then lost
+    resumed = as_numpy(data.pretraining_dataset(str(tmp_path), seed=seed, repeat=False, skip_sequences=30, **settings))
+    assert len(resumed) == 3
+    for a, b in zip(reference[3:], resumed):
+        tf.nest.map_structure(np.testing.assert_array_equal, a, b)
+    with pytest.raises(tf.errors.DataLossError):  # what re-reading the consumed records meets
+        as_numpy(data.pretraining_dataset(str(tmp_path), seed=seed, repeat=False, **settings))
