@@ -232,9 +232,9 @@ def _train(args, settings, source, train, evaluation, labels, output) -> dict:
         info.num_replicas, len(train), len(evaluation), settings.columns, settings.epochs, steps_per_epoch,
         settings.batch_size, settings.learning_rate, settings.max_seq_length,
     )
+    pretrained = source.load_masked_lm()  # outside the scope: a plain model, only read from
     with info.strategy.scope():
         model = build_classifier(config)
-        pretrained = source.load_masked_lm()
         for target, value in zip(model.backbone.weights, pretrained.backbone.weights):
             target.assign(value)
         core.prepare_model(model)

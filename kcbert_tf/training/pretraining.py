@@ -341,6 +341,9 @@ def _set_up(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs) -> _S
     )
     if info.is_chief:
         tf.io.gfile.makedirs(os.path.join(args.model_dir, CHECKPOINT_DIR))
+    initial = None  # --init's weights, read outside the scope (a plain model, only read from)
+    if args.init and not tf.train.latest_checkpoint(os.path.join(args.model_dir, CHECKPOINT_DIR)):
+        initial = ModelDir.read(args.init).load_masked_lm()
     with info.strategy.scope():
         model = build_masked_lm(inputs.config, dtype=policy)
         # The masked-LM loss does not reach the pooler (HF's BertForMaskedLM has none): freeze it
@@ -353,8 +356,7 @@ def _set_up(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs) -> _S
             model, os.path.join(args.model_dir, CHECKPOINT_DIR), keep=train.keep_checkpoints, is_chief=info.is_chief
         )
         step = checkpoints.restore_latest()
-        if not step and args.init:
-            initial = ModelDir.read(args.init).load_masked_lm()
+        if not step and initial is not None:
             for target, source in zip(model.weights, initial.weights):
                 target.assign(tf.cast(source.value, target.dtype))
             _LOG.info("initialized from %s", args.init)
