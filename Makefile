@@ -24,8 +24,12 @@ $(STAMP): .ci/requirements.lock pyproject.toml
 # WordPiece vocab, packed records, a tiny model pretrained for 300 CPU steps, exported to Hugging
 # Face and reloaded by transformers, fill-mask, a sentiment classifier fine-tuned on a labelled
 # sample, predictions for new sentences, the classifier exported; then a summary table.
+# On real data: make demo CORPUS=../shared/data/comments/news_comments.txt LABELLED=../shared/data/nsmc/train.txt
+CORPUS ?=
+LABELLED ?=
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(BIN)/kcbert-tf demo --output $(DEMO_DIR)
+	$(BIN)/kcbert-tf demo --output $(DEMO_DIR) $(if $(CORPUS),--corpus $(CORPUS)) $(if $(LABELLED),--labelled $(LABELLED)) $(DEMO_ARGS)
 
 test: $(STAMP) $(TPU_STACK_VENV)/.installed
 	$(BIN)/python -m pytest
@@ -60,6 +64,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.tokenizer_speed
 	$(BIN)/python -m benchmarks.pretrain_step
 	$(BIN)/python -m benchmarks.resume
+	$(BIN)/python -m benchmarks.finetune_parity
+	$(BIN)/python -m benchmarks.pretraining_value
 
 clean:
 	rm -rf $(VENV) $(TPU_STACK_VENV) $(DEMO_DIR) dist build *.egg-info

@@ -62,7 +62,7 @@ SUBCOMMANDS = {
     ),
     "fill-mask": (
         "kcbert_tf.inference.fill_mask:run",
-        "the top predictions for [MASK] in a text, from a Hugging Face directory (transformers)",
+        "the top predictions for each [MASK] in texts, from a model directory of ours or a Hugging Face one",
     ),
 }
 

@@ -3,7 +3,8 @@
 preprocess → train-tokenizer → make-pretraining-data → pretrain a tiny model → export-hf (and
 transformers reloads it) → fill-mask → finetune a sentiment classifier on a small labelled sample
 → predict new sentences → export the classifier (transformers reloads it as
-``BertForSequenceClassification``).  Each stage runs through the same ``run(argv)`` the
+``BertForSequenceClassification``) → export it as a SavedModel on raw text and serve the new
+sentences with it.  Each stage runs through the same ``run(argv)`` the
 ``kcbert-tf`` subcommand runs; at the end a table gives each stage's output, its key number and
 its seconds.  Part of the command layer: it calls the library and the Beam jobs, nothing imports
 it.
@@ -12,7 +13,7 @@ The inputs are the project's own: ``kcbert_tf/resources/demo_comments.txt`` (786
 written with the noise real ones have) and ``demo_sentiment_train.tsv`` / ``_eval.tsv`` (128
 short labelled reviews).  Everything goes to ``--output`` (default ``demo-output/``), which the
 demo empties first.  Run it on real data with ``--corpus ../shared/data/comments/news_comments.txt
---labelled-train … --labelled-eval …``.
+--labelled ../shared/data/nsmc/train.txt`` (``make demo CORPUS=… LABELLED=…``).
 """
 
 from __future__ import annotations
@@ -33,18 +34,47 @@ def _resource(name: str) -> str:
     return str(resources.files("kcbert_tf") / "resources" / name)
 
 
+def _split(source: str, train: str, evaluation: str, eval_share: float = 0.1, seed: int = 0) -> tuple[str, str]:
+    """Split a labelled file (header kept in both) into train and eval lines, shuffled with ``seed``."""
+    import random
+
+    with open(source, encoding="utf-8") as handle:
+        header, *rows = [line for line in handle.read().split("\n") if line.strip()]
+    random.Random(seed).shuffle(rows)
+    cut = max(1, int(len(rows) * eval_share))
+    for target, part in ((evaluation, rows[:cut]), (train, rows[cut:])):
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write("\n".join([header, *part]) + "\n")
+    return train, evaluation
+
+
+def _serve(export_dir: str, sentences_file: str) -> list[str]:
+    """The SavedModel's labels for the new sentences, raw text in (what TF Serving would do)."""
+    import tensorflow as tf
+
+    with open(sentences_file, encoding="utf-8") as handle:
+        texts = handle.read().split("\n")[1:-1]
+    served = tf.saved_model.load(export_dir).signatures["serving_default"](text=tf.constant(texts))
+    return [label.decode("utf-8") for label in served["label"].numpy()]
+
+
 def run(argv: Sequence[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(prog="kcbert-tf demo", description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="demo-output", help="the demo's directory (emptied first)")
     parser.add_argument("--corpus", default=_resource("demo_comments.txt"), help="raw comments, one a line")
-    parser.add_argument("--labelled-train", default=_resource("demo_sentiment_train.tsv"))
+    parser.add_argument("--labelled-train", default=_resource("demo_sentiment_train.tsv"),
+                        help="NSMC-format (document, label) training file for the fine-tuning stage")
     parser.add_argument("--labelled-eval", default=_resource("demo_sentiment_eval.tsv"))
+    parser.add_argument("--labelled", default=None,
+                        help="one NSMC-format file instead of the two: split 90/10 with a fixed seed "
+                        "(e.g. ../shared/data/nsmc/train.txt)")
+    parser.add_argument("--finetune-epochs", type=int, default=6)
     parser.add_argument("--vocab-size", type=int, default=3000)
     parser.add_argument("--pretrain-steps", type=int, default=300)
     args = parser.parse_args(argv)
 
     from beam_jobs import clean_dedup, pretraining_data
-    from kcbert_tf.conversion import hugging_face
+    from kcbert_tf.conversion import hugging_face, saved_model
     from kcbert_tf.inference import fill_mask, predict
     from kcbert_tf.text import vocab_training
     from kcbert_tf.training import finetuning, pretraining
@@ -86,9 +116,11 @@ def run(argv: Sequence[str] | None = None) -> list[dict]:
     stage("fill-mask", path("model"),
           lambda: fill_mask.fill_mask(path("model"), ["오늘 경기 진짜 [MASK] 네요"], top_k=3),
           lambda answers: "top: " + ", ".join(f"{t} {p:.1%}" for t, p in answers[0][0]))
+    if args.labelled:
+        args.labelled_train, args.labelled_eval = _split(args.labelled, path("labelled-train.tsv"), path("labelled-eval.tsv"))
     stage("finetune", path("sentiment"),
           lambda: finetuning.run(["--task", "nsmc", "--train", args.labelled_train, "--eval", args.labelled_eval,
-                                  "--init", path("model"), "--output", path("sentiment"), "--epochs", "6",
+                                  "--init", path("model"), "--output", path("sentiment"), "--epochs", str(args.finetune_epochs),
                                   "--batch-size", "16", "--learning-rate", "1e-3", "--max-seq-length", "32"]),
           lambda s: f"eval accuracy {s['best']['accuracy']:.2f} (epoch {s['best']['epoch']})")
     new = path("new_sentences.tsv")
@@ -101,9 +133,13 @@ def run(argv: Sequence[str] | None = None) -> list[dict]:
           lambda: hugging_face.export_hf(path("sentiment"), path("sentiment-hf")),
           lambda s: f"BertForSequenceClassification, logits within {s['max_logit_difference']:.1e}")
 
-    width = max(len(row["output"]) for row in table)
-    print(f"\n{'stage':<24} {'output':<{width}} {'seconds':>8}  key number")
+    stage("export-savedmodel (classifier)", path("sentiment-sm"),
+          lambda: _serve(saved_model.export_saved_model(path("sentiment"), path("sentiment-sm")), new),
+          lambda labels: " ".join(labels) + " from raw text (clean() in the graph)")
+
+    names, width = max(len(row["stage"]) for row in table), max(len(row["output"]) for row in table)
+    print(f"\n{'stage':<{names}} {'output':<{width}} {'seconds':>8}  key number")
     for row in table:
-        print(f"{row['stage']:<24} {row['output']:<{width}} {row['seconds']:>8.1f}  {row['key']}")
-    print(f"{'total':<24} {'':<{width}} {sum(r['seconds'] for r in table):>8.1f}")
+        print(f"{row['stage']:<{names}} {row['output']:<{width}} {row['seconds']:>8.1f}  {row['key']}")
+    print(f"{'total':<{names}} {'':<{width}} {sum(r['seconds'] for r in table):>8.1f}")
     return table

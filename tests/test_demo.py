@@ -14,7 +14,7 @@ def test_the_demo_runs_every_stage_and_transformers_loads_both_exports(tmp_path,
     table = printed[printed.rindex("stage "):].splitlines()
     stages = [line.split()[0] for line in table[1:-1]]
     assert stages == ["preprocess", "train-tokenizer", "make-pretraining-data", "pretrain", "export-hf",
-                      "fill-mask", "finetune", "predict", "export-hf"]
+                      "fill-mask", "finetune", "predict", "export-hf", "export-savedmodel"]
     assert table[-1].startswith("total")
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,3 +26,7 @@ def test_the_demo_runs_every_stage_and_transformers_loads_both_exports(tmp_path,
     AutoTokenizer.from_pretrained(str(out / "sentiment-hf"))
     predictions = (out / "predictions.tsv").read_text(encoding="utf-8").splitlines()
     assert predictions[0].split("\t") == ["document", "predicted", "p_0", "p_1"] and len(predictions) == 5
+
+    # The SavedModel, fed the raw sentences, predicts what `predict` (Python clean(), Keras) does.
+    served = table[-2].split()
+    assert served[0] == "export-savedmodel" and served[4:8] == [line.split("\t")[1] for line in predictions[1:]]

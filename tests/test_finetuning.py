@@ -44,6 +44,12 @@ def slice_of(source, path, first: int, count: int):
     return path
 
 
+def tf_value(event) -> float:
+    import tensorflow as tf
+
+    return tf.make_ndarray(event.tensor_proto)
+
+
 def finetune(*args) -> int:
     return cli(["finetune", *map(str, args)])
 
@@ -63,6 +69,16 @@ def test_a_single_sentence_task_learns_and_the_saved_model_scores_what_metrics_j
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["BertForSequenceClassification"]
     assert config["id2label"] == {"0": "0", "1": "1"} and config["problem_type"] == "single_label_classification"
+
+    # TensorBoard has the eval curve: one accuracy point per epoch, at the optimizer step.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "logs" / "validation"), size_guidance={"tensors": 0})
+    events.Reload()
+    steps_per_epoch = 1200 // 32
+    points = [(event.step, float(tf_value(event))) for event in events.Tensors("accuracy")]
+    assert [step for step, _ in points] == [steps_per_epoch * epoch for epoch in (1, 2, 3)]
+    assert [value for _, value in points] == pytest.approx([epoch["accuracy"] for epoch in metrics["epochs"]])
 
     # Score the saved (best-epoch) model again: ids from transformers' tokenizer, accuracy by numpy.
     from kcbert_tf.model.model_dir import ModelDir
@@ -154,3 +170,36 @@ def test_bad_input_is_one_clear_line_and_nothing_is_written(init_dir, tmp_path, 
         assert err[-1].startswith("kcbert-tf finetune: error:"), err
         assert message in err[-1], err[-1]
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("architecture", ["BertForMaskedLM", "BertForSequenceClassification"])
+def test_init_from_a_hugging_face_directory_starts_from_its_encoder(tmp_path, architecture):
+    """``--init`` takes a transformers checkpoint as it is: with learning rate 0 the fine-tuned
+    model's encoder must give transformers' own hidden states and pooled output for it."""
+    import torch
+    from transformers import BertModel
+
+    from kcbert_tf.conversion.hugging_face import verification_ids
+    from kcbert_tf.model.model_dir import ModelDir
+    from test_hugging_face import hf_directory, small_vocab
+
+    source = hf_directory(tmp_path / "hf", architecture=architecture)
+    vocab = small_vocab(201)
+    data = tmp_path / "data.tsv"
+    data.write_text("document\tlabel\n" + "".join(f"{vocab[5 + i]}{vocab[9 + i]}\t{i % 2}\n" for i in range(64)), encoding="utf-8")
+    out = tmp_path / "out"
+    assert finetune("--task", "nsmc", "--train", data, "--eval", data, "--init", source, "--output", out,
+                    "--epochs", "1", "--batch-size", "16", "--learning-rate", "0") == 0
+    model = ModelDir.read(out).load_classifier()
+    ids = verification_ids(vocab, 64)
+    mask = (ids != 0).astype("int32")
+    ours = model.backbone.predict(
+        {"token_ids": ids.astype("int32"), "segment_ids": np.zeros_like(mask), "padding_mask": mask}, verbose=0
+    )
+    reference = BertModel.from_pretrained(str(source)).eval()
+    with torch.no_grad():
+        theirs = reference(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask.astype("int64")))
+    assert np.abs(ours["sequence_output"] - theirs.last_hidden_state.numpy()).max() < 1e-4
+    if architecture == "BertForSequenceClassification":  # BertForMaskedLM checkpoints have no pooler
+        assert np.abs(ours["pooled_output"] - theirs.pooler_output.numpy()).max() < 1e-4
+    assert json.loads((out / "config.json").read_text())["id2label"] == {"0": "0", "1": "1"}

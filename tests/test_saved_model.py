@@ -170,6 +170,91 @@ def test_saved_model_in_a_process_with_only_tensorflow_matches_transformers_and_
             assert got[prefix + "mlm_logits"].shape == (batch, length, vocab_size)
 
 
+CLASSIFY = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the tokenizer's ops)
+
+    spec = json.loads(open(sys.argv[1], encoding="utf-8").read())
+    arrays = {}
+    for name, path in spec["exports"].items():
+        loaded = tf.saved_model.load(path)
+        single = loaded.signatures["serving_default"](text=tf.constant(spec["texts"]))
+        pair = loaded.signatures["pair"](text_a=tf.constant(spec["texts_a"]), text_b=tf.constant(spec["texts_b"]))
+        for signature, outputs in (("single", single), ("pair", pair)):
+            for key, value in outputs.items():
+                value = value.numpy()
+                arrays[f"{name}__{signature}__{key}"] = (
+                    np.array([v.decode("utf-8") for v in value]) if value.dtype == object else value
+                )
+    np.savez(spec["out"], **arrays)
+    banned = [m for m in ("kcbert_tf", "keras_hub", "transformers", "torch", "emoji", "soynlp") if m in sys.modules]
+    assert not banned, banned
+    print("ok")
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_fine_tuned_classifier_exports_with_clean_in_the_graph_and_matches_transformers_and_keras(
+    kcbert_vocab, news_comments, tmp_path
+):
+    """Raw, uncleaned comments in; clean() (Python) + transformers' ids + the Keras classifier
+    are the reference for the labels, probabilities and scores that come out."""
+    from kcbert_tf.model.classifier import build_classifier
+
+    vocab = read_vocab(kcbert_vocab)
+    base = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=MAX_POSITIONS,
+    )
+    length = 24  # the max length it was "fine-tuned" with: the export's default
+    models, exports = {}, {}
+    for name, labels in (("classes", ["부정", "중립", "긍정"]), ("score", None)):
+        config = base.with_labels(labels)
+        model = build_classifier(config)
+        randomize(model, seed=len(name))
+        model_dir = tmp_path / name
+        ModelDir.write(str(model_dir), config, vocab, model)
+        record = {"settings": {"max_seq_length": length}, "clean": True, "labels": labels}
+        (model_dir / "metrics.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        models[name] = model
+        exports[name] = export_saved_model(model_dir, tmp_path / f"sm-{name}")
+        info = json.loads((pathlib.Path(exports[name]) / "assets" / "export.json").read_text())
+        assert info["max_seq_length"] == length and info["clean_in_graph"] is True and info["labels"] == labels
+
+    raw = news_comments.read_text(encoding="utf-8").split("\n")[:2000]
+    raw = [text for text in raw if text != clean(text)][:40]  # comments that cleaning changes
+    assert len(raw) == 40
+    texts_a, texts_b = raw[:20], raw[20:]
+    spec = {"exports": exports, "texts": raw, "texts_a": texts_a, "texts_b": texts_b, "out": str(tmp_path / "out.npz")}
+    (tmp_path / "spec.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-c", CLASSIFY, str(tmp_path / "spec.json")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+    got = np.load(tmp_path / "out.npz")
+
+    reference = reference_tokenizer(kcbert_vocab, tmp_path / "hf")
+    for signature, args in (("single", (raw,)), ("pair", (texts_a, texts_b))):
+        want = transformers_ids(reference, length, *[[clean(text) for text in texts] for texts in args])
+        inputs = {key: value.astype("int32") for key, value in want.items()}
+        for key, value in want.items():
+            np.testing.assert_array_equal(got[f"classes__{signature}__{key}"], value, err_msg=key)
+        logits = models["classes"].predict(inputs, verbose=0)
+        probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+        probabilities /= probabilities.sum(-1, keepdims=True)
+        prefix = f"classes__{signature}__"
+        np.testing.assert_allclose(got[prefix + "logits"], logits, atol=1e-5)
+        np.testing.assert_allclose(got[prefix + "probabilities"], probabilities, atol=1e-5)
+        assert got[prefix + "label_id"].tolist() == logits.argmax(-1).tolist()
+        assert got[prefix + "label"].tolist() == [["부정", "중립", "긍정"][i] for i in logits.argmax(-1)]
+        scores = models["score"].predict(inputs, verbose=0)[:, 0]
+        np.testing.assert_allclose(got[f"score__{signature}__score"], scores, atol=1e-5)
+        assert f"score__{signature}__probabilities" not in got
+
+
 def test_pair_trimming_is_transformers_longest_first_for_every_length(kcbert_vocab, tmp_path):
     """Every split of the budget, odd and even, ties included, empty texts included."""
     tokenizer = load_tokenizer(kcbert_vocab)

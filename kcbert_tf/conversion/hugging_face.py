@@ -30,7 +30,7 @@ import numpy as np
 from kcbert_tf.errors import UserError
 from kcbert_tf.output_dir import check_output_dir, staged_output
 
-__all__ = ["TOLERANCE", "export_hf", "import_hf", "run_export", "run_import"]
+__all__ = ["TOLERANCE", "export_hf", "import_hf", "is_hf_directory", "read_model_or_hf", "run_export", "run_import"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -270,6 +270,36 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
         flush=True,
     )
     return {"output": output, "fresh": report["fresh"], "unused": report["unused"], "max_difference": difference}
+
+
+#: The weight files of a Hugging Face model directory (one of them is there).
+HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def is_hf_directory(path: str) -> bool:
+    """A Hugging Face model directory (``config.json`` and transformers' weight files) rather
+    than a model directory of ours (``model.weights.h5``)."""
+    from kcbert_tf.model.model_dir import WEIGHTS_FILE
+
+    if not os.path.isdir(path) or os.path.exists(os.path.join(path, WEIGHTS_FILE)):
+        return False
+    return os.path.exists(os.path.join(path, "config.json")) and any(
+        os.path.exists(os.path.join(path, name)) for name in HF_WEIGHT_FILES
+    )
+
+
+def read_model_or_hf(path: str, scratch: str, allow_pickle: bool = False):
+    """The :class:`~kcbert_tf.model.model_dir.ModelDir` of ``path``: a model directory of ours as
+    it is, a Hugging Face BERT directory imported on the fly (converted and verified as
+    ``import-hf`` does) into ``scratch``, which must outlive the returned value's use."""
+    from kcbert_tf.model.model_dir import ModelDir
+
+    if not is_hf_directory(path):
+        return ModelDir.read(path)
+    _LOG.info("%s is a Hugging Face directory: importing it (verified as import-hf does)", path)
+    imported = os.path.join(scratch, "imported")
+    import_hf(path, imported, allow_pickle=allow_pickle)
+    return ModelDir.read(imported)
 
 
 def run_export(argv: Sequence[str] | None = None) -> dict:

@@ -1,8 +1,8 @@
 """Export a model directory as a TensorFlow SavedModel that takes raw strings (TF Serving, TF Hub).
 
 The SavedModel holds the in-graph tokenizer (:class:`~kcbert_tf.text.tokenizer.KcBertTokenizer`),
-BERT packing and the encoder with its MLM head, so a caller needs only ``tensorflow`` and
-``tensorflow_text`` (for its ops) to use it::
+BERT packing and the model, so a caller needs only ``tensorflow`` and ``tensorflow_text`` (for its
+ops) to use it::
 
     import tensorflow as tf, tensorflow_text  # noqa: F401 (registers the tokenizer's ops)
     model = tf.saved_model.load("kcbert-sm")
@@ -17,18 +17,29 @@ Two signatures, each over a batch of strings:
 The ids are exactly those of ``transformers.AutoTokenizer(...)(texts, padding=True,
 truncation=True, max_length=N)`` (and of the pair form): a text is truncated to ``N - 2`` ids,
 a pair to ``N - 3`` by transformers' ``longest_first`` rule
-(:func:`~kcbert_tf.text.model_inputs.trim_pair_lengths`), and a batch
-is padded to its longest sequence.  Outputs (float32): ``sequence_output [B, L, H]``,
-``pooled_output [B, H]``, ``mlm_logits [B, L, V]`` (the MLM head at every position), and the
-packing, ``token_ids``, ``segment_ids``, ``padding_mask`` (int32 ``[B, L]``).
+(:func:`~kcbert_tf.text.model_inputs.trim_pair_lengths`), and a batch is padded to its longest
+sequence.  Every output also holds the packing, ``token_ids``, ``segment_ids``, ``padding_mask``
+(int32 ``[B, L]``).
+
+- A **masked LM** (``pretrain``, ``import-hf``) takes the texts as they are (clean them first
+  with ``clean()``, as its training data was) and returns (float32) ``sequence_output [B, L, H]``,
+  ``pooled_output [B, H]`` and ``mlm_logits [B, L, V]`` (the MLM head at every position);
+  ``N`` defaults to ``max_position_embeddings``.
+- A **fine-tuned classifier** (``finetune``) applies KcBERT's ``clean()`` in the graph, exactly
+  (:func:`~kcbert_tf.text.cleaning_in_graph.clean_in_graph`), when its training cleaned the texts,
+  and returns ``label`` (string ``[B]``, the ``id2label`` name), ``label_id`` (int32 ``[B]``),
+  ``probabilities`` and ``logits`` (float32 ``[B, C]``); a regressor (KorSTS) returns ``score``
+  (float32 ``[B]``).  ``N`` defaults to the max sequence length it was fine-tuned with.
 
 ``assets/`` also holds the model's ``config.json`` and ``vocab.txt`` and an ``export.json`` (the
-max sequence length, the signatures), so the export describes itself.
+max sequence length, whether texts are cleaned, the signatures and outputs), so the export
+describes itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -45,6 +56,24 @@ PROG = "kcbert-tf export-savedmodel"
 EXPORT_INFO_FILE = "export.json"
 #: ``[CLS] a [SEP] b [SEP]``: the shortest ``--max-seq-length`` that leaves room for a pair.
 MIN_INPUT_LENGTH = 3
+
+
+def _classify(model, inputs: dict, labels: list | None) -> dict:
+    """A fine-tuned classifier's label, label id, probabilities and logits (or a regressor's
+    score) on packed inputs."""
+    import tensorflow as tf
+
+    logits = tf.cast(model(inputs, training=False), tf.float32)
+    if labels is None:
+        return {"score": logits[:, 0], **inputs}
+    label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return {
+        "label": tf.gather(tf.constant(labels), label_id),
+        "label_id": label_id,
+        "probabilities": tf.nn.softmax(logits, axis=-1),
+        "logits": logits,
+        **inputs,
+    }
 
 
 def _encode(model, inputs: dict) -> dict:
@@ -67,15 +96,33 @@ def _encode(model, inputs: dict) -> dict:
 # --- The export ---------------------------------------------------------------------------------
 
 
-def _load(model_dir: str, max_seq_length: int | None):
-    """The config, the checked max sequence length, the model and the tokenizer of a model dir."""
+@dataclasses.dataclass(frozen=True)
+class _Export:
+    """What the export needs of a model directory, checked."""
+
+    source: object  # ModelDir
+    max_seq_length: int
+    clean: bool  # apply clean() in the graph (a classifier fine-tuned on cleaned texts)
+
+    @property
+    def labels(self) -> list | None:
+        """A classifier's label names in id order; None for a regressor or a masked LM."""
+        config = self.source.config
+        if not config.is_classifier or config.problem_type == "regression":
+            return None
+        return [config.id2label[i] for i in range(len(config.id2label))]
+
+
+def _read(model_dir: str, max_seq_length: int | None) -> _Export:
+    """The model directory, the checked max sequence length and whether texts are cleaned."""
     from kcbert_tf.model.model_dir import ModelDir
 
     source = ModelDir.read(model_dir)
     config = source.config
     limit = config.max_position_embeddings
+    trained = _fine_tuning_record(model_dir) if config.is_classifier else {}
     if max_seq_length is None:
-        max_seq_length = limit
+        max_seq_length = trained.get("settings", {}).get("max_seq_length", limit)
     if max_seq_length > limit:
         raise UserError(
             f"--max-seq-length {max_seq_length} is more than max_position_embeddings {limit} of "
@@ -86,16 +133,32 @@ def _load(model_dir: str, max_seq_length: int | None):
             f"--max-seq-length {max_seq_length} leaves no room for text: [CLS] a [SEP] b [SEP] "
             f"needs at least {MIN_INPUT_LENGTH}; pass {MIN_INPUT_LENGTH} to {limit}"
         )
-    model = source.load_masked_lm()
-    tokenizer = source.tokenizer()
-    return config, max_seq_length, model, tokenizer
+    return _Export(source, max_seq_length, clean=config.is_classifier and trained.get("clean", True))
 
 
-def _write(model, tokenizer, max_seq_length: int, directory: str) -> None:
-    """Trace both signatures and write the SavedModel to ``directory``."""
+def _fine_tuning_record(model_dir: str) -> dict:
+    """``metrics.json`` of a fine-tuned model directory ({} when it has none: defaults apply)."""
+    import tensorflow as tf
+
+    path = os.path.join(model_dir, "metrics.json")
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path) as handle:
+        return json.load(handle)
+
+
+def _write(export: _Export, model, directory: str) -> None:
+    """Trace both signatures of ``model`` and write the SavedModel to ``directory``."""
     import keras
     import tensorflow as tf
 
+    from kcbert_tf.text.cleaning_in_graph import clean_in_graph
+
+    source, max_seq_length = export.source, export.max_seq_length
+    classifier = source.config.is_classifier
+    tokenizer = source.tokenizer()
+    prepare = clean_in_graph if export.clean else tf.identity
+    outputs = (lambda inputs: _classify(model, inputs, export.labels)) if classifier else (lambda inputs: _encode(model, inputs))
     archive = keras.export.ExportArchive()
     # Not archive.track(model): the endpoints' variables are saved anyway, and tracking the model
     # would save every weight a second time (its Keras variables beside the tf.Variables the
@@ -103,10 +166,10 @@ def _write(model, tokenizer, max_seq_length: int, directory: str) -> None:
     archive.track(tokenizer)
 
     def single(text):
-        return _encode(model, pack_single(tokenizer, text, max_seq_length))
+        return outputs(pack_single(tokenizer, prepare(text), max_seq_length))
 
     def pair(text_a, text_b):
-        return _encode(model, pack_pair(tokenizer, text_a, text_b, max_seq_length))
+        return outputs(pack_pair(tokenizer, prepare(text_a), prepare(text_b), max_seq_length))
 
     archive.add_endpoint(
         "serving_default", single, input_signature=[tf.TensorSpec([None], tf.string, name="text")]
@@ -138,27 +201,38 @@ def export_saved_model(
 
     output_path = check_output_dir(os.fspath(output), overwrite)
     model_dir = os.fspath(model_dir)
-    config, max_seq_length, model, tokenizer = _load(model_dir, max_seq_length)
+    export = _read(model_dir, max_seq_length)
+    config = export.source.config
+    packing = ["token_ids", "segment_ids", "padding_mask"]
+    if not config.is_classifier:
+        produced = ["sequence_output", "pooled_output", "mlm_logits"]
+    elif export.labels is None:
+        produced = ["score"]
+    else:
+        produced = ["label", "label_id", "probabilities", "logits"]
+    model = export.source.load_classifier() if config.is_classifier else export.source.load_masked_lm()
     try:
         with staged_output(output_path) as staged:
-            _write(model, tokenizer, max_seq_length, str(staged))
+            _write(export, model, str(staged))
             assets = staged / "assets"
             assets.mkdir(exist_ok=True)
             for name in ("config.json", "vocab.txt"):
                 tf.io.gfile.copy(os.path.join(model_dir, name), str(assets / name), overwrite=True)
             info = {
-                "max_seq_length": max_seq_length,
+                "kind": ("regressor" if export.labels is None else "classifier") if config.is_classifier else "masked_lm",
+                "max_seq_length": export.max_seq_length,
+                "clean_in_graph": export.clean,
+                "labels": export.labels,
                 "vocab_size": config.vocab_size,
                 "hidden_size": config.hidden_size,
                 "signatures": {
                     "serving_default": {"inputs": ["text"]},
                     "pair": {"inputs": ["text_a", "text_b"]},
                 },
-                "outputs": ["sequence_output", "pooled_output", "mlm_logits", "token_ids",
-                            "segment_ids", "padding_mask"],
+                "outputs": produced + packing,
                 "requires": ["tensorflow", "tensorflow_text"],
             }
-            (assets / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+            (assets / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as error:
         raise UserError(f"--output {output_path}: cannot write it ({error})") from None
     return str(output_path)
@@ -187,8 +261,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="the local SavedModel directory to write")
     parser.add_argument(
         "--max-seq-length", type=_int, default=None,
-        help="truncate [CLS] ... [SEP] to this many ids (default: the config's "
-        "max_position_embeddings, 300 for KcBERT)",
+        help="truncate [CLS] ... [SEP] to this many ids (default: a fine-tuned classifier's "
+        "max sequence length, else the config's max_position_embeddings, 300 for KcBERT)",
     )
     parser.add_argument(
         "--overwrite", action="store_true",
@@ -205,9 +279,11 @@ def run(argv: Sequence[str] | None = None) -> str:
     output = export_saved_model(args.model_dir, args.output, args.max_seq_length, args.overwrite)
     info = json.loads((pathlib.Path(output) / "assets" / EXPORT_INFO_FILE).read_text("utf-8"))
     print(
-        f"wrote {output}/ ({_size(pathlib.Path(output)) / 2**20:,.1f} MiB) in "
+        f"wrote {output}/ ({_size(pathlib.Path(output)) / 2**20:,.1f} MiB, {info['kind']}) in "
         f"{time.monotonic() - started:.1f} s: signatures serving_default(text) and "
-        f"pair(text_a, text_b), max {info['max_seq_length']} ids; load it with "
+        f"pair(text_a, text_b), max {info['max_seq_length']} ids, "
+        f"{'clean() in the graph' if info['clean_in_graph'] else 'texts as given'}; outputs "
+        f"{', '.join(info['outputs'][:-3])}; load it with "
         "`import tensorflow_text` and tf.saved_model.load",
         flush=True,
     )

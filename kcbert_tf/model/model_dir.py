@@ -142,6 +142,10 @@ class ModelDir:
             )
         return self._load(self.config, dtype)
 
+    def load_model(self, dtype=None):
+        """The model this directory holds, masked LM or classifier (both have ``.backbone``)."""
+        return self._load(self.config, dtype)
+
     def _load(self, config: BertConfig, dtype):
         gfile = _gfile()
         model = _build(config, dtype)

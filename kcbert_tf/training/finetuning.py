@@ -52,7 +52,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--task", required=True, help="nsmc, hate-speech, kornli, paws, question-pair, korsts, or 'custom' with the column flags")
     parser.add_argument("--train", required=True, help="the training file (tab-separated, a header line)")
     parser.add_argument("--eval", required=True, help="the evaluation file, same columns")
-    parser.add_argument("--init", required=True, help="a model directory of `pretrain` or `import-hf`")
+    parser.add_argument(
+        "--init", required=True,
+        help="the start: a model directory of ours (`pretrain`, `import-hf`, `finetune`: its encoder is "
+        "taken) or a Hugging Face BERT directory (e.g. a local copy of beomi/kcbert-base), imported "
+        "on the fly and verified as `import-hf` does",
+    )
+    parser.add_argument("--allow-pickle", action="store_true", help="an --init Hugging Face directory may hold only pytorch_model.bin (loading a pickle runs code)")
     parser.add_argument("--output", required=True, help="the fine-tuned model directory to write (local)")
     parser.add_argument("--text-column")
     parser.add_argument("--text-pair-column")
@@ -183,7 +189,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
         from kcbert_tf.training.strategy import split_cpu
 
         split_cpu(args.cpu_replicas)
-    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.conversion.hugging_face import read_model_or_hf
     from kcbert_tf.output_dir import check_output_dir
     from kcbert_tf.text.task_files import read_examples
 
@@ -199,10 +205,11 @@ def run(argv: Sequence[str] | None = None) -> dict:
             pairs=None if train.pairs is None else train.pairs[: args.limit_train],
         )
     labels = _labels(train, evaluation, settings.regression)
-    source = ModelDir.read(args.init)
     if len(train) < settings.batch_size:
         raise UserError(f"{args.train}: {len(train)} example(s), fewer than one batch of {settings.batch_size}")
-    return _train(args, settings, source, train, evaluation, labels, output)
+    with tempfile.TemporaryDirectory(prefix="kcbert-tf-init-") as scratch:
+        source = read_model_or_hf(args.init, scratch, allow_pickle=args.allow_pickle)
+        return _train(args, settings, source, train, evaluation, labels, output)
 
 
 def _train(args, settings, source, train, evaluation, labels, output) -> dict:
@@ -232,7 +239,7 @@ def _train(args, settings, source, train, evaluation, labels, output) -> dict:
         info.num_replicas, len(train), len(evaluation), settings.columns, settings.epochs, steps_per_epoch,
         settings.batch_size, settings.learning_rate, settings.max_seq_length,
     )
-    pretrained = source.load_masked_lm()  # outside the scope: a plain model, only read from
+    pretrained = source.load_model()  # outside the scope: a plain model, only read from; its encoder is taken
     with info.strategy.scope():
         model = build_classifier(config)
         for target, value in zip(model.backbone.weights, pretrained.backbone.weights):
@@ -280,6 +287,8 @@ def _train(args, settings, source, train, evaluation, labels, output) -> dict:
             metrics = {"epoch": epoch + 1, "train_loss": float((logs or {}).get("loss", float("nan"))),
                        **score(predictions, eval_targets, labels is None)}
             epochs.append(metrics)
+            if logs is not None:  # the StepLogger after this callback writes them to TensorBoard
+                logs.update({f"val_{key}": value for key, value in metrics.items() if key not in ("epoch", "train_loss")})
             _LOG.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "epoch"))
             if not best or metrics[settings.metric] > best["metrics"][settings.metric]:
                 best.update(metrics=metrics, weights=[w.numpy() for w in self.model.weights])

@@ -46,6 +46,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 from typing import Sequence
 
 from kcbert_tf.errors import UserError
@@ -153,7 +154,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-config", default=None, help="training config (configs/pretrain-base.json)")
     parser.add_argument("--vocab", default=None, help="the data's vocab.txt (default: the one beside the data)")
     parser.add_argument("--eval-data", default=None, help="a glob of held-out records for MLM loss/accuracy")
-    parser.add_argument("--init", default=None, help="start from the weights of this model directory (e.g. import-hf output)")
+    parser.add_argument("--init", default=None, help="start from the weights of this model directory (ours, or a Hugging Face BERT directory, imported on the fly)")
     parser.add_argument("--steps", type=int, default=None, help="total training steps (the warmup scales with it)")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (split over replicas)")
     parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate")
@@ -343,7 +344,10 @@ def _set_up(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs) -> _S
         tf.io.gfile.makedirs(os.path.join(args.model_dir, CHECKPOINT_DIR))
     initial = None  # --init's weights, read outside the scope (a plain model, only read from)
     if args.init and not tf.train.latest_checkpoint(os.path.join(args.model_dir, CHECKPOINT_DIR)):
-        initial = ModelDir.read(args.init).load_masked_lm()
+        from kcbert_tf.conversion.hugging_face import read_model_or_hf
+
+        with tempfile.TemporaryDirectory(prefix="kcbert-tf-init-") as scratch:
+            initial = read_model_or_hf(args.init, scratch).load_masked_lm()
     with info.strategy.scope():
         model = build_masked_lm(inputs.config, dtype=policy)
         # The masked-LM loss does not reach the pooler (HF's BertForMaskedLM has none): freeze it
