@@ -258,3 +258,60 @@ def test_a_fine_tuned_classifier_exports_to_bert_for_sequence_classification_and
     assert again.config == config
     for a, b in zip(model.weights, again.load_classifier().weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("head", ["token_classification", "question_answering"])
+def test_ner_and_qa_models_export_to_transformers_heads_and_back(tmp_path, head):
+    """A token classifier → BertForTokenClassification (id2label), a question answerer →
+    BertForQuestionAnswering: transformers' logits on the same ids within 1e-4, and import gives
+    every weight transformers uses back bit for bit (the pooler, which neither has, is left out)."""
+    import keras
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoModelForTokenClassification, AutoTokenizer
+
+    from kcbert_tf.model.model_dir import build_model
+
+    keras.utils.set_random_seed(5)
+    base = BertConfig(vocab_size=201, **TINY)
+    labels = ["O", "B-PS", "I-PS", "B-LC", "I-LC"]
+    config = base.with_token_labels(labels) if head == "token_classification" else base.for_question_answering()
+    model = build_model(config)
+    rng = np.random.default_rng(5)
+    for variable in model.trainable_weights:
+        variable.assign(variable.numpy() + rng.normal(0, 0.05, variable.shape).astype("float32"))
+    ModelDir.write(str(tmp_path / "keras"), config, small_vocab(201), model)
+    assert cli(["export-hf", "--model-dir", str(tmp_path / "keras"), "--output", str(tmp_path / "hf")]) == 0
+    exported = json.loads((tmp_path / "hf" / "config.json").read_text())
+    tensors = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    assert not [name for name in tensors if name.startswith("bert.pooler.")]
+    if head == "token_classification":
+        assert exported["architectures"] == ["BertForTokenClassification"]
+        assert exported["id2label"] == {str(i): name for i, name in enumerate(labels)} and "problem_type" not in exported
+        hf = AutoModelForTokenClassification.from_pretrained(str(tmp_path / "hf")).eval()
+        assert tensors["classifier.weight"].shape == (5, TINY["hidden_size"])
+    else:
+        assert exported["architectures"] == ["BertForQuestionAnswering"] and "id2label" not in exported
+        hf = AutoModelForQuestionAnswering.from_pretrained(str(tmp_path / "hf")).eval()
+        assert tensors["qa_outputs.weight"].shape == (2, TINY["hidden_size"])
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "hf"))
+    texts = [clean(t) for t in ("가나다 라마바 ㅋㅋㅋㅋ", "사아자 차카 타파하!!", "[MASK] 가 나")]
+    batch = tokenizer(texts, ["가 나 다"] * 3, padding=True, return_tensors="np")
+    with torch.no_grad():
+        out = hf(**{k: torch.tensor(v) for k, v in batch.items()})
+    expected = out.logits.numpy() if head == "token_classification" else np.stack(
+        [out.start_logits.numpy(), out.end_logits.numpy()], axis=-1)
+    got = model.predict({
+        "token_ids": batch["input_ids"].astype("int32"),
+        "segment_ids": batch["token_type_ids"].astype("int32"),
+        "padding_mask": batch["attention_mask"].astype("int32"),
+    }, verbose=0)
+    assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-4
+
+    assert cli(["import-hf", "--input", str(tmp_path / "hf"), "--output", str(tmp_path / "again")]) == 0
+    again = ModelDir.read(tmp_path / "again")
+    assert again.config == config
+    pooler = {id(v) for v in model.backbone.pooled_dense.weights}
+    for a, b in zip(model.weights, again.load_model().weights, strict=True):
+        if id(a) not in pooler:
+            np.testing.assert_array_equal(a.numpy(), b.numpy())

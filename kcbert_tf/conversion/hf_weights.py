@@ -45,7 +45,10 @@ __all__ = [
 ]
 
 #: Checkpoints ``import-hf`` reads.
-SUPPORTED_ARCHITECTURES = ("BertForMaskedLM", "BertForPreTraining", "BertModel", "BertForSequenceClassification")
+SUPPORTED_ARCHITECTURES = (
+    "BertForMaskedLM", "BertForPreTraining", "BertModel", "BertForSequenceClassification",
+    "BertForTokenClassification", "BertForQuestionAnswering",
+)
 
 
 class ConversionError(UserError):
@@ -135,8 +138,13 @@ def weight_pairs(model) -> list[WeightPair]:
             *dense(f"{prefix}.output.dense", parts["output"]),
             *norm(f"{prefix}.output.LayerNorm", parts["output_layer_norm"]),
         ]
+    kind = _head_kind(model)
+    if kind == "token_classification":  # BertForTokenClassification: no pooler
+        return pairs + dense("classifier", model.output_dense)
+    if kind == "question_answering":  # BertForQuestionAnswering: no pooler
+        return pairs + dense("qa_outputs", model.output_dense)
     pairs += dense("bert.pooler.dense", backbone.pooled_dense)
-    if not hasattr(model, "masked_lm_head"):  # a sequence classifier: BertForSequenceClassification
+    if kind == "sequence_classification":  # BertForSequenceClassification
         return pairs + dense("classifier", model.output_dense)
     head = masked_lm_head_parts(model.masked_lm_head)
     pairs += [
@@ -145,6 +153,17 @@ def weight_pairs(model) -> list[WeightPair]:
         WeightPair("cls.predictions.bias", head["bias"], _same, _same, head=True),
     ]
     return pairs
+
+
+def _head_kind(model) -> str | None:
+    """Which transformers head ``model`` has (:data:`kcbert_tf.model.config.HEADS`; None: the MLM)."""
+    from kcbert_tf.model.classifier import KcBertClassifier
+    from kcbert_tf.model.question_answerer import KcBertQuestionAnswerer
+    from kcbert_tf.model.token_classifier import KcBertTokenClassifier
+
+    kinds = {KcBertClassifier: "sequence_classification", KcBertTokenClassifier: "token_classification",
+             KcBertQuestionAnswerer: "question_answering"}
+    return next((kind for cls, kind in kinds.items() if isinstance(model, cls)), None)
 
 
 def keras_to_hf(model) -> dict[str, np.ndarray]:
@@ -158,7 +177,7 @@ def keras_to_hf(model) -> dict[str, np.ndarray]:
 def _canonical_name(name: str) -> str:
     """A checkpoint tensor name in ``BertForMaskedLM`` form: ``bert.`` prefix (a bare
     ``BertModel`` has none), ``weight``/``bias`` for the old ``gamma``/``beta`` LayerNorm names."""
-    if not name.startswith(("bert.", "cls.", "classifier.")):
+    if not name.startswith(("bert.", "cls.", "classifier.", "qa_outputs.")):
         name = f"bert.{name}"
     if name.endswith(".gamma"):
         name = name[: -len(".gamma")] + ".weight"

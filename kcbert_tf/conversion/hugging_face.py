@@ -62,9 +62,20 @@ def verification_ids(vocab: list[str], max_seq_length: int) -> np.ndarray:
     return batch
 
 
-#: What is compared: the MLM logits at every position, a classifier's logits, or (for a checkpoint
-#: without a head) the encoder's last hidden states.
-KINDS = ("masked_lm", "classifier", "encoder")
+#: What is compared: the MLM logits at every position, a sequence classifier's logits, a token
+#: classifier's logits at every position, a question answerer's start and end logits, or (for a
+#: checkpoint without a head) the encoder's last hidden states; with the words for messages.
+KINDS = {
+    "masked_lm": "MLM logits",
+    "classifier": "classifier logits",
+    "token_classifier": "token classifier logits",
+    "question_answerer": "start and end logits",
+    "encoder": "last hidden states",
+}
+
+#: A config's head → the kind of outputs compared.
+_KIND_OF_HEAD = {None: "masked_lm", "sequence_classification": "classifier",
+                 "token_classification": "token_classifier", "question_answering": "question_answerer"}
 
 
 def keras_outputs(model, ids: np.ndarray, kind: str) -> np.ndarray:
@@ -76,7 +87,7 @@ def keras_outputs(model, ids: np.ndarray, kind: str) -> np.ndarray:
     }
     if kind == "encoder":
         return np.asarray(model.backbone.predict(inputs, verbose=0)["sequence_output"])
-    if kind == "classifier":
+    if kind in ("classifier", "token_classifier", "question_answerer"):
         return np.asarray(model.predict(inputs, verbose=0))
     positions = np.tile(np.arange(ids.shape[1], dtype="int32"), (ids.shape[0], 1))
     return np.asarray(model.predict({**inputs, "mask_positions": positions}, verbose=0))
@@ -86,14 +97,27 @@ def transformers_outputs(directory: str, ids: np.ndarray, kind: str) -> np.ndarr
     """The same from the checkpoint in ``directory``, loaded by transformers (PyTorch)."""
     import torch
     import transformers
-    from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
+    from transformers import (
+        AutoModel,
+        AutoModelForMaskedLM,
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+    )
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     transformers.logging.set_verbosity_error()  # the pooler, unused by BertForMaskedLM, is expected
-    loader = {"masked_lm": AutoModelForMaskedLM, "classifier": AutoModelForSequenceClassification}.get(kind, AutoModel)
+    loader = {
+        "masked_lm": AutoModelForMaskedLM,
+        "classifier": AutoModelForSequenceClassification,
+        "token_classifier": AutoModelForTokenClassification,
+        "question_answerer": AutoModelForQuestionAnswering,
+    }.get(kind, AutoModel)
     hf = loader.from_pretrained(directory, dtype=torch.float32).eval()
     with torch.no_grad():
         out = hf(input_ids=torch.tensor(ids), attention_mask=torch.tensor((ids != 0).astype("int64")))
+    if kind == "question_answerer":
+        return torch.stack([out.start_logits, out.end_logits], dim=-1).numpy()
     return (out.last_hidden_state if kind == "encoder" else out.logits).numpy()
 
 
@@ -177,9 +201,8 @@ def export_hf(model_dir: str, output: str, overwrite: bool = False) -> dict:
     output_path = check_output_dir(output, overwrite)
     source = ModelDir.read(model_dir)
     config, vocab = source.config, source.vocab
-    # float32, whatever the training precision
-    model = source.load_classifier() if config.is_classifier else source.load_masked_lm()
-    kind, architecture = ("classifier", "BertForSequenceClassification") if config.is_classifier else ("masked_lm", "BertForMaskedLM")
+    model = source.load_model()  # float32, whatever the training precision
+    kind, architecture = _KIND_OF_HEAD[config.head], config.architecture
     _LOG.info("export-hf: %s -> %s", model_dir, output)
     with staged_output(output_path) as staging:
         tensors = keras_to_hf(model)
@@ -188,7 +211,7 @@ def export_hf(model_dir: str, output: str, overwrite: bool = False) -> dict:
             json.dump(config.to_hf_dict(architecture), handle, indent=2)
         write_tokenizer_dir(vocab, staging, config.max_position_embeddings)
         (staging / "README.md").write_text(model_card(config, model_dir), encoding="utf-8")
-        difference = check_agreement(model, str(staging), vocab, kind, "classifier logits" if config.is_classifier else "MLM logits")
+        difference = check_agreement(model, str(staging), vocab, kind, KINDS[kind])
         _check_exported_tokenizer(str(staging), vocab)
     summary = {"output": output, "tensors": len(tensors), "max_logit_difference": difference}
     print(
@@ -216,8 +239,7 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
     """Convert and verify a Hugging Face BERT checkpoint into a model directory."""
     from kcbert_tf.conversion.hf_weights import SUPPORTED_ARCHITECTURES, ConversionError, assign_hf_tensors, read_hf_tensors
     from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.masked_lm import build_masked_lm
-    from kcbert_tf.model.model_dir import ModelDir, check_vocab_matches
+    from kcbert_tf.model.model_dir import ModelDir, build_model, check_vocab_matches
     from kcbert_tf.text.vocab import read_vocab
 
     config_path = os.path.join(input_dir, "config.json")
@@ -237,12 +259,7 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
         vocab = read_vocab(vocab_path)
         check_vocab_matches(config, vocab, vocab_path, config_path)
         tensors = read_hf_tensors(input_dir, allow_pickle)
-        if config.is_classifier:
-            from kcbert_tf.model.classifier import build_classifier
-
-            model = build_classifier(config)
-        else:
-            model = build_masked_lm(config)
+        model = build_model(config)
         report = assign_hf_tensors(model, tensors, input_dir)
     except FileNotFoundError as error:
         raise UserError(f"--input {input_dir}: missing {error.filename} (a Hugging Face model directory has config.json, vocab.txt and model.safetensors)") from None
@@ -258,11 +275,10 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
             "is freshly initialized; fine-tune or pretrain before using fill-mask", input_dir
         )
     if report["unused"]:
-        _LOG.warning("not used (no place in a masked LM): %s", ", ".join(report["unused"]))
+        _LOG.warning("not used (no place in a %s): %s", config.architecture, ", ".join(report["unused"]))
     with staged_output(output_path) as staging:
-        kind = "classifier" if config.is_classifier else "encoder" if head_missing else "masked_lm"
-        what = {"classifier": "classifier logits", "encoder": "last hidden states", "masked_lm": "MLM logits"}[kind]
-        difference = check_agreement(model, input_dir, vocab, kind, what)
+        kind = "encoder" if head_missing else _KIND_OF_HEAD[config.head]
+        difference = check_agreement(model, input_dir, vocab, kind, KINDS[kind])
         ModelDir.write(str(staging), config, vocab, model)
     print(
         f"import-hf: wrote {output} from {input_dir} ({len(tensors)} tensors; "

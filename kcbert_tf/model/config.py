@@ -40,6 +40,14 @@ HF_TO_KERAS_ACTIVATION = {
 }
 
 
+#: The task heads a fine-tuned model can have → the suffix of its transformers class.
+HEADS = {
+    "sequence_classification": "ForSequenceClassification",
+    "token_classification": "ForTokenClassification",
+    "question_answering": "ForQuestionAnswering",
+}
+
+
 class ConfigError(UserError):
     """A model config that cannot build a KcBERT model; the message names the file and the fix."""
 
@@ -61,10 +69,14 @@ class BertConfig:
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
     pad_token_id: int = 0
-    #: A fine-tuned sequence classifier's labels (HF ``id2label``, ids from 0) and
-    #: ``problem_type`` ("single_label_classification" or "regression"); None for a masked LM.
+    #: A fine-tuned classifier's labels (HF ``id2label``, ids from 0): of the sequence for a
+    #: sequence classifier, of each token for a token classifier; None otherwise.
     id2label: dict | None = None
+    #: A sequence classifier's ``problem_type`` ("single_label_classification" or "regression").
     problem_type: str | None = None
+    #: The task head on the encoder (:data:`HEADS`; None: the masked LM).  Not a transformers
+    #: field: it is read from and written as ``architectures``.
+    head: str | None = None
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "BertConfig":
@@ -85,14 +97,20 @@ class BertConfig:
                 chosen["id2label"] = {int(key): str(value) for key, value in chosen["id2label"].items()}
             except (AttributeError, ValueError):
                 raise ConfigError(f"{source}: id2label must map label ids to names") from None
-        classifier = any("SequenceClassification" in name for name in values.get("architectures") or [])
-        if classifier and chosen.get("id2label") is None:  # transformers' default: num_labels 2
+        chosen.pop("head", None)
+        architectures = " ".join(values.get("architectures") or [])
+        head = next((head for head, suffix in HEADS.items() if suffix in architectures), None)
+        if head in ("sequence_classification", "token_classification") and chosen.get("id2label") is None:
+            # transformers' default: num_labels 2
             chosen["id2label"] = {i: f"LABEL_{i}" for i in range(int(values.get("num_labels", 2)))}
-        if classifier and chosen.get("problem_type") is None:
+        if head == "sequence_classification" and chosen.get("problem_type") is None:
             labels = chosen["id2label"]
             chosen["problem_type"] = "regression" if len(labels) == 1 else "single_label_classification"
-        if chosen.get("problem_type") is None:
+        if head != "sequence_classification":
+            chosen["problem_type"] = None
+        if head not in ("sequence_classification", "token_classification"):
             chosen["id2label"] = None  # transformers writes LABEL_0/LABEL_1 into many configs
+        chosen["head"] = head
         try:
             config = cls(**chosen)
         except TypeError as error:
@@ -130,26 +148,39 @@ class BertConfig:
     @property
     def is_classifier(self) -> bool:
         """Whether this is a fine-tuned sequence classifier's (or regressor's) config."""
-        return self.problem_type is not None
+        return self.head == "sequence_classification"
+
+    @property
+    def architecture(self) -> str:
+        """The transformers class this config's model maps onto."""
+        return f"Bert{HEADS[self.head]}" if self.head else "BertForMaskedLM"
 
     def with_labels(self, labels: list[str] | None) -> "BertConfig":
         """This config for a sequence classifier over ``labels`` (None: a one-value regressor)."""
         if labels is None:
-            return dataclasses.replace(self, id2label={0: "score"}, problem_type="regression")
+            return dataclasses.replace(self, id2label={0: "score"}, problem_type="regression", head="sequence_classification")
         return dataclasses.replace(
-            self, id2label=dict(enumerate(labels)), problem_type="single_label_classification"
+            self, id2label=dict(enumerate(labels)), problem_type="single_label_classification",
+            head="sequence_classification",
         )
 
+    def with_token_labels(self, labels: list[str]) -> "BertConfig":
+        """This config for a token classifier (NER) over ``labels`` (BIO tags)."""
+        return dataclasses.replace(self, id2label=dict(enumerate(labels)), problem_type=None, head="token_classification")
+
+    def for_question_answering(self) -> "BertConfig":
+        """This config for an extractive question answerer (start and end logits)."""
+        return dataclasses.replace(self, id2label=None, problem_type=None, head="question_answering")
+
     def to_hf_dict(self, architecture: str | None = None) -> dict:
-        """The config as transformers writes it for ``architecture`` (default: a masked LM, or
-        ``BertForSequenceClassification`` for a classifier, with ``id2label`` and ``label2id``)."""
-        values = {key: value for key, value in dataclasses.asdict(self).items() if value is not None}
+        """The config as transformers writes it for ``architecture`` (default: the class of its
+        head, :attr:`architecture`; with ``id2label`` and ``label2id`` for a classifier)."""
+        values = {key: value for key, value in dataclasses.asdict(self).items() if value is not None and key != "head"}
         if self.id2label is not None:
             values["id2label"] = {str(key): name for key, name in self.id2label.items()}
             values["label2id"] = {name: key for key, name in self.id2label.items()}
             values["num_labels"] = len(self.id2label)
-        default = "BertForSequenceClassification" if self.is_classifier else "BertForMaskedLM"
-        return {"architectures": [architecture or default], "model_type": "bert", **values}
+        return {"architectures": [architecture or self.architecture], "model_type": "bert", **values}
 
 
 def read_model_config(path: str | os.PathLike) -> BertConfig:

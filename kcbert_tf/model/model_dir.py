@@ -51,6 +51,7 @@ __all__ = [
     "MODEL_FILES",
     "ModelDir",
     "check_vocab_matches",
+    "build_model",
 ]
 
 CONFIG_FILE = "config.json"
@@ -126,9 +127,9 @@ class ModelDir:
 
     def load_masked_lm(self, dtype=None):
         """The :class:`~kcbert_tf.model.masked_lm.KcBertMaskedLM` with this directory's weights."""
-        if self.config.is_classifier:
+        if self.config.head:
             raise UserError(
-                f"{self.path} holds a fine-tuned classifier ({self.config.problem_type}), not a "
+                f"{self.path} holds a fine-tuned model ({self.config.architecture}), not a "
                 "masked LM; give a `pretrain` or `import-hf` model directory"
             )
         return self._load(self.config, dtype)
@@ -148,7 +149,7 @@ class ModelDir:
 
     def _load(self, config: BertConfig, dtype):
         gfile = _gfile()
-        model = _build(config, dtype)
+        model = build_model(config, dtype)
         weights = self.weights_path
         with tempfile.TemporaryDirectory() as local:
             if "://" in weights:  # h5py reads local files only.
@@ -186,7 +187,7 @@ class ModelDir:
         _write_atomically(path, CONFIG_FILE, json.dumps(config.to_hf_dict(), indent=2) + "\n")
         _write_atomically(path, VOCAB_FILE, "".join(token + "\n" for token in vocab))
         if model is not None:
-            plain = _build(config)
+            plain = build_model(config)
             for target, source in zip(plain.weights, model.weights):
                 target.assign(np.asarray(source.numpy(), dtype=np.float32))
             with tempfile.TemporaryDirectory() as local:
@@ -198,12 +199,21 @@ class ModelDir:
         return cls(path, config, list(vocab))
 
 
-def _build(config: BertConfig, dtype=None):
-    """A fresh model of the kind the config describes (Keras is imported only here)."""
-    if config.is_classifier:
+def build_model(config: BertConfig, dtype=None):
+    """A fresh model of the kind the config describes (its :attr:`~BertConfig.head`): masked LM,
+    sequence classifier, token classifier or question answerer."""
+    if config.head == "sequence_classification":
         from kcbert_tf.model.classifier import build_classifier
 
         return build_classifier(config, dtype)
+    if config.head == "token_classification":
+        from kcbert_tf.model.token_classifier import build_token_classifier
+
+        return build_token_classifier(config, dtype)
+    if config.head == "question_answering":
+        from kcbert_tf.model.question_answerer import build_question_answerer
+
+        return build_question_answerer(config, dtype)
     from kcbert_tf.model.masked_lm import build_masked_lm
 
     return build_masked_lm(config, dtype)
