@@ -16,7 +16,7 @@ TPU_STACK_TESTS := tests/test_strategy.py tests/test_input_pipeline.py tests/tes
 
 $(STAMP): .ci/requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r .ci/requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --use-pep517 -r .ci/requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -38,7 +38,7 @@ test: $(STAMP) $(TPU_STACK_VENV)/.installed
 $(TPU_STACK_VENV)/.installed: .ci/requirements-tpu.lock pyproject.toml
 	test -x $(TPU_STACK_VENV)/bin/python || $(PYTHON) -m venv $(TPU_STACK_VENV)
 	grep -v '^libtpu==' .ci/requirements-tpu.lock > $(TPU_STACK_VENV)/requirements-cpu.txt
-	$(TPU_STACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r $(TPU_STACK_VENV)/requirements-cpu.txt
+	$(TPU_STACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --use-pep517 --no-deps -r $(TPU_STACK_VENV)/requirements-cpu.txt
 	$(TPU_STACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -50,7 +50,7 @@ test-tpu-stack: $(TPU_STACK_VENV)/.installed
 # `.venv/bin/kcbert-tf pretrain --tpu local ...` (README: Cloud TPU).
 tpu-venv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check --no-deps -r .ci/requirements-tpu.lock
+	$(BIN)/python -m pip install --disable-pip-version-check --use-pep517 --no-deps -r .ci/requirements-tpu.lock
 	$(BIN)/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
 
 test-fast: $(STAMP)

@@ -76,6 +76,18 @@ def test_presets_carry_kcbert_finetune_s_settings():
         assert settings.learning_rate == float(lr)
         assert settings.metric == ("spearman" if "Spearman" in metric else "accuracy")
         assert (settings.adam_epsilon, settings.weight_decay, settings.warmup_steps, settings.clip_norm) == (1e-8, 0, 0, 1.0)
+    _, length, epochs, batch, lr, metric = rows["NER"]
+    for task in ("klue-ner", "word-tags"):
+        settings = PRESETS[task]
+        assert (settings.kind, settings.max_seq_length, settings.epochs, settings.batch_size) == ("ner", int(length), int(epochs), int(batch))
+        assert settings.learning_rate == float(lr) and settings.metric == "f1" and "entity F1" in metric
+    korquad = next(line for line in readme.splitlines() if line.startswith("| KorQuAD |"))
+    cells = [cell.strip() for cell in korquad.strip().strip("|").split("|")]
+    numbers = [int(n) for n in re.findall(r"\d+", cells[1])]
+    settings = PRESETS["korquad"]
+    assert numbers == [settings.max_seq_length, settings.doc_stride, settings.max_query_length, settings.max_answer_length]
+    assert (settings.epochs, settings.batch_size, settings.learning_rate) == (int(cells[2]), int(cells[3]), float(cells[4]))
+    assert settings.kind == "qa" and "EM / F1" in cells[5]
 
 
 def write(path, text: str):

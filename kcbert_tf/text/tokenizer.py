@@ -24,6 +24,16 @@ characters (``FAST_WORDPIECE_DISAGREES``).  A text is redone on the exact path w
 of those, a special token, or a word of over 100 bytes (which may still have 100 characters or
 fewer).
 
+Offsets: :meth:`KcBertTokenizer.tokenize_with_offsets` (in Python, ``encode_with_offsets``) also
+give each token's span as character (code point, Python ``str`` index) offsets into the
+original text, exactly transformers' ``return_offsets_mapping=True``.  It runs the exact path on
+code points: each kept character remembers its original index (a special token, one placeholder,
+remembers its whole span; removed characters are skipped), the normalized text is split into words
+with ``regex_split_with_offsets`` and into pieces with ``FastWordpieceTokenizer``'s byte offsets,
+which map back to normalized characters and so to the original ones.  A ``##`` piece spans its
+characters without the ``##``; a word over 100 characters, or an unknown one, is one ``[UNK]``
+spanning the word; a token starts at its first kept character and ends after its last.
+
 Example:
 
 >>> tokenizer = KcBertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "ㅋㅋ", "좋", "##아", "!"])
@@ -36,6 +46,8 @@ from __future__ import annotations
 import os
 import re
 from typing import Sequence
+
+import numpy as np
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -108,6 +120,10 @@ class KcBertTokenizer(tf.Module):
         self._id_map = tf.constant(
             list(range(size)) + list(range(len(SPECIAL_TOKENS))), dtype=tf.int64
         )
+        # For tokenize_with_offsets (constant patterns and tables, see _tokenize_exact).
+        self._special_pattern = special_pattern
+        self._word_kept = f"{self._split_off}|{self._placeholder_class}"
+        self._word_delimiters = f" |{self._word_kept}"
 
     @property
     def vocabulary_size(self) -> int:
@@ -192,6 +208,153 @@ class KcBertTokenizer(tf.Module):
             batch = tf.constant(list(texts[start : start + batch_size]), dtype=tf.string)
             out += self.tokenize(batch).to_list()
         return out
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def tokenize_with_offsets(
+        self, texts: tf.Tensor
+    ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+        """A batch of texts → ragged ``(ids, starts, ends)``, each ``int64 [batch, (tokens)]``.
+
+        ``ids`` are :meth:`tokenize`'s; ``text[start:end]`` is each token's span in the original
+        text (character offsets, as transformers' ``offset_mapping``).
+        """
+        normalized, first_char, end_char, char_bytes = self._normalize_with_offsets(texts)
+        # 3. Words: split on spaces, punctuation, CJK ideographs and placeholders kept as words.
+        words, word_begins, word_ends = tf_text.regex_split_with_offsets(
+            normalized, self._word_delimiters, self._word_kept
+        )
+        # 4. transformers' per-word limit counts characters: one [UNK] spanning the word.
+        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_INPUT_CHARS_PER_WORD
+        pieces, piece_begins, piece_ends = self._wordpiece.tokenize_with_offsets(
+            tf.where(too_long, SPECIAL_TOKENS[1], words.flat_values)
+        )
+        # 5. Piece byte offsets (in words) → bytes of the whole normalized batch → normalized
+        #    characters → original character offsets.
+        word_bytes = word_ends.flat_values - word_begins.flat_values
+        piece_words = pieces.value_rowids()
+        long_piece = tf.gather(too_long, piece_words)
+        word_base = tf.gather(
+            tf.cumsum(tf.cast(tf.strings.length(normalized), tf.int64), exclusive=True),
+            words.value_rowids(),
+        ) + word_begins.flat_values
+        piece_base = tf.gather(word_base, piece_words)
+        begin = piece_base + tf.where(
+            long_piece, tf.zeros_like(piece_words), piece_begins.flat_values
+        )
+        end = piece_base + tf.where(
+            long_piece, tf.gather(word_bytes, piece_words), piece_ends.flat_values
+        )
+        first = tf.searchsorted(char_bytes, begin, side="right", out_type=tf.int64) - 1
+        last = tf.searchsorted(char_bytes, end - 1, side="right", out_type=tf.int64) - 1
+
+        def by_token(values: tf.Tensor) -> tf.RaggedTensor:
+            return words.with_flat_values(pieces.with_flat_values(values)).merge_dims(1, 2)
+
+        return (
+            by_token(tf.gather(self._id_map, pieces.flat_values)),
+            by_token(tf.gather(first_char, first)),
+            by_token(tf.gather(end_char, last)),
+        )
+
+    def _normalize_with_offsets(
+        self, texts: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Steps 1-2 of the exact path on code points, remembering where each character came from.
+
+        Returns the normalized texts (special tokens as placeholders, removed characters dropped,
+        whitespace a space; punctuation and ideographs not yet padded) and, for every character of
+        the whole normalized batch in order: its original start and end character offsets (a
+        placeholder spans its special token) and its byte offset in the concatenated batch.
+        """
+        code_points, byte_offsets = tf.strings.unicode_decode_with_offsets(texts, "UTF-8")
+        cps = code_points.flat_values
+        count = tf.size(cps, out_type=tf.int64)
+        rows = code_points.value_rowids()
+        position = tf.range(count) - tf.gather(code_points.row_starts(), rows)
+        batch_bytes = tf.cumsum(tf.cast(tf.strings.length(texts), tf.int64), exclusive=True)
+        global_bytes = byte_offsets.flat_values + tf.gather(batch_bytes, rows)
+        # 1. Special tokens, matched in the raw text; the first character of each becomes its
+        #    placeholder, spanning the token, and the rest of it is dropped.
+        #    (regex_split_with_offsets stops at a NUL: make it another removed, 1-byte character.)
+        no_nul = tf.strings.regex_replace(texts, r"\x00", "\x01")
+        parts, part_begins, part_ends = tf_text.regex_split_with_offsets(
+            no_nul, self._special_pattern, self._special_pattern
+        )
+        kind = tf.fill(tf.shape(parts.flat_values), -1)
+        for index, token in enumerate(SPECIAL_TOKENS):
+            kind = tf.where(parts.flat_values == token, index, kind)
+        is_special = kind >= 0
+        special_begins = tf.boolean_mask(
+            part_begins.flat_values + tf.gather(batch_bytes, parts.value_rowids()), is_special
+        )
+        special_lengths = tf.boolean_mask(
+            part_ends.flat_values - part_begins.flat_values, is_special
+        )
+        heads = tf.searchsorted(global_bytes, special_begins, out_type=tf.int64)[:, None]
+        tails = heads + special_lengths[:, None]
+
+        def scatter(indices: tf.Tensor, values: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+            return tf.scatter_nd(indices, values, tf.reshape(size, [1]))
+
+        ones = tf.ones_like(special_lengths)
+        covered = tf.cumsum(scatter(heads, ones, count + 1) - scatter(tails, ones, count + 1))
+        covered = covered[:-1] > 0
+        head = scatter(heads, ones, count) > 0
+        head_kind = scatter(heads, tf.boolean_mask(kind, is_special), count)
+        span = tf.maximum(scatter(heads, special_lengths, count), 1)
+        # 2. clean_text: drop control, format, private-use characters; whitespace becomes a space.
+        kept = head | ~(covered | _in_ranges(cps, _RANGE_BOUNDS["removed"]))
+        cps = tf.where(head, ord(_PLACEHOLDERS[0]) + head_kind, cps)
+        cps = tf.where(_in_ranges(cps, _RANGE_BOUNDS["whitespace"]), ord(" "), cps)
+        kept_cps = tf.boolean_mask(cps, kept)
+        normalized = tf.strings.unicode_encode(
+            tf.RaggedTensor.from_value_rowids(
+                kept_cps, tf.boolean_mask(rows, kept), nrows=tf.shape(texts, out_type=tf.int64)[0]
+            ),
+            "UTF-8",
+        )
+        utf8_bytes = 1 + tf.searchsorted(
+            tf.constant([0x80, 0x800, 0x10000], tf.int32), kept_cps, side="right", out_type=tf.int64
+        )
+        return (
+            normalized,
+            tf.boolean_mask(position, kept),
+            tf.boolean_mask(position + span, kept),
+            tf.cumsum(utf8_bytes, exclusive=True),
+        )
+
+    def encode_with_offsets(
+        self, texts: Sequence[str], batch_size: int = 4096
+    ) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """Ids and character spans ``(start, end)`` for each text, as Python lists.
+
+        >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "ㅋㅋ", "좋", "##아", "!"]
+        >>> KcBertTokenizer(vocab).encode_with_offsets(["ㅋㅋ 좋아!", "좋\\u200b[MASK]😂"])
+        [([5, 6, 7, 8], [(0, 2), (3, 4), (4, 5), (5, 6)]), ([6, 4, 1], [(0, 1), (2, 8), (8, 9)])]
+        """
+        out: list[tuple[list[int], list[tuple[int, int]]]] = []
+        for start in range(0, len(texts), batch_size):
+            batch = tf.constant(list(texts[start : start + batch_size]), dtype=tf.string)
+            ids, starts, ends = (part.to_list() for part in self.tokenize_with_offsets(batch))
+            out += [(row, list(zip(s, e))) for row, s, e in zip(ids, starts, ends)]
+        return out
+
+
+def _range_bounds(ranges: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """``[lo, hi + 1, lo, hi + 1, ...]``: a code point is in ``ranges`` when an odd number of these
+    are at most it."""
+    return np.array([bound for lo, hi in ranges for bound in (lo, hi + 1)], dtype=np.int32)
+
+
+_RANGE_BOUNDS = {
+    "removed": _range_bounds(classes.REMOVED),
+    "whitespace": _range_bounds(classes.WHITESPACE),
+}
+
+
+def _in_ranges(code_points: tf.Tensor, bounds: np.ndarray) -> tf.Tensor:
+    """Which ``int32`` code points fall in the ranges of :func:`_range_bounds`."""
+    return tf.searchsorted(tf.constant(bounds), code_points, side="right") % 2 == 1
 
 
 def load_tokenizer(path: str | os.PathLike) -> KcBertTokenizer:

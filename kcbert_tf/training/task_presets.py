@@ -1,7 +1,8 @@
 """The fine-tuning tasks of the KcBERT model card, with KcBERT-Finetune's settings.
 
-A preset says how to read a task's files (its columns, whether the label is a number) and how
-KcBERT-Finetune trained KcBERT-Base on it (max sequence length, epochs, batch, learning rate;
+A preset says how to read a task's files (a sentence task's columns and whether the label is a
+number; for NER, ``klue-ner`` and ``word-tags``, the file format; for ``korquad``, SQuAD v1 JSON and
+the window settings) and how KcBERT-Finetune trained KcBERT-Base on it (max sequence length, epochs, batch, learning rate;
 AdamW eps 1e-8, weight decay 0, linear decay, no warmup, clipping 1.0, seed 42 for all).  Every
 value can be overridden on the command line; other data takes ``--text-column``,
 ``--text-pair-column``, ``--label-column`` and ``--regression``.
@@ -13,7 +14,7 @@ Example:
 >>> preset("sst2")
 Traceback (most recent call last):
 ...
-kcbert_tf.errors.UserError: unknown task 'sst2'; the presets are hate-speech, kornli, korsts, nsmc, paws, question-pair (or give --text-column and --label-column for other data)
+kcbert_tf.errors.UserError: unknown task 'sst2'; the presets are hate-speech, klue-ner, kornli, korquad, korsts, nsmc, paws, question-pair, word-tags (or give --text-column and --label-column for other data)
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ class TaskPreset:
     """A task's files and KcBERT-Finetune's settings for it."""
 
     name: str
-    columns: TaskColumns
-    metric: str  # "accuracy" or "spearman": what picks the best epoch
+    columns: TaskColumns | None  # the TSV columns of a sentence task (None for NER and QA files)
+    metric: str  # what picks the best epoch: "accuracy", "spearman", "f1" (NER entities, QA)
     max_seq_length: int
     epochs: int
     batch_size: int
@@ -43,6 +44,12 @@ class TaskPreset:
     warmup_steps: int = 0
     clip_norm: float = 1.0
     seed: int = 42
+    #: "sentence" (a label or score per text or pair), "ner" (a label per token), "qa" (a span)
+    kind: str = "sentence"
+    #: QA: the stride between context windows, and the longest question and answer, in tokens
+    doc_stride: int = 128
+    max_query_length: int = 64
+    max_answer_length: int = 30
 
 
 PRESETS = {
@@ -57,6 +64,10 @@ PRESETS = {
         TaskPreset(
             "korsts", TaskColumns("sentence1", "score", "sentence2"), "spearman", 72, 5, 32, 5e-5, regression=True
         ),
+        # NER: KcBERT-Finetune's Naver NER settings, for KLUE-NER's file and for word<TAB>tags files.
+        TaskPreset("klue-ner", None, "f1", 50, 20, 64, 8e-5, kind="ner"),
+        TaskPreset("word-tags", None, "f1", 50, 20, 64, 8e-5, kind="ner"),
+        TaskPreset("korquad", None, "f1", 300, 5, 16, 5e-5, kind="qa"),
     )
 }
 
