@@ -56,3 +56,24 @@ def reference_tokenizer(vocab: pathlib.Path, directory: pathlib.Path):
 def kcbert_vocab() -> pathlib.Path:
     """The real KcBERT vocab.txt (30,000 tokens)."""
     return shared_file("kcbert/vocab.txt")
+
+
+@pytest.fixture(scope="session")
+def dropout_free_model_dir(tmp_path_factory, kcbert_vocab):
+    """A model directory to fine-tune: the tiny config (128 positions) with the real 30,000-token
+    vocab, random weights (seed 0) and no dropout, so that replica counts can be compared."""
+    import keras
+
+    from kcbert_tf.model.config import BertConfig
+    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.text.vocab import read_vocab
+
+    keras.utils.set_random_seed(0)
+    config = BertConfig.from_dict(model_config(
+        vocab_size=30000, intermediate_size=128, max_position_embeddings=128,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    ))
+    directory = tmp_path_factory.mktemp("dropout-free") / "model"
+    ModelDir.write(str(directory), config, read_vocab(kcbert_vocab), build_masked_lm(config))
+    return directory

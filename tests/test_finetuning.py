@@ -205,28 +205,9 @@ def test_init_from_a_hugging_face_directory_starts_from_its_encoder(tmp_path, ar
     assert json.loads((out / "config.json").read_text())["id2label"] == {"0": "0", "1": "1"}
 
 
-@pytest.fixture(scope="module")
-def dropout_free_init_dir(tmp_path_factory, kcbert_vocab):
-    import keras
-
-    from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.masked_lm import build_masked_lm
-    from kcbert_tf.model.model_dir import ModelDir
-    from kcbert_tf.text.vocab import read_vocab
-
-    keras.utils.set_random_seed(0)
-    config = BertConfig.from_dict(model_config(
-        vocab_size=30000, intermediate_size=128, max_position_embeddings=128,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-    ))
-    directory = tmp_path_factory.mktemp("still") / "model"
-    ModelDir.write(str(directory), config, read_vocab(kcbert_vocab), build_masked_lm(config))
-    return directory
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["nsmc", "word-tags"])
-def test_one_and_two_replicas_fine_tune_to_the_same_weights(dropout_free_init_dir, tmp_path, task):
+def test_one_and_two_replicas_fine_tune_to_the_same_weights(dropout_free_model_dir, tmp_path, task):
     """N replicas train like 1 (DESIGN's fixed point), for a sentence task and for NER (whose loss
     is the mean over the global batch's labelled tokens, however they fall on the replicas): with
     dropout 0, the same seed, batch and steps, the weights agree to float32 rounding.  Before the
@@ -241,7 +222,7 @@ def test_one_and_two_replicas_fine_tune_to_the_same_weights(dropout_free_init_di
         outs[replicas] = tmp_path / f"r{replicas}"
         result = subprocess.run(
             [sys.executable, "-m", "kcbert_tf.cli", "finetune", "--task", task, "--train", str(data), "--eval", str(data),
-             "--init", str(dropout_free_init_dir), "--output", str(outs[replicas]), "--epochs", "2",
+             "--init", str(dropout_free_model_dir), "--output", str(outs[replicas]), "--epochs", "2",
              "--batch-size", "16", "--learning-rate", "1e-3", "--cpu-replicas", str(replicas)],
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600,
         )
@@ -249,7 +230,7 @@ def test_one_and_two_replicas_fine_tune_to_the_same_weights(dropout_free_init_di
     from kcbert_tf.model.model_dir import ModelDir
 
     one, two = (ModelDir.read(outs[n]).load_model() for n in (1, 2))
-    start = ModelDir.read(dropout_free_init_dir).load_masked_lm()
+    start = ModelDir.read(dropout_free_model_dir).load_masked_lm()
     moved = max(float(np.abs(a.numpy() - b.numpy()).max()) for a, b in zip(one.backbone.weights, start.backbone.weights))
     differ = max(float(np.abs(a.numpy() - b.numpy()).max()) for a, b in zip(one.weights, two.weights))
     assert moved > 1e-3 and differ < 1e-5, (moved, differ)

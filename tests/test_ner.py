@@ -1,5 +1,6 @@
 """NER: KLUE-NER and word<TAB>tags files, labels aligned to WordPiece tokens and back, fine-tuning
-that learns beyond the all-O baseline, 1 replica = 2 replicas, predict, export to transformers.
+that learns beyond the all-O baseline, predict, export to transformers (1 replica = 2 replicas:
+tests/test_finetuning.py).
 
 References: the files' own characters and tags (an independent plain-Python parse), transformers'
 tokenizer and ``BertForTokenClassification``, seqeval's entity F1 (all-O scores 0).
@@ -8,14 +9,10 @@ tokenizer and ``BertForTokenClassification``, seqeval's entity F1 (all-O scores 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
-import numpy as np
 import pytest
 
-from conftest import REPO, model_config, shared_file
+from conftest import REPO, shared_file
 from kcbert_tf.cli import main as cli
 from kcbert_tf.errors import UserError
 from kcbert_tf.text.ner_files import entity_spans, label_set, read_ner_file
@@ -115,32 +112,12 @@ def test_alignment_round_trips_every_word_and_loses_only_entities_that_end_or_st
             assert kept > 0.75 * (kept + lost), (kept, lost)
 
 
-@pytest.fixture(scope="module")
-def init_dir(tmp_path_factory, kcbert_vocab):
-    """A tiny model with the real vocab and no dropout (so replica counts can be compared)."""
-    import keras
-
-    from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.masked_lm import build_masked_lm
-    from kcbert_tf.model.model_dir import ModelDir
-    from kcbert_tf.text.vocab import read_vocab
-
-    keras.utils.set_random_seed(0)
-    config = BertConfig.from_dict(model_config(
-        vocab_size=30000, intermediate_size=128, max_position_embeddings=128,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-    ))
-    directory = tmp_path_factory.mktemp("init") / "model"
-    ModelDir.write(str(directory), config, read_vocab(kcbert_vocab), build_masked_lm(config))
-    return directory
-
-
 @pytest.mark.slow
-def test_klue_ner_learns_beyond_all_o_predicts_spans_and_exports_to_transformers(klue, init_dir, tmp_path):
+def test_klue_ner_learns_beyond_all_o_predicts_spans_and_exports_to_transformers(klue, dropout_free_model_dir, tmp_path):
     blocks = klue_blocks(klue)
     train, evaluation = write_blocks(tmp_path / "train.tsv", blocks[:1500]), write_blocks(tmp_path / "eval.tsv", blocks[3000:3400])
     out = tmp_path / "ner"
-    assert cli(["finetune", "--task", "klue-ner", "--train", str(train), "--eval", str(evaluation), "--init", str(init_dir),
+    assert cli(["finetune", "--task", "klue-ner", "--train", str(train), "--eval", str(evaluation), "--init", str(dropout_free_model_dir),
                 "--output", str(out), "--epochs", "4", "--batch-size", "32", "--learning-rate", "1e-3"]) == 0
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["kind"] == "ner" and len(metrics["epochs"]) == 4
@@ -186,9 +163,9 @@ def test_klue_ner_learns_beyond_all_o_predicts_spans_and_exports_to_transformers
     assert hf.config.id2label == {int(k): v for k, v in config["id2label"].items()}
 
 
-def test_an_eval_tag_training_never_saw_is_one_line_and_nothing_is_written(init_dir, tmp_path, capsys):
+def test_an_eval_tag_training_never_saw_is_one_line_and_nothing_is_written(dropout_free_model_dir, tmp_path, capsys):
     (tmp_path / "eval.tsv").write_text("김철수 씨가 왔다\tPER-B O EVENT-B\n", encoding="utf-8")
     code = cli(["finetune", "--task", "word-tags", "--train", str(SAMPLE), "--eval", str(tmp_path / "eval.tsv"),
-                "--init", str(init_dir), "--output", str(tmp_path / "out")])
+                "--init", str(dropout_free_model_dir), "--output", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "tag(s) ['B-EVENT'] never occur in" in err[-1] and not (tmp_path / "out").exists()

@@ -35,6 +35,12 @@ def dev(korquad) -> list[QAExample]:
 
 
 @pytest.fixture(scope="module")
+def dev_features(reference, dev) -> tuple[QAFeatures, QAFeatures]:
+    """Our training and evaluation features of the dev file, with transformers' tokenizer."""
+    return ours(reference, dev, training=True), ours(reference, dev, training=False)
+
+
+@pytest.fixture(scope="module")
 def reference(kcbert_vocab, tmp_path_factory):
     """transformers' fast tokenizer for the real vocab."""
     return reference_tokenizer(kcbert_vocab, tmp_path_factory.mktemp("reference-tokenizer"))
@@ -65,17 +71,17 @@ def ours(tokenizer, examples, *, training, **settings) -> QAFeatures:
 # --- run_qa.py's recipe (transformers examples/pytorch/question-answering), written out ---------
 
 
-def truncated_question(tokenizer, question: str, max_query: int = MAX_QUERY) -> str:
-    """The question cut after its ``max_query``-th token (KcBERT-Finetune's ``max_query_length``)."""
-    spans = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-    return question if len(spans) <= max_query else question[: spans[max_query - 1][1]]
+def truncated_questions(tokenizer, questions: list[str], max_query: int = MAX_QUERY) -> list[str]:
+    """Each question cut after its ``max_query``-th token (KcBERT-Finetune's ``max_query_length``)."""
+    encoded = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    return [q if len(spans) <= max_query else q[: spans[max_query - 1][1]] for q, spans in zip(questions, encoded)]
 
 
 def run_qa_features(tokenizer, examples, max_length=MAX_LENGTH, stride=STRIDE, max_query=MAX_QUERY):
     """prepare_train_features and prepare_validation_features of run_qa.py (pad_on_right), on
     questions pre-truncated to ``max_query`` tokens: the encoding, start/end labels, offsets with
     None outside the context."""
-    questions = [truncated_question(tokenizer, example.question.lstrip(), max_query) for example in examples]
+    questions = truncated_questions(tokenizer, [example.question.lstrip() for example in examples], max_query)
     tokenized = tokenizer(
         questions,
         [example.context for example in examples],
@@ -114,10 +120,9 @@ def run_qa_features(tokenizer, examples, max_length=MAX_LENGTH, stride=STRIDE, m
     return tokenized, np.array(starts), np.array(ends), offsets
 
 
-def assert_same_as_run_qa(tokenizer, examples):
+def assert_same_as_run_qa(tokenizer, examples, features=None):
     tokenized, starts, ends, offsets = run_qa_features(tokenizer, examples)
-    mine = ours(tokenizer, examples, training=True)
-    evaluation = ours(tokenizer, examples, training=False)
+    mine, evaluation = features or (ours(tokenizer, examples, training=t) for t in (True, False))
     assert len(mine) == len(evaluation) == len(tokenized["input_ids"])
     for features in (mine, evaluation):
         np.testing.assert_array_equal(features.token_ids, tokenized["input_ids"])
@@ -135,10 +140,11 @@ def assert_same_as_run_qa(tokenizer, examples):
 
 def test_the_dev_file_reads_whole(korquad, dev):
     assert len(dev) == 5774 and len({e.id for e in dev}) == 5774
-    assert len({e.article for e in dev}) == 140 and len({e.context for e in dev}) == 961
+    assert len({e.article for e in dev}) == 140 and len({e.context for e in dev}) == 960
     assert all(e.aligned and len(e.answer_texts) == 1 for e in dev)
     first = dev[0]
-    assert (first.id, first.title, first.answer_texts, first.answer_starts) == ("6548850-0-0", "임종석", ("1989년 2월 15일",), (0,))
+    assert (first.id, first.title) == ("6548850-0-0", "임종석")
+    assert (first.answer_texts, first.answer_starts) == (("1989년 2월 15일",), (0,))
     assert first.question == "임종석이 여의도 농민 폭력 시위를 주도한 혐의로 지명수배 된 날은?"
     training = read_squad(korquad, training=True)
     assert training.examples == dev and training.misaligned == 0
@@ -181,13 +187,22 @@ BAD_FILES = [
     ({"data": [{"title": 3, "paragraphs": []}]}, "data[0]['title'] is an integer, not a string"),
     ({"data": [{"paragraphs": [{"qas": []}]}]}, "data[0].paragraphs[0] has no key 'context'"),
     ({"data": [{"paragraphs": [{"context": "c"}]}]}, "data[0].paragraphs[0] has no key 'qas'"),
-    ({"data": [{"paragraphs": [{"context": "c", "qas": {}}]}]}, "data[0].paragraphs[0]['qas'] is an object, not a list"),
+    ({"data": [{"paragraphs": [{"context": "c", "qas": {}}]}]}, "paragraphs[0]['qas'] is an object, not a list"),
     (squad({"question": "q"}), "data[0].paragraphs[0].qas[0] has no key 'id'"),
     (squad({"id": "x1"}), "data[0].paragraphs[0].qas[0] (question id 'x1') has no key 'question'"),
     (squad({"id": "x1", "question": "q"}), "(question id 'x1') has no answer; training needs one"),
-    (squad({"id": "x1", "question": "q", "answers": [{"text": "서울"}]}), "(question id 'x1')['answers'][0] has no key 'answer_start'"),
-    (squad({"id": "x1", "question": "q", "answers": [{"text": "서울", "answer_start": "0"}]}), "['answer_start'] is a string, not an integer"),
-    (squad(question("x1"), question("x2"), question("x1")), "data[0].paragraphs[0].qas[2]: question id 'x1' is also at data[0].paragraphs[0].qas[0]"),
+    (
+        squad({"id": "x1", "question": "q", "answers": [{"text": "서울"}]}),
+        "(question id 'x1')['answers'][0] has no key 'answer_start'",
+    ),
+    (
+        squad({"id": "x1", "question": "q", "answers": [{"text": "서울", "answer_start": "0"}]}),
+        "['answer_start'] is a string, not an integer",
+    ),
+    (
+        squad(question("x1"), question("x2"), question("x1")),
+        "data[0].paragraphs[0].qas[2]: question id 'x1' is also at data[0].paragraphs[0].qas[0]",
+    ),
 ]
 
 
@@ -226,18 +241,18 @@ def test_split_by_article_is_deterministic_and_keeps_articles_whole(dev):
 # --- features ------------------------------------------------------------------------------------
 
 
-def test_features_are_run_qa_py_s_for_every_dev_question(reference, dev):
+def test_features_are_run_qa_py_s_for_every_dev_question(reference, dev, dev_features):
     """Every question of the dev file is at most 64 tokens (the longest is 54), so the question cut
     changes nothing here and the comparison is exact: ids, segments, masks, example index, offsets,
     start/end labels."""
     lengths = [len(ids) for ids in reference([e.question for e in dev], add_special_tokens=False)["input_ids"]]
     assert max(lengths) == 54
-    mine, evaluation, starts, ends = assert_same_as_run_qa(reference, dev)
+    mine, evaluation, starts, ends = assert_same_as_run_qa(reference, dev, dev_features)
     assert len(mine) == 8144
     np.testing.assert_array_equal(mine.start_positions, starts)
     np.testing.assert_array_equal(mine.end_positions, ends)
     answered = mine.start_positions > 0
-    assert answered.sum() == 6231 and (mine.end_positions[answered] >= mine.start_positions[answered]).all()
+    assert answered.sum() == 6294 and (mine.end_positions[answered] >= mine.start_positions[answered]).all()
     # every example has at least one window holding its answer
     assert set(mine.example_index[answered]) == set(range(len(dev)))
 
@@ -252,12 +267,13 @@ def test_long_questions_are_cut_to_64_tokens(reference, dev):
     encoded = reference([e.question for e in examples], add_special_tokens=False)["input_ids"]
     assert min(map(len, encoded)) > MAX_QUERY
     # the cut text tokenizes to exactly the first 64 tokens (the reference is sound)
-    cut = reference([truncated_question(reference, e.question) for e in examples], add_special_tokens=False)
+    cut = reference(truncated_questions(reference, [e.question for e in examples]), add_special_tokens=False)
     assert cut["input_ids"] == [ids[:MAX_QUERY] for ids in encoded]
     mine, _, starts, ends = assert_same_as_run_qa(reference, examples)
     np.testing.assert_array_equal(mine.start_positions, starts)
     np.testing.assert_array_equal(mine.end_positions, ends)
-    np.testing.assert_array_equal(mine.token_ids[:, 1 : MAX_QUERY + 1], [encoded[i][:MAX_QUERY] for i in mine.example_index])
+    questions = [encoded[i][:MAX_QUERY] for i in mine.example_index]
+    np.testing.assert_array_equal(mine.token_ids[:, 1 : MAX_QUERY + 1], questions)
     assert (mine.token_ids[:, MAX_QUERY + 1] == reference.sep_token_id).all()
     assert (mine.segment_ids[:, : MAX_QUERY + 2] == 0).all() and (mine.segment_ids[:, MAX_QUERY + 2] == 1).all()
 
@@ -296,18 +312,18 @@ def test_windows_and_settings():
     assert empty.token_ids[0, :4].tolist() == [2, 5, 3, 3] and empty.start_positions.tolist() == [0]
 
 
-def test_the_in_graph_tokenizer_gives_the_same_features(kcbert_vocab, reference, dev):
+def test_the_in_graph_tokenizer_gives_the_same_features(kcbert_vocab, dev, dev_features):
     from kcbert_tf.text.qa_features import features_with_tokenizer
     from kcbert_tf.text.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(kcbert_vocab)
     if not hasattr(tokenizer, "encode_with_offsets"):
         pytest.skip("KcBertTokenizer.encode_with_offsets has not landed yet")
-    for training in (True, False):
-        theirs = ours(reference, dev, training=training)
+    for training, theirs in zip((True, False), dev_features):
         mine = features_with_tokenizer(dev, tokenizer, training=training)
-        for name in ("token_ids", "segment_ids", "padding_mask", "example_index", "start_positions", "end_positions", "offsets"):
+        for name in ("token_ids", "segment_ids", "padding_mask", "example_index", "start_positions", "end_positions"):
             np.testing.assert_array_equal(getattr(mine, name), getattr(theirs, name), err_msg=name)
+        np.testing.assert_array_equal(mine.offsets, theirs.offsets)
 
 
 # --- decoding ------------------------------------------------------------------------------------
@@ -322,13 +338,12 @@ ROUND_TRIP = {
 }
 
 
-def test_gold_positions_decode_back_to_the_gold_answers(reference, dev):
+def test_gold_positions_decode_back_to_the_gold_answers(reference, dev, dev_features):
     """One-hot logits at each training feature's gold positions, decoded over the evaluation
     features: every answer whose both ends fall on token boundaries (and is at most 30 tokens)
     comes back exactly; every other one is explained, with the reason computed from transformers'
     own offsets of the context."""
-    training = ours(reference, dev, training=True)
-    evaluation = ours(reference, dev, training=False)
+    training, evaluation = dev_features
     rows = np.arange(len(training))
     start = np.zeros(training.token_ids.shape, np.float32)
     end = np.zeros(training.token_ids.shape, np.float32)
@@ -412,7 +427,7 @@ def test_decoding_picks_the_best_window():
     start[1, 4], end[1, 4] = 3, 2  # 다: 5
     assert decode_answers([example], features, start, end) == {"e": "다"}
     with pytest.raises(ValueError, match="training=False"):
-        decode_answers([example], QAFeatures(features.token_ids, features.segment_ids, features.padding_mask, features.example_index), start, end)
+        decode_answers([example], QAFeatures(*(features.token_ids,) * 3, features.example_index), start, end)
 
 
 # --- the metric ----------------------------------------------------------------------------------

@@ -119,6 +119,11 @@ def _read(model_dir: str, max_seq_length: int | None) -> _Export:
 
     source = ModelDir.read(model_dir)
     config = source.config
+    if config.head not in (None, "sequence_classification"):
+        raise UserError(
+            f"{model_dir} holds a {config.architecture}: export-savedmodel takes a masked LM or a sequence "
+            "classifier; export it with `kcbert-tf export-hf` (transformers) instead"
+        )
     limit = config.max_position_embeddings
     trained = _fine_tuning_record(model_dir) if config.is_classifier else {}
     if max_seq_length is None:

@@ -137,6 +137,24 @@ def predict_entities(model_dir: str, texts: list[str]) -> list[list[tuple[str, i
     ]
 
 
+def predict_answers(model_dir: str, questions) -> dict[str, str]:
+    """``{question id: answer text}`` for questions (:class:`~kcbert_tf.text.squad_files.QAExample`,
+    e.g. ``read_squad(path, training=False).examples``)."""
+    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.text.qa_decoding import answer_questions
+    from kcbert_tf.text.qa_features import features_with_tokenizer
+
+    task = _task(model_dir)
+    settings = task["settings"]
+    source = ModelDir.read(model_dir)
+    model = source.load_model()
+    features = features_with_tokenizer(
+        questions, source.tokenizer(), training=False, max_length=settings["max_seq_length"],
+        doc_stride=settings["doc_stride"], max_query_length=settings["max_query_length"],
+    )
+    return answer_questions(model, questions, features, batch_size=BATCH, max_answer_length=settings["max_answer_length"])
+
+
 def _write(path: str | None, text: str, what: str) -> None:
     if path:
         temporary = f"{path}.tmp"
@@ -167,9 +185,9 @@ def run(argv: Sequence[str] | None = None) -> list:
         _write(args.output, "\n".join(blocks), f"{len(sentences):,} sentence(s), {sum(map(len, found)):,} entities")
         return found
     if kind == "qa":
-        from kcbert_tf.training.qa_task import predict_answers_file
+        from kcbert_tf.text.squad_files import read_squad
 
-        answers = predict_answers_file(args.model, args.input)
+        answers = predict_answers(args.model, read_squad(args.input, training=False).examples)
         _write(args.output, json.dumps(answers, ensure_ascii=False, indent=2) + "\n", f"{len(answers):,} answer(s)")
         return answers
     needed = [name for name in (task["columns"]["text"], task["columns"].get("text_pair")) if name]

@@ -55,7 +55,10 @@ def build_arg_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--task", required=True, help="nsmc, hate-speech, kornli, paws, question-pair, korsts, klue-ner, word-tags, korquad, or 'custom' with the column flags")
     parser.add_argument("--train", required=True, help="the training file (sentence tasks: tab-separated, a header line; NER: KLUE-NER or words<TAB>tags; korquad: SQuAD v1 JSON)")
-    parser.add_argument("--eval", required=True, help="the evaluation file, same format")
+    parser.add_argument("--eval", default=None, help="the evaluation file, same format (required unless --eval-split)")
+    parser.add_argument("--eval-split", type=float, default=None,
+                        help="korquad: evaluate on this share of --train's articles instead, split in memory "
+                        "by article with --seed (KorQuAD's license allows no modified copies on disk)")
     parser.add_argument(
         "--init", required=True,
         help="the start: a model directory of ours (`pretrain`, `import-hf`, `finetune`: its encoder is "
@@ -142,7 +145,7 @@ def _task(settings, args):
     if settings.kind == "qa":
         from kcbert_tf.training.qa_task import QaTask
 
-        return QaTask(settings, args.train, args.eval, limit_train=args.limit_train)
+        return QaTask(settings, args.train, args.eval, limit_train=args.limit_train, eval_split=args.eval_split)
     from kcbert_tf.training.sentence_task import SentenceTask
 
     return SentenceTask(settings, args.train, args.eval, clean=not args.no_clean, limit_train=args.limit_train)
@@ -160,15 +163,23 @@ def run(argv: Sequence[str] | None = None) -> dict:
     from kcbert_tf.output_dir import check_output_dir
 
     output = check_output_dir(args.output, args.overwrite)
+    if args.eval_split is not None and settings.kind != "qa":
+        raise UserError("--eval-split applies to --task korquad; give the other tasks an --eval file")
+    if args.eval_split is not None and not 0 < args.eval_split < 1:
+        raise UserError(f"--eval-split {args.eval_split} must be between 0 and 1 (a share of the articles)")
+    if args.eval is None and args.eval_split is None:
+        raise UserError("--eval is required (or, for korquad, --eval-split SHARE)")
     task = _task(settings, args)
-    if task.train_size < settings.batch_size:
-        raise UserError(f"{args.train}: {task.train_size} training example(s), fewer than one batch of {settings.batch_size}")
     with tempfile.TemporaryDirectory(prefix="kcbert-tf-init-") as scratch:
         source = read_model_or_hf(args.init, scratch, allow_pickle=args.allow_pickle)
-        return _train(args, settings, source, task, output)
+        tokenizer = source.tokenizer()
+        task.prepare(tokenizer)
+        if task.train_size < settings.batch_size:
+            raise UserError(f"{args.train}: {task.train_size} training example(s), fewer than one batch of {settings.batch_size}")
+        return _train(args, settings, source, task, tokenizer, output)
 
 
-def _train(args, settings, source, task, output) -> dict:
+def _train(args, settings, source, task, tokenizer, output) -> dict:
     import keras
     import tensorflow as tf
 
@@ -192,7 +203,6 @@ def _train(args, settings, source, task, output) -> dict:
         steps_per_epoch, settings.batch_size, settings.learning_rate, settings.max_seq_length,
     )
     pretrained = source.load_model()  # outside the scope: a plain model, only read from; its encoder is taken
-    tokenizer = source.tokenizer()
     with info.strategy.scope():
         model = build_model(config)
         for target, value in zip(model.backbone.weights, pretrained.backbone.weights):

@@ -67,6 +67,9 @@ class NerTask:
         self.record = {"train_examples": len(self.train), "eval_examples": len(self.evaluation), "format": settings.name}
         self._eval_features = None
 
+    def prepare(self, tokenizer) -> None:
+        """Nothing to do before training: batches are built as they are read."""
+
     def describe(self) -> str:
         types = sorted({label[2:] for label in self.labels if label != "O"})
         return f"{len(types)} entity types {types}, {len(self.train)} train / {len(self.evaluation)} eval sentences"

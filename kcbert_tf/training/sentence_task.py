@@ -84,6 +84,9 @@ class SentenceTask:
             "columns": dataclasses.asdict(settings.columns),
         }
 
+    def prepare(self, tokenizer) -> None:
+        """Nothing to do before training: batches are built as they are read."""
+
     def describe(self) -> str:
         what = "regression" if self.labels is None else f"{len(self.labels)} labels"
         return f"{what}, {self.settings.columns}, {len(self.train)} train / {len(self.evaluation)} eval examples"

@@ -1,0 +1,134 @@
+"""Extractive question answering as a fine-tuning task (``--task korquad``): the answer's start and
+end token in a passage.
+
+The files are SQuAD v1 JSON (:mod:`kcbert_tf.text.squad_files`; KorQuAD 1.0 is one); a training
+question whose answer is not at its ``answer_start`` is counted, reported and skipped, as
+transformers' examples do.  Questions and contexts become features the way transformers' QA
+examples build them (:mod:`kcbert_tf.text.qa_features`: ``[CLS] question [SEP] window [SEP]``, the
+question cut to ``max_query_length`` tokens, windows over the context every ``doc_stride`` tokens,
+windows without the answer pointing at ``[CLS]``).  The loss is transformers'
+``BertForQuestionAnswering``'s: the mean of the start and the end cross-entropy over the tokens.
+Each epoch the eval file is answered by n-best decoding over all windows
+(:mod:`kcbert_tf.text.qa_decoding`) and scored with KorQuAD 1.0's official EM and F1
+(:mod:`kcbert_tf.text.korquad_metric`); ``predictions.json`` (``{question_id: answer}``, the best
+epoch's) is written beside ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import keras
+import numpy as np
+
+__all__ = ["QaTask", "SpanLoss"]
+
+_LOG = logging.getLogger(__name__)
+
+PREDICTIONS_FILE = "predictions.json"
+
+
+class SpanLoss(keras.losses.Loss):
+    """Cross-entropy of the start and of the end position, averaged (transformers'
+    ``(start_loss + end_loss) / 2``): ``y_true`` int ``[B, 2]``, ``y_pred`` logits ``[B, L, 2]``."""
+
+    def __init__(self, name: str = "span_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        logits = keras.ops.transpose(y_pred, (0, 2, 1))  # [B, 2, L]
+        return keras.losses.sparse_categorical_crossentropy(keras.ops.cast(y_true, "int32"), logits, from_logits=True)
+
+
+def _inputs(features) -> dict:
+    return {"token_ids": features.token_ids, "segment_ids": features.segment_ids, "padding_mask": features.padding_mask}
+
+
+class QaTask:
+    """A span-extraction task: read, windowed, answered, scored."""
+
+    clean = False  # answers are character spans of the context as written
+    labels = None
+
+    def __init__(self, settings, train_path: str, eval_path: str | None, *, limit_train: int | None = None,
+                 eval_split: float | None = None):
+        from kcbert_tf.text.squad_files import read_squad, split_by_article
+
+        self.settings = settings
+        if eval_split:  # one file, split by article in memory (KorQuAD's license: no modified copies)
+            everything = read_squad(train_path, training=False)
+            train_side, eval_side = split_by_article(everything.examples, eval_split, settings.seed)
+            aligned = [example for example in train_side if example.aligned and example.answer_texts]
+            misaligned = len(train_side) - len(aligned)
+            if misaligned:
+                _LOG.info("%s: %d training question(s) whose answer is not at its answer_start skipped", train_path, misaligned)
+            self.evaluation = dataclasses.replace(everything, examples=eval_side)
+        else:
+            train = read_squad(train_path, training=True)
+            aligned, misaligned = train.examples, train.misaligned
+            self.evaluation = read_squad(eval_path, training=False)
+        self.train_examples = aligned[: limit_train or None]
+        self.record = {
+            "train_examples": len(self.train_examples),
+            "eval_examples": len(self.evaluation),
+            "skipped_misaligned_answers": misaligned,
+            "eval_split": eval_split,
+        }
+        self.train_size = 0
+        self._train_features = self._eval_features = None
+
+    def prepare(self, tokenizer) -> None:
+        """Tokenize and window both files (the number of training windows is the epoch)."""
+        from kcbert_tf.text.qa_features import features_with_tokenizer
+
+        windows = {"max_length": self.settings.max_seq_length, "doc_stride": self.settings.doc_stride,
+                   "max_query_length": self.settings.max_query_length}
+        self._train_features = features_with_tokenizer(self.train_examples, tokenizer, training=True, **windows)
+        self._eval_features = features_with_tokenizer(self.evaluation.examples, tokenizer, training=False, **windows)
+        self.train_size = len(self._train_features)
+        self.record.update(train_windows=len(self._train_features), eval_windows=len(self._eval_features))
+
+    def describe(self) -> str:
+        return (f"{len(self.train_examples)} train questions in {self.train_size} windows / "
+                f"{len(self.evaluation)} eval questions in {len(self._eval_features)} windows")
+
+    def model_config(self, config):
+        return config.for_question_answering()
+
+    def compile_args(self) -> dict:
+        return {"loss": SpanLoss()}
+
+    def train_dataset(self, tokenizer, batch_size: int, seed: int, epochs: int):
+        import tensorflow as tf
+
+        from kcbert_tf.training.core import epoch_batches
+
+        features = self._train_features
+        inputs = {name: tf.constant(value) for name, value in _inputs(features).items()}
+        spans = tf.constant(np.stack([features.start_positions, features.end_positions], axis=1).astype(np.int32))
+        order = epoch_batches(len(features), batch_size, epochs, seed)
+
+        def gather(indices):
+            return {name: tf.gather(value, indices) for name, value in inputs.items()}, tf.gather(spans, indices)
+
+        dataset = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
+        return dataset.map(gather).prefetch(tf.data.AUTOTUNE)
+
+    def _answers(self, model, batch_size: int) -> dict[str, str]:
+        from kcbert_tf.text.qa_decoding import answer_questions
+
+        return answer_questions(model, self.evaluation.examples, self._eval_features, batch_size=batch_size,
+                                max_answer_length=self.settings.max_answer_length)
+
+    def evaluate(self, model, tokenizer, batch_size: int) -> dict:
+        from kcbert_tf.text.korquad_metric import korquad_scores
+
+        scores = korquad_scores(self.evaluation.examples, self._answers(model, batch_size))
+        return {"exact_match": float(scores["exact_match"]), "f1": float(scores["f1"])}
+
+    def write_outputs(self, directory, model, tokenizer, batch_size: int) -> None:
+        """``predictions.json``: the (best epoch's) model's answer to every eval question."""
+        answers = self._answers(model, batch_size)
+        (directory / PREDICTIONS_FILE).write_text(json.dumps(answers, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

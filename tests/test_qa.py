@@ -1,0 +1,63 @@
+"""KorQuAD fine-tuning end to end: the eval split made in memory by article, EM/F1 each epoch,
+predictions.json, `predict` giving the same answers, export to transformers'
+BertForQuestionAnswering and back.  (Features, decoding and the metric: tests/test_qa_data.py.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import shared_file
+from kcbert_tf.cli import main as cli
+
+
+@pytest.fixture(scope="module")
+def korquad():
+    return shared_file("korquad/KorQuAD_v1.0_dev.json")
+
+
+@pytest.mark.slow
+def test_korquad_fine_tunes_answers_predicts_and_exports(korquad, dropout_free_model_dir, tmp_path):
+    from kcbert_tf.text.squad_files import read_squad, split_by_article
+
+    out = tmp_path / "qa"
+    assert cli(["finetune", "--task", "korquad", "--train", str(korquad), "--eval-split", "0.05", "--limit-train", "200",
+                "--init", str(dropout_free_model_dir), "--output", str(out), "--epochs", "1", "--batch-size", "16",
+                "--learning-rate", "1e-3", "--max-seq-length", "96", "--doc-stride", "48", "--max-query-length", "24"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["kind"] == "qa" and set(metrics["best"]) >= {"exact_match", "f1"}
+    assert 0 <= metrics["best"]["exact_match"] <= metrics["best"]["f1"] <= 100
+
+    # The eval side is whole articles of the file, as split_by_article (seed 42) draws them.
+    _, held_out = split_by_article(read_squad(korquad, training=False).examples, 0.05, 42)
+    predictions = json.loads((out / "predictions.json").read_text(encoding="utf-8"))
+    assert list(predictions) == [example.id for example in held_out] == [e.id for e in held_out]
+    assert metrics["eval_examples"] == len(held_out) and len({e.title for e in held_out}) >= 1
+    for example in held_out:
+        assert predictions[example.id] in example.context  # a span of its own context
+
+    from kcbert_tf.inference.predict import predict_answers
+
+    assert predict_answers(str(out), held_out) == predictions
+
+    assert cli(["export-hf", "--model-dir", str(out), "--output", str(tmp_path / "hf")]) == 0
+    from transformers import AutoModelForQuestionAnswering
+
+    assert type(AutoModelForQuestionAnswering.from_pretrained(str(tmp_path / "hf"))).__name__ == "BertForQuestionAnswering"
+    assert cli(["import-hf", "--input", str(tmp_path / "hf"), "--output", str(tmp_path / "again")]) == 0
+
+
+def test_bad_qa_input_is_one_line(dropout_free_model_dir, tmp_path, capsys):
+    (tmp_path / "not.json").write_text("{not json", encoding="utf-8")
+    cases = [
+        (["--task", "korquad", "--train", str(tmp_path / "not.json"), "--eval-split", "0.1"], "not.json"),
+        (["--task", "nsmc", "--train", str(tmp_path / "not.json"), "--eval-split", "0.1"], "--eval-split applies to --task korquad"),
+        (["--task", "korquad", "--train", str(tmp_path / "not.json")], "--eval is required"),
+        (["--task", "korquad", "--train", str(tmp_path / "not.json"), "--eval-split", "1.5"], "must be between 0 and 1"),
+    ]
+    for argv, message in cases:
+        assert cli(["finetune", *argv, "--init", str(dropout_free_model_dir), "--output", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert message in err[-1] and err[-1].startswith("kcbert-tf finetune: error:"), err
+        assert not (tmp_path / "out").exists()
