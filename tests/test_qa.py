@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import shared_file
+from conftest import SHARED_DATA, shared_file
 from kcbert_tf.cli import main as cli
 
 
@@ -56,6 +56,10 @@ def test_bad_qa_input_is_one_line(dropout_free_model_dir, tmp_path, capsys):
         (["--task", "korquad", "--train", str(tmp_path / "not.json")], "--eval is required"),
         (["--task", "korquad", "--train", str(tmp_path / "not.json"), "--eval-split", "1.5"], "must be between 0 and 1"),
     ]
+    korquad = SHARED_DATA / "korquad" / "KorQuAD_v1.0_dev.json"
+    if korquad.exists():  # the preset's 300 positions, a 128-position model
+        cases.append((["--task", "korquad", "--train", str(korquad), "--eval-split", "0.1"],
+                      "--max-seq-length 300 (the korquad setting or yours) is more than max_position_embeddings 128"))
     for argv, message in cases:
         assert cli(["finetune", *argv, "--init", str(dropout_free_model_dir), "--output", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -53,12 +53,15 @@ array([-1, -1, -1, 17, 20, 22, -1, -1], dtype=int32)
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
 from kcbert_tf.errors import UserError
 from kcbert_tf.text.squad_files import QAExample
+
+_LOG = logging.getLogger(__name__)
 
 __all__ = [
     "MAX_LENGTH",
@@ -168,6 +171,10 @@ def build_features(
         by_context[context] = (np.asarray(ids, dtype=np.int32), spans)
 
     rows: list[tuple[int, np.ndarray, np.ndarray, int, tuple[int, int]]] = []
+    long_questions = [example.id for example, (ids, _) in zip(examples, encoded) if len(ids) > max_query_length]
+    if long_questions:
+        _LOG.info("%d question(s) of over %d tokens cut to their first %d (as BERT's run_squad does), e.g. %s",
+                  len(long_questions), max_query_length, max_query_length, long_questions[0])
     for index, example in enumerate(examples):
         question = np.asarray(encoded[index][0][:max_query_length], dtype=np.int32)
         ids, spans = by_context[example.context]

@@ -172,6 +172,12 @@ def run(argv: Sequence[str] | None = None) -> dict:
     task = _task(settings, args)
     with tempfile.TemporaryDirectory(prefix="kcbert-tf-init-") as scratch:
         source = read_model_or_hf(args.init, scratch, allow_pickle=args.allow_pickle)
+        limit = source.config.max_position_embeddings
+        if settings.max_seq_length > limit:
+            raise UserError(
+                f"--max-seq-length {settings.max_seq_length} (the {settings.name} setting or yours) is more than "
+                f"max_position_embeddings {limit} of {args.init}; pass --max-seq-length {limit} or less"
+            )
         tokenizer = source.tokenizer()
         task.prepare(tokenizer)
         if task.train_size < settings.batch_size:
