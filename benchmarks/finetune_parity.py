@@ -1,0 +1,422 @@
+"""Benchmark: `kcbert-tf finetune` against transformers' own fine-tuning in PyTorch, same start.
+
+The start is one Hugging Face checkpoint: a `BertForMaskedLM` of a small config (the real
+30,000-token KcBERT vocab, erf GELU, 64 positions) with random weights from torch (fixed seed),
+written with `save_pretrained` (safetensors) beside `vocab.txt` and a `tokenizer_config.json`.
+`BertForMaskedLM` has no pooler, so a seeded `bert.pooler.*` is added to the safetensors file, as
+`kcbert-tf export-hf` writes one: both sides then start from the same embeddings, encoder and
+pooler, and only the 2 x hidden classifier layer is freshly drawn on each side.
+
+The data: the shared NSMC sample (``../shared/data/nsmc/train.txt``) split with a fixed seed
+(`benchmarks.nsmc_split`) into a training and an evaluation file.  The settings: the nsmc preset
+(max length 50, batch 64, lr 5e-5, AdamW eps 1e-8, weight decay 0, linear decay to 0, no warmup,
+gradient clipping 1.0, seed 42), fewer epochs than the preset's 8 to fit the time budget, the same
+for both sides.  Both sides clean the texts with `kcbert_tf.text.cleaning.clean` and drop the empty
+ones; both drop the last partial training batch (ours does; the PyTorch loader is told to).
+
+- ours: `kcbert-tf finetune --task nsmc --init HF_DIR` (through `kcbert_tf.cli.main` in a fresh
+  process; when `finetune` does not yet take a Hugging Face directory, `kcbert-tf import-hf` runs
+  first and its time counts in the whole command);
+- transformers: `AutoTokenizer.from_pretrained(HF_DIR)` (truncation to 50, padded to 50 like ours),
+  `BertForSequenceClassification.from_pretrained(HF_DIR, num_labels=2)`, a plain PyTorch loop
+  (`torch.optim.AdamW`, `get_linear_schedule_with_warmup(..., 0, total)`, `clip_grad_norm_(..., 1.0)`,
+  a `DataLoader` shuffled by a seeded generator, dropout as in the config), in a fresh process.
+
+Both evaluate accuracy and macro-F1 (scikit-learn) on the eval split after each epoch; the table
+gives the best epoch (ours keeps it: `metrics.json` "best") and the last.  "fit" is the training
+alone — for ours the wall time of `model.fit` inside `finetune` minus the per-epoch evaluation it
+runs (both measured by wrapping the classifier's `fit` and `predict` in the worker process), for
+transformers the loop without its evaluation; "whole" is the command from process start to exit.
+Goal: our accuracy within 1 point of transformers', and faster.
+
+    .venv/bin/python -m benchmarks.finetune_parity [--epochs 3] [--train-size 8000] [--eval-size 2000]
+        [--layers 2] [--hidden 256] [--seed 0] [--keep DIR] [--tasks nsmc,ner,qa]
+
+With ``--tasks`` including ``ner`` and ``qa`` (the default) it also prints the KLUE-NER and KorQuAD
+rows of `benchmarks.parity_ner_qa`: the same comparison for token classification and extractive
+QA, both sides scored by the same metric code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from benchmarks.nsmc_split import NSMC, VOCAB, missing_shared_files, write_split  # noqa: E402
+
+#: The nsmc preset (kcbert_tf.training.task_presets), written out: both sides get these.
+MAX_LENGTH, BATCH_SIZE, LEARNING_RATE, ADAM_EPSILON, CLIP_NORM, TRAIN_SEED = 50, 64, 5e-5, 1e-8, 1.0, 42
+GOAL_POINTS = 1.0
+
+
+def small_config(layers: int, hidden: int, vocab_size: int) -> dict:
+    """A small KcBERT-shaped config (Hugging Face form): ``layers`` x ``hidden``, 64-wide heads."""
+    return {
+        "architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": vocab_size,
+        "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": max(1, hidden // 64),
+        "intermediate_size": 4 * hidden, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 64, "type_vocab_size": 2,
+        "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+    }
+
+
+def write_hf_start(directory: pathlib.Path, layers: int, hidden: int, seed: int) -> dict:
+    """The common start: a seeded random ``BertForMaskedLM`` saved by ``save_pretrained``, a seeded
+    pooler added to its safetensors file, the real vocab and a tokenizer config."""
+    import torch
+    import transformers
+    from safetensors.torch import load_file, save_file
+    from transformers import BertConfig, BertForMaskedLM
+
+    vocab = VOCAB.read_text(encoding="utf-8").splitlines()
+    config = small_config(layers, hidden, len(vocab))
+    torch.manual_seed(seed)
+    model = BertForMaskedLM(BertConfig(**config))
+    transformers.utils.logging.disable_progress_bar()
+    model.save_pretrained(directory, safe_serialization=True)
+    weights = directory / "model.safetensors"
+    tensors = load_file(weights)
+    pooler = torch.empty(hidden, hidden)
+    torch.nn.init.normal_(pooler, std=config["initializer_range"])  # transformers' init for nn.Linear
+    tensors["bert.pooler.dense.weight"], tensors["bert.pooler.dense.bias"] = pooler, torch.zeros(hidden)
+    save_file({name: tensor.contiguous() for name, tensor in tensors.items()}, weights, metadata={"format": "pt"})
+    shutil.copyfile(VOCAB, directory / "vocab.txt")
+    (directory / "tokenizer_config.json").write_text(
+        json.dumps({"do_lower_case": False, "tokenizer_class": "BertTokenizer"}), encoding="utf-8"
+    )
+    return config
+
+
+def finetune_takes_hf_directory() -> bool:
+    """Whether ``kcbert-tf finetune --init`` says it takes a Hugging Face directory (its --help)."""
+    from kcbert_tf.training.finetuning import build_arg_parser
+
+    return "Hugging Face" in build_arg_parser().format_help()
+
+
+# --- the two sides, each run in its own process -------------------------------------------------
+
+
+def worker_ours(finetune_argv: list[str], result_path: str) -> int:
+    """Run ``kcbert-tf finetune`` through the CLI entry, timing the classifier's ``fit`` and the
+    ``predict`` calls made inside it (the per-epoch evaluation)."""
+    import tensorflow as tf
+
+    from kcbert_tf.cli import main as cli
+    from kcbert_tf.model.classifier import KcBertClassifier
+
+    timings = {"fit": 0.0, "predict_in_fit": 0.0, "predict_calls": 0}
+    inside_fit = [False]
+    original_fit, original_predict = KcBertClassifier.fit, KcBertClassifier.predict
+
+    def timed_fit(self, *args, **kwargs):
+        inside_fit[0], start = True, time.perf_counter()
+        try:
+            return original_fit(self, *args, **kwargs)
+        finally:
+            inside_fit[0] = False
+            timings["fit"] += time.perf_counter() - start
+
+    def timed_predict(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original_predict(self, *args, **kwargs)
+        finally:
+            if inside_fit[0]:
+                timings["predict_in_fit"] += time.perf_counter() - start
+                timings["predict_calls"] += 1
+
+    KcBertClassifier.fit, KcBertClassifier.predict = timed_fit, timed_predict
+    rc = cli(["finetune", *finetune_argv])
+    timings["rc"] = rc
+    timings["threads"] = (
+        f"TensorFlow intra-op {tf.config.threading.get_intra_op_parallelism_threads()}, inter-op "
+        f"{tf.config.threading.get_inter_op_parallelism_threads()} (0 = TF's default: all {os.cpu_count()} cores)"
+    )
+    pathlib.Path(result_path).write_text(json.dumps(timings), encoding="utf-8")
+    return rc
+
+
+def read_cleaned(path: str) -> tuple[list[str], list[int], int]:
+    """Texts and labels of an NSMC-format file, split on tabs (no quoting), each text cleaned with
+    KcBERT's ``clean()``, empty ones dropped (as ``read_examples`` does); and how many were dropped."""
+    from kcbert_tf.text.cleaning import clean
+
+    lines = pathlib.Path(path).read_text(encoding="utf-8").split("\n")
+    header = lines[0].split("\t")
+    text_at, label_at = header.index("document"), header.index("label")
+    texts, labels, empty = [], [], 0
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        text = clean(fields[text_at])
+        if not text:
+            empty += 1
+            continue
+        texts.append(text)
+        labels.append(int(fields[label_at]))
+    return texts, labels, empty
+
+
+def worker_transformers(hf_dir: str, train_path: str, eval_path: str, epochs: int, result_path: str) -> int:
+    """transformers' fine-tuning: BertForSequenceClassification in a plain PyTorch loop."""
+    import numpy as np
+    import torch
+    import transformers
+    from sklearn.metrics import accuracy_score, f1_score
+    from torch.utils.data import DataLoader, TensorDataset
+    from transformers import AutoTokenizer, BertForSequenceClassification, get_linear_schedule_with_warmup
+
+    transformers.logging.set_verbosity_error()
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+
+    def encode(path):
+        texts, labels, empty = read_cleaned(path)
+        batch = tokenizer(texts, truncation=True, max_length=MAX_LENGTH, padding="max_length", return_tensors="pt")
+        return (batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], torch.tensor(labels)), empty
+
+    train, train_empty = encode(train_path)
+    evaluation, eval_empty = encode(eval_path)
+    torch.manual_seed(TRAIN_SEED)
+    model = BertForSequenceClassification.from_pretrained(hf_dir, num_labels=2)
+    loader = DataLoader(TensorDataset(*train), batch_size=BATCH_SIZE, shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(TRAIN_SEED))
+    total = len(loader) * epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, eps=ADAM_EPSILON, weight_decay=0.0)
+    schedule = get_linear_schedule_with_warmup(optimizer, 0, total)
+
+    def evaluate() -> dict:
+        model.eval()
+        predictions = []
+        with torch.no_grad():
+            for start in range(0, len(evaluation[0]), BATCH_SIZE):
+                ids, mask, types = (tensor[start : start + BATCH_SIZE] for tensor in evaluation[:3])
+                predictions.append(model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits.argmax(-1).numpy())
+        model.train()
+        predicted, targets = np.concatenate(predictions), evaluation[3].numpy()
+        return {"accuracy": float(accuracy_score(targets, predicted)),
+                "macro_f1": float(f1_score(targets, predicted, average="macro"))}
+
+    epochs_out, fit_seconds, eval_seconds = [], 0.0, 0.0
+    model.train()
+    for epoch in range(1, epochs + 1):
+        start, losses = time.perf_counter(), []
+        for ids, mask, types, labels in loader:
+            loss = model(input_ids=ids, attention_mask=mask, token_type_ids=types, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+        fit_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        epochs_out.append({"epoch": epoch, "train_loss": float(np.mean(losses)), **evaluate()})
+        eval_seconds += time.perf_counter() - start
+        print(f"transformers epoch {epoch}: {epochs_out[-1]}", file=sys.stderr, flush=True)
+    best = max(epochs_out, key=lambda row: row["accuracy"])  # the first of equals, as ours
+    result = {
+        "epochs": epochs_out, "best": best, "fit": fit_seconds, "eval": eval_seconds, "steps": total,
+        "train_examples": len(train[0]), "eval_examples": len(evaluation[0]),
+        "skipped_empty": {"train": train_empty, "eval": eval_empty},
+        "threads": f"torch intra-op {torch.get_num_threads()}, inter-op {torch.get_num_interop_threads()} (torch's defaults)",
+    }
+    pathlib.Path(result_path).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+# --- the driver ---------------------------------------------------------------------------------
+
+
+#: Per process run: (log name, its CPU seconds (user + system), its wall seconds, the 1-minute load
+#: average at its end).  Other work on the machine skews wall times: CPU / wall well under the core
+#: count, or a load average over it, says a run shared the cores.
+PROCESSES: list[tuple[str, float, float, float]] = []
+
+
+def run_process(command: list[str], log_path: pathlib.Path) -> tuple[int, float]:
+    """Run ``command`` with its output in ``log_path``; its exit status and wall seconds."""
+    start = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    PROCESSES.append((log_path.stem, usage.ru_utime + usage.ru_stime, seconds, os.getloadavg()[0]))
+    return os.waitstatus_to_exitcode(status), seconds
+
+
+def tail(path: pathlib.Path, lines: int = 25) -> str:
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def run_ours(work: pathlib.Path, hf_dir: pathlib.Path, train: pathlib.Path, evaluation: pathlib.Path, epochs: int) -> dict:
+    """Our side: ``finetune --init HF_DIR`` (or ``import-hf`` then ``finetune``); timings and metrics."""
+    whole, init, imported = 0.0, hf_dir, False
+    if not finetune_takes_hf_directory():
+        init, imported = work / "ours-imported", True
+        rc, seconds = run_process([sys.executable, "-m", "kcbert_tf.cli", "import-hf", "--input", str(hf_dir),
+                                   "--output", str(init)], work / "ours-import-hf.log")
+        whole += seconds
+        if rc:
+            return {"failed": f"import-hf exited {rc}:\n{tail(work / 'ours-import-hf.log')}"}
+    output, timings_path = work / "ours-finetuned", work / "ours-timings.json"
+    argv = ["--task", "nsmc", "--train", str(train), "--eval", str(evaluation), "--init", str(init),
+            "--output", str(output), "--epochs", str(epochs), "--max-seq-length", str(MAX_LENGTH),
+            "--batch-size", str(BATCH_SIZE), "--learning-rate", str(LEARNING_RATE), "--seed", str(TRAIN_SEED)]
+    rc, seconds = run_process([sys.executable, "-m", "benchmarks.finetune_parity", "--worker", "ours",
+                               "--result", str(timings_path), "--", *argv], work / "ours-finetune.log")
+    whole += seconds
+    if rc or not (output / "metrics.json").exists():
+        return {"failed": f"kcbert-tf finetune exited {rc}:\n{tail(work / 'ours-finetune.log')}"}
+    metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
+    timings = json.loads(timings_path.read_text(encoding="utf-8"))
+    steps = metrics["train_examples"] // BATCH_SIZE * epochs
+    return {
+        "epochs": metrics["epochs"], "best": metrics["best"], "fit": timings["fit"] - timings["predict_in_fit"],
+        "fit_with_eval": timings["fit"], "whole": whole, "steps": steps, "threads": timings["threads"],
+        "train_examples": metrics["train_examples"], "eval_examples": metrics["eval_examples"],
+        "skipped_empty": metrics["skipped_empty"], "init": "import-hf, then --init MODEL_DIR" if imported else "--init HF_DIR",
+    }
+
+
+def run_transformers(work: pathlib.Path, hf_dir: pathlib.Path, train: pathlib.Path, evaluation: pathlib.Path, epochs: int) -> dict:
+    result_path, log = work / "transformers-result.json", work / "transformers.log"
+    rc, whole = run_process([sys.executable, "-m", "benchmarks.finetune_parity", "--worker", "transformers",
+                             "--result", str(result_path), "--hf-dir", str(hf_dir), "--train-file", str(train),
+                             "--eval-file", str(evaluation), "--epochs", str(epochs)], log)
+    if rc:
+        return {"failed": f"the transformers worker exited {rc}:\n{tail(log)}"}
+    return {**json.loads(result_path.read_text(encoding="utf-8")), "whole": whole}
+
+
+def report(results: dict, config: dict, args: argparse.Namespace) -> None:
+    print(f"\nmodel {config['num_hidden_layers']}x{config['hidden_size']} ({config['num_attention_heads']} heads, "
+          f"intermediate {config['intermediate_size']}, vocab {config['vocab_size']:,}, erf gelu, dropout 0.1), "
+          f"random start from torch seed {args.seed}")
+    print(f"NSMC sample split with seed {args.seed}: {args.train_size:,} train / {args.eval_size:,} eval rows; "
+          f"max length {MAX_LENGTH}, batch {BATCH_SIZE}, lr {LEARNING_RATE:g}, {args.epochs} epoch(s) "
+          f"(the preset has 8), AdamW eps {ADAM_EPSILON:g}, no weight decay, linear decay, no warmup, clip {CLIP_NORM}, "
+          f"seed {TRAIN_SEED}; {os.cpu_count()} CPU cores")
+    for name, result in results.items():
+        if "failed" in result:
+            print(f"\n{name}: FAILED\n{result['failed']}")
+            continue
+        print(f"{name}: {result['train_examples']:,} train / {result['eval_examples']:,} eval examples after cleaning "
+              f"(empty dropped: {result['skipped_empty']}); {result['threads']}"
+              + (f"; start: {result['init']}" if "init" in result else ""))
+    print(f"processes (CPU s / wall s = cores used of {os.cpu_count()}; 1-minute load average at the end, "
+          f"{os.cpu_count()} = this benchmark alone on all cores): " + "; ".join(
+              f"{name} {cpu:.0f} / {wall:.0f} = {cpu / wall:.2f}, load {load:.2f}" for name, cpu, wall, load in PROCESSES))
+    print()
+    print("| side | eval accuracy (best epoch) | final epoch | macro-F1 (best) | fit s | whole command s | steps/s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, result in results.items():
+        if "failed" in result:
+            print(f"| {name} | failed | | | | | |")
+            continue
+        best, last = result["best"], result["epochs"][-1]
+        print(f"| {name} | {best['accuracy']:.4f} (epoch {best['epoch']}) | {last['accuracy']:.4f} | "
+              f"{best['macro_f1']:.4f} | {result['fit']:.1f} | {result['whole']:.1f} | {result['steps'] / result['fit']:.2f} |")
+    print()
+    for name, result in results.items():
+        if "failed" not in result:
+            print(f"{name} per epoch: " + ", ".join(
+                f"{row['epoch']}: acc {row['accuracy']:.4f} loss {row['train_loss']:.4f}" for row in result["epochs"]))
+    ours, theirs = results["kcbert-tf finetune"], results["transformers (PyTorch loop)"]
+    if "failed" in ours or "failed" in theirs:
+        print("\ngoal: not measured (a side failed)")
+        return
+    points = 100 * (ours["best"]["accuracy"] - theirs["best"]["accuracy"])
+    fit_ratio, whole_ratio = theirs["fit"] / ours["fit"], theirs["whole"] / ours["whole"]
+    print(f"\nour fit includes the in-graph tokenization and the first step's tracing; "
+          f"with the per-epoch evaluation it took {ours['fit_with_eval']:.1f} s")
+    print(f"accuracy difference (ours - transformers, best epochs): {points:+.2f} points "
+          f"(final epochs: {100 * (ours['epochs'][-1]['accuracy'] - theirs['epochs'][-1]['accuracy']):+.2f})")
+    print(f"speed ours/transformers: fit {fit_ratio:.2f}x, whole command {whole_ratio:.2f}x")
+    met = abs(points) <= GOAL_POINTS and fit_ratio > 1 and whole_ratio > 1
+    print(f"goal (accuracy within {GOAL_POINTS:g} point, and faster): {'met' if met else 'NOT met'} "
+          f"(accuracy {'ok' if abs(points) <= GOAL_POINTS else 'off'}, fit {'faster' if fit_ratio > 1 else 'slower'}, "
+          f"whole command {'faster' if whole_ratio > 1 else 'slower'})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=8, help="epochs for both sides (the preset's 8)")
+    parser.add_argument("--train-size", type=int, default=8000)
+    parser.add_argument("--eval-size", type=int, default=2000)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0, help="the random start and the data split")
+    parser.add_argument("--keep", help="keep the start, the split, the outputs and the logs in this directory")
+    parser.add_argument("--tasks", default="nsmc,ner,qa",
+                        help="the rows: nsmc (this file), ner and qa (KLUE-NER and KorQuAD: benchmarks.parity_ner_qa)")
+    # internal: one side in its own process
+    parser.add_argument("--worker", choices=["ours", "transformers"], help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--hf-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--train-file", help=argparse.SUPPRESS)
+    parser.add_argument("--eval-file", help=argparse.SUPPRESS)
+    parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker == "ours":
+        return worker_ours(args.rest, args.result)
+    if args.worker == "transformers":
+        return worker_transformers(args.hf_dir, args.train_file, args.eval_file, args.epochs, args.result)
+
+    tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
+    unknown = sorted(set(tasks) - {"nsmc", "ner", "qa"})
+    if unknown:
+        parser.error(f"--tasks: unknown {unknown}; choose from nsmc, ner, qa")
+    if "nsmc" in tasks:
+        _nsmc_rows(args)
+    if {"ner", "qa"} & set(tasks):  # the token- and span-task rows, from their own module
+        from benchmarks.parity_ner_qa import format_rows, ner_rows, qa_rows
+
+        rows = []
+        for task, make in (("ner", ner_rows), ("qa", qa_rows)):
+            if task in tasks:
+                print(f"running the {task} rows ...", file=sys.stderr, flush=True)
+                rows += make(pathlib.Path(args.keep) / task if args.keep else None, layers=args.layers, hidden=args.hidden,
+                             start_seed=args.seed)
+        print("\n" + format_rows(rows))
+    return 0
+
+
+def _nsmc_rows(args) -> None:
+    """The NSMC rows: the split, the start, both sides, the table."""
+    missing = missing_shared_files(NSMC, VOCAB)
+    if missing:
+        print(f"skipped: the shared data is absent ({', '.join(missing)})")
+        return
+    work = pathlib.Path(args.keep) if args.keep else pathlib.Path(tempfile.mkdtemp(prefix="finetune-parity-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        train, evaluation = write_split(work / "nsmc", train_size=args.train_size, eval_size=args.eval_size, seed=args.seed)
+        hf_dir = work / "hf-start"
+        hf_dir.mkdir(exist_ok=True)
+        config = write_hf_start(hf_dir, args.layers, args.hidden, args.seed)
+        results = {}
+        for name, side in (("transformers (PyTorch loop)", run_transformers), ("kcbert-tf finetune", run_ours)):
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            results[name] = side(work, hf_dir, train, evaluation, args.epochs)
+        report(results, config, args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"\nkept: {work} (hf-start/, nsmc/, ours-finetuned/, logs *.log)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

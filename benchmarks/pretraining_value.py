@@ -1,0 +1,237 @@
+"""Benchmark: what a few minutes of pretraining on the shared comments are worth on NSMC.
+
+Two arms of one small architecture (``--layers`` x ``--hidden``, the real 30,000-token KcBERT
+vocab, erf GELU, 64 positions; `benchmarks.finetune_parity.small_config`), fine-tuned alike:
+
+- pretrained: ``kcbert-tf preprocess`` on ``../shared/data/comments/news_comments.txt`` (24,000
+  raw comments) → ``make-pretraining-data`` with the real vocab at ``--max-seq-length`` (8 shards,
+  one of them held out for the MLM eval) → ``pretrain`` for ``--pretrain-steps`` from a training
+  config written here (configs/pretrain-tiny.json with this run's batch, learning rate, warmup,
+  checkpoint interval and eval split);
+- random: a model directory of the same config with freshly initialised weights
+  (``ModelDir.write(dir, config, vocab, build_masked_lm(config))``, Keras seeded with ``--seed``).
+
+Both then run ``kcbert-tf finetune --task nsmc`` with the same settings (the nsmc preset: max length
+50, batch 64, lr 5e-5, AdamW eps 1e-8, no weight decay, linear decay, no warmup, clipping 1.0,
+seed 42; ``--finetune-epochs`` instead of the preset's 8, ``--finetune-lr`` one or more lrs, each for
+both) on the same NSMC split as `benchmarks.finetune_parity` (`benchmarks.nsmc_split`, the same
+seed and sizes).  Every stage runs through ``kcbert_tf.cli.main``, in this process, one after the
+other.  Prints a table per arm (pretraining steps and seconds, final MLM loss/accuracy, NSMC eval
+accuracy of the best epoch, macro-F1, fine-tuning seconds) and the gain in points, beside
+KcBERT-Base's published 89.62.
+
+    .venv/bin/python -m benchmarks.pretraining_value [--pretrain-steps 500] [--layers 2] [--hidden 128]
+        [--max-seq-length 64] [--pretrain-batch-size 64] [--pretrain-lr 1e-3] [--finetune-epochs 3]
+        [--finetune-lr 5e-5 [2e-4 ...]] [--train-size 8000] [--eval-size 2000] [--seed 0] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from benchmarks.finetune_parity import small_config  # noqa: E402
+from benchmarks.nsmc_split import COMMENTS, NSMC, VOCAB, missing_shared_files, write_split  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARDS, HELD_OUT_FRACTION, MLM_EVAL_STEPS = 8, 0.125, 10
+KCBERT_BASE_NSMC = 89.62
+#: "Wins clearly": by at least this many points of accuracy.  On 2,000 eval examples one accuracy
+#: has a standard error of about 1.1 points (at 0.5-0.75), so 2 points is about twice the noise.
+CLEAR_WIN_POINTS = 2.0
+
+
+class CommandFailed(RuntimeError):
+    pass
+
+
+def kcbert_tf(*argv: str) -> float:
+    """``kcbert-tf ARGV`` through the CLI entry, in this process; its wall seconds.  A non-zero
+    exit status is raised (the command printed why)."""
+    from kcbert_tf.cli import main as cli
+
+    print(f"\n$ kcbert-tf {' '.join(argv)}", flush=True)
+    start = time.perf_counter()
+    rc = cli(list(argv))
+    seconds = time.perf_counter() - start
+    if rc:
+        raise CommandFailed(f"kcbert-tf {argv[0]} exited with status {rc} (its message is above)")
+    return seconds
+
+
+def write_train_config(path: pathlib.Path, *, steps: int, batch_size: int, learning_rate: float, seed: int) -> dict:
+    """configs/pretrain-tiny.json with this run's budget: warmup 10%, a checkpoint (and a log
+    line) every 10%, one MLM eval at the end on the held-out shard."""
+    recipe = json.loads((REPO / "configs" / "pretrain-tiny.json").read_text(encoding="utf-8"))
+    recipe.pop("_comment", None)
+    interval = max(1, steps // 10)
+    recipe.update(
+        batch_size=batch_size, train_steps=steps, learning_rate=learning_rate, warmup_steps=max(1, steps // 10),
+        checkpoint_every=interval, keep_checkpoints=1, eval_every=steps, eval_steps=MLM_EVAL_STEPS,
+        eval_file_fraction=HELD_OUT_FRACTION, log_every=interval, shuffle_buffer=10_000, seed=seed,
+    )
+    path.write_text(json.dumps(recipe, indent=2), encoding="utf-8")
+    return recipe
+
+
+def write_random_model(directory: pathlib.Path, config_path: pathlib.Path, seed: int) -> None:
+    """A model directory of the config with freshly initialised weights (Keras seeded)."""
+    import keras
+
+    from kcbert_tf.model.config import BertConfig
+    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.text.vocab import read_vocab
+
+    keras.utils.set_random_seed(seed)
+    config = BertConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+    ModelDir.write(str(directory), config, read_vocab(str(VOCAB)), build_masked_lm(config))
+
+
+def pretrain_arm(work: pathlib.Path, config_path: pathlib.Path, args: argparse.Namespace) -> dict:
+    """preprocess → make-pretraining-data → pretrain; the model directory and what was measured."""
+    cleaned, packed, model_dir = work / "cleaned", work / "pretraining", work / "pretrained"
+    seconds = {"preprocess": kcbert_tf("preprocess", "--input", str(COMMENTS), "--output", str(cleaned))}
+    seconds["make-pretraining-data"] = kcbert_tf(
+        "make-pretraining-data", "--input", str(cleaned), "--vocab", str(VOCAB.parent), "--output", str(packed),
+        "--max-seq-length", str(args.max_seq_length), "--num-shards", str(SHARDS), "--seed", str(args.seed),
+    )
+    train_config = work / "pretrain-config.json"
+    write_train_config(train_config, steps=args.pretrain_steps, batch_size=args.pretrain_batch_size,
+                       learning_rate=args.pretrain_lr, seed=args.seed)
+    seconds["pretrain"] = kcbert_tf(
+        "pretrain", "--config", str(config_path), "--data", str(packed), "--model-dir", str(model_dir),
+        "--train-config", str(train_config),
+    )
+    cleaned_stats = json.loads((cleaned / "stats.json").read_text(encoding="utf-8"))
+    packed_stats = json.loads((packed / "stats.json").read_text(encoding="utf-8"))
+    state = json.loads((model_dir / "training_state.json").read_text(encoding="utf-8"))
+    return {"model_dir": model_dir, "seconds": seconds, "cleaned": cleaned_stats, "packed": packed_stats, "state": state}
+
+
+def finetune(work: pathlib.Path, name: str, init: pathlib.Path, train: pathlib.Path, evaluation: pathlib.Path,
+             epochs: int, learning_rate: float) -> dict:
+    """``finetune --task nsmc`` from ``init``; its metrics.json and wall seconds."""
+    output = work / f"nsmc-{name}-lr{learning_rate:g}"
+    seconds = kcbert_tf(
+        "finetune", "--task", "nsmc", "--train", str(train), "--eval", str(evaluation), "--init", str(init),
+        "--output", str(output), "--epochs", str(epochs), "--learning-rate", str(learning_rate),
+    )
+    return {**json.loads((output / "metrics.json").read_text(encoding="utf-8")), "seconds": seconds}
+
+
+def report(arms: dict, pretrained: dict, config: dict, args: argparse.Namespace) -> None:
+    """``arms``: {(arm, fine-tuning lr): metrics}, arm "pretrained" or "random"."""
+    packed, cleaned, state = pretrained["packed"], pretrained["cleaned"], pretrained["state"]
+    history = state["history"]
+    train_config = state["train_config"]
+    sequences_seen = state["steps"] * train_config["batch_size"]
+    held_out_files = max(1, math.ceil(SHARDS * HELD_OUT_FRACTION))
+    print(f"\nmodel {config['num_hidden_layers']}x{config['hidden_size']} ({config['num_attention_heads']} heads, "
+          f"intermediate {config['intermediate_size']}, vocab {config['vocab_size']:,}, erf gelu), the same for both arms")
+    print(f"pretraining data: {cleaned['kept']:,} of {cleaned['lines_read']:,} comments kept by preprocess "
+          f"({pretrained['seconds']['preprocess']:.1f} s) -> {packed['sequences']:,} sequences of {args.max_seq_length} ids, "
+          f"fill {packed['fill_ratio']:.1%}, [UNK] {packed['unk_rate']:.2%} ({pretrained['seconds']['make-pretraining-data']:.1f} s); "
+          f"{held_out_files} of {SHARDS} shards held out for the MLM eval")
+    print(f"pretraining: {state['steps']:,} steps of {train_config['batch_size']} sequences "
+          f"(~{sequences_seen / max(1, packed['sequences']):.0f} passes over the data), peak lr {train_config['learning_rate']:g}, "
+          f"warmup {train_config['warmup_steps']}, weight decay {train_config['weight_decay']}, on {state['device']}")
+    first = next(iter(arms.values()))
+    print(f"fine-tuning (both arms alike): nsmc preset, {args.finetune_epochs} epoch(s) (the preset has 8), "
+          f"lr {', '.join(f'{lr:g}' for lr in args.finetune_lr)} (the preset: 5e-5), NSMC split seed {args.seed}: "
+          f"{first['train_examples']:,} train / {first['eval_examples']:,} eval examples")
+    chance = math.log(config["vocab_size"])
+    print()
+    print("| arm | pretraining steps | pretraining s | final MLM loss / acc (train) | MLM loss / acc (held out) "
+          "| fine-tuning lr | NSMC eval acc (best epoch) | macro-F1 | fine-tuning s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (name, lr), metrics in arms.items():
+        best = metrics["best"]
+        if name == "pretrained":
+            steps, seconds = f"{state['steps']:,}", f"{pretrained['seconds']['pretrain']:.1f}"
+            train_mlm = f"{history['loss'][-1]:.3f} / {history['accuracy'][-1]:.3f}"
+            held_out = (f"{history['val_loss'][-1]:.3f} / {history['val_accuracy'][-1]:.3f}"
+                        if history.get("val_loss") else "-")
+        else:
+            steps, seconds, train_mlm, held_out = "0", "0", f"(chance: ln {config['vocab_size']:,} = {chance:.2f})", "-"
+        print(f"| {name} | {steps} | {seconds} | {train_mlm} | {held_out} | {lr:g} | {best['accuracy']:.4f} (epoch {best['epoch']}) "
+              f"| {best['macro_f1']:.4f} | {metrics['seconds']:.1f} |")
+    print()
+    for (name, lr), metrics in arms.items():
+        print(f"{name}, lr {lr:g}, per epoch: " + ", ".join(f"{row['epoch']}: acc {row['accuracy']:.4f}" for row in metrics["epochs"]))
+    total = sum(pretrained["seconds"].values())
+    print(f"\npretraining cost: {total / 60:.1f} min of preprocess + make-pretraining-data + pretrain on {os.cpu_count()} CPU cores")
+    for lr in args.finetune_lr:
+        gain = 100 * (arms[("pretrained", lr)]["best"]["accuracy"] - arms[("random", lr)]["best"]["accuracy"])
+        verdict = "met" if gain >= CLEAR_WIN_POINTS else "NOT met"
+        print(f"gain from pretraining at fine-tuning lr {lr:g}: {gain:+.2f} points of NSMC accuracy (best epochs); "
+              f"goal (the pretrained start wins by >= {CLEAR_WIN_POINTS:g} points): {verdict}")
+    print(f"for scale: KcBERT-Base scores {KCBERT_BASE_NSMC} on the full NSMC test set; it was pretrained on the "
+          f"full 12.5 GB comment corpus for days on a TPU v3-8 (12x768, 300 positions) and fine-tuned for 8 epochs "
+          f"on NSMC's 150,000 training reviews")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pretrain-steps", type=int, default=500)
+    parser.add_argument("--pretrain-batch-size", type=int, default=64)
+    parser.add_argument("--pretrain-lr", type=float, default=1e-3)
+    parser.add_argument("--max-seq-length", type=int, default=64, help="pretraining sequence length (<= 64 positions)")
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--finetune-lr", type=float, nargs="+", default=[5e-5],
+                        help="one or more learning rates, each for both arms (the nsmc preset's 5e-5)")
+    parser.add_argument("--train-size", type=int, default=8000)
+    parser.add_argument("--eval-size", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0, help="the NSMC split, the data's packing, pretraining, the random arm")
+    parser.add_argument("--keep", help="keep every stage's output in this directory")
+    args = parser.parse_args(argv)
+
+    missing = missing_shared_files(COMMENTS, NSMC, VOCAB)
+    if missing:
+        print(f"skipped: the shared data is absent ({', '.join(missing)})")
+        return 0
+    vocab_size = len(VOCAB.read_text(encoding="utf-8").splitlines())
+    config = small_config(args.layers, args.hidden, vocab_size)
+    if args.max_seq_length > config["max_position_embeddings"]:
+        parser.error(f"--max-seq-length {args.max_seq_length} exceeds the config's {config['max_position_embeddings']} positions")
+    work = pathlib.Path(args.keep) if args.keep else pathlib.Path(tempfile.mkdtemp(prefix="pretraining-value-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    try:
+        config_path = work / "model-config.json"
+        config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+        train, evaluation = write_split(work / "nsmc", train_size=args.train_size, eval_size=args.eval_size, seed=args.seed)
+        pretrained = pretrain_arm(work, config_path, args)
+        random_dir = work / "random-init"
+        write_random_model(random_dir, config_path, args.seed)
+        arms = {}
+        for lr in args.finetune_lr:
+            for name, init in (("pretrained", pretrained["model_dir"]), ("random", random_dir)):
+                arms[(name, lr)] = finetune(work, name, init, train, evaluation, args.finetune_epochs, lr)
+        report(arms, pretrained, config, args)
+    except CommandFailed as error:
+        print(f"\nFAILED: {error}")
+        return 1
+    finally:
+        print(f"\nwhole run: {time.perf_counter() - started:.0f} s")
+        if args.keep:
+            print(f"kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
