@@ -81,8 +81,9 @@ def shared_texts(news_comments):
     return raw + [clean(text) for text in raw]
 
 
-def random_texts(count: int, seed: int) -> list[str]:
-    """Strings drawn from every character class, special tokens and long runs mixed in."""
+def random_texts(count: int, seed: int, extra_pools: tuple = ()) -> list[str]:
+    """Strings drawn from every character class, special tokens and long runs mixed in (and from
+    ``extra_pools``, lists of more pieces)."""
     rng = random.Random(seed)
     pools = [
         [chr(lo) for lo, _ in table] + [chr(hi) for _, hi in table]
@@ -96,6 +97,7 @@ def random_texts(count: int, seed: int) -> list[str]:
     ]
     pools.append([chr(c) for c in range(0xAC00, 0xAC00 + 400)] + list("ㄱㅋㅎㅏㅠ abcXYZ0189"))
     pools.append(["😂", "👍🏻", "👨‍👩‍👧", "❤️", "[MASK]", "[SEP]", "[CLS]", "ㅋ" * 101, "가" * 50])
+    pools.extend(extra_pools)
     texts = []
     for _ in range(count):
         pieces = [rng.choice(rng.choice(pools)) for _ in range(rng.randrange(0, 25))]
