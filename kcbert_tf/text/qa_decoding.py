@@ -128,6 +128,5 @@ def answer_questions(model, examples: Sequence[QAExample], features: QAFeatures,
                      max_answer_length: int = MAX_ANSWER_LENGTH) -> dict[str, str]:
     """``{question id: answer text}`` from a question answerer (anything with Keras' ``predict``
     giving start and end logits ``[N, L, 2]``, e.g. ``KcBertQuestionAnswerer``) on every window."""
-    inputs = {"token_ids": features.token_ids, "segment_ids": features.segment_ids, "padding_mask": features.padding_mask}
-    logits = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0))
+    logits = np.asarray(model.predict(features.model_inputs, batch_size=batch_size, verbose=0))
     return decode_answers(examples, features, logits[..., 0], logits[..., 1], max_answer_length=max_answer_length)

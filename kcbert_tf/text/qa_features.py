@@ -114,6 +114,11 @@ class QAFeatures:
     def __len__(self) -> int:
         return len(self.token_ids)
 
+    @property
+    def model_inputs(self) -> dict:
+        """The windows as the model takes them: ``token_ids``, ``segment_ids``, ``padding_mask``."""
+        return {"token_ids": self.token_ids, "segment_ids": self.segment_ids, "padding_mask": self.padding_mask}
+
 
 def context_windows(length: int, room: int, doc_stride: int) -> list[tuple[int, int]]:
     """The ``(start, stop)`` token ranges of the windows over a context of ``length`` tokens, each

@@ -42,10 +42,6 @@ class SpanLoss(keras.losses.Loss):
         return keras.losses.sparse_categorical_crossentropy(keras.ops.cast(y_true, "int32"), logits, from_logits=True)
 
 
-def _inputs(features) -> dict:
-    return {"token_ids": features.token_ids, "segment_ids": features.segment_ids, "padding_mask": features.padding_mask}
-
-
 class QaTask:
     """A span-extraction task: read, windowed, answered, scored."""
 
@@ -106,7 +102,7 @@ class QaTask:
         from kcbert_tf.training.core import epoch_batches
 
         features = self._train_features
-        inputs = {name: tf.constant(value) for name, value in _inputs(features).items()}
+        inputs = {name: tf.constant(value) for name, value in features.model_inputs.items()}
         spans = tf.constant(np.stack([features.start_positions, features.end_positions], axis=1).astype(np.int32))
         order = epoch_batches(len(features), batch_size, epochs, seed)
 
