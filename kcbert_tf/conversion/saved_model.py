@@ -125,7 +125,7 @@ def _read(model_dir: str, max_seq_length: int | None) -> _Export:
             "classifier; export it with `kcbert-tf export-hf` (transformers) instead"
         )
     limit = config.max_position_embeddings
-    trained = _fine_tuning_record(model_dir) if config.is_classifier else {}
+    trained = source.fine_tuning_record() if config.is_classifier else {}
     if max_seq_length is None:
         max_seq_length = trained.get("settings", {}).get("max_seq_length", limit)
     if max_seq_length > limit:
@@ -139,17 +139,6 @@ def _read(model_dir: str, max_seq_length: int | None) -> _Export:
             f"needs at least {MIN_INPUT_LENGTH}; pass {MIN_INPUT_LENGTH} to {limit}"
         )
     return _Export(source, max_seq_length, clean=config.is_classifier and trained.get("clean", True))
-
-
-def _fine_tuning_record(model_dir: str) -> dict:
-    """``metrics.json`` of a fine-tuned model directory ({} when it has none: defaults apply)."""
-    import tensorflow as tf
-
-    path = os.path.join(model_dir, "metrics.json")
-    if not tf.io.gfile.exists(path):
-        return {}
-    with tf.io.gfile.GFile(path) as handle:
-        return json.load(handle)
 
 
 def _write(export: _Export, model, directory: str) -> None:

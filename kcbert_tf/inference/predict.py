@@ -36,15 +36,6 @@ __all__ = ["predict", "run"]
 BATCH = 256
 
 
-def _task(model_dir: str) -> dict:
-    path = os.path.join(model_dir, "metrics.json")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found; give a model directory written by `kcbert-tf finetune`") from None
-
-
 def predict(model_dir: str, rows: list[dict], *, progress=None) -> list[dict]:
     """For each input row (column → text), ``{"predicted": label, "p_LABEL": ...}`` or
     ``{"predicted": score}``; ``{}`` where the text is empty."""
@@ -55,8 +46,8 @@ def predict(model_dir: str, rows: list[dict], *, progress=None) -> list[dict]:
     from kcbert_tf.text.cleaning import clean
     from kcbert_tf.text.model_inputs import pack_fixed
 
-    task = _task(model_dir)
     source = ModelDir.read(model_dir)
+    task = source.fine_tuning_record(required=True)
     model = source.load_classifier()
     tokenizer = source.tokenizer()
     columns, length = task["columns"], task["settings"]["max_seq_length"]
@@ -113,8 +104,8 @@ def predict_entities(model_dir: str, texts: list[str]) -> list[list[tuple[str, i
     from kcbert_tf.text.ner_files import NerSentence, entity_spans
     from kcbert_tf.text.token_labels import ner_features, predicted_unit_tags
 
-    task = _task(model_dir)
     source = ModelDir.read(model_dir)
+    task = source.fine_tuning_record(required=True)
     model, tokenizer = source.load_model(), source.tokenizer()
     words = task.get("format") == "word-tags"
     sentences = []
@@ -144,9 +135,9 @@ def predict_answers(model_dir: str, questions) -> dict[str, str]:
     from kcbert_tf.text.qa_decoding import answer_questions
     from kcbert_tf.text.qa_features import features_with_tokenizer
 
-    task = _task(model_dir)
-    settings = task["settings"]
     source = ModelDir.read(model_dir)
+    task = source.fine_tuning_record(required=True)
+    settings = task["settings"]
     model = source.load_model()
     features = features_with_tokenizer(
         questions, source.tokenizer(), training=False, max_length=settings["max_seq_length"],
@@ -173,7 +164,9 @@ def run(argv: Sequence[str] | None = None) -> list:
                         "columns; NER: one sentence a line (or a file in the training format); korquad: SQuAD v1 JSON")
     parser.add_argument("--output", default=None, help="where to write the predictions (default: stdout)")
     args = parser.parse_args(argv)
-    task = _task(args.model)
+    from kcbert_tf.model.model_dir import ModelDir
+
+    task = ModelDir.read(args.model).fine_tuning_record(required=True)
     kind = task.get("kind", "sentence")
     if kind == "ner":
         sentences = _ner_sentences(args.input, task["format"])

@@ -49,6 +49,7 @@ __all__ = [
     "VOCAB_FILE",
     "WEIGHTS_FILE",
     "MODEL_FILES",
+    "METRICS_FILE",
     "ModelDir",
     "check_vocab_matches",
     "build_model",
@@ -58,6 +59,8 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 #: The files of a complete model directory.
 MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
+#: What `finetune` trained the model on (task, labels, settings, every epoch), beside its files.
+METRICS_FILE = "metrics.json"
 
 
 def check_vocab_matches(config: BertConfig, vocab: list[str], vocab_source: str, config_source: str) -> None:
@@ -124,6 +127,22 @@ class ModelDir:
         vocab = read_vocab(os.path.join(path, VOCAB_FILE))
         check_vocab_matches(config, vocab, os.path.join(path, VOCAB_FILE), os.path.join(path, CONFIG_FILE))
         return cls(path, config, vocab)
+
+    def fine_tuning_record(self, *, required: bool = False) -> dict:
+        """``metrics.json``, written by ``kcbert-tf finetune``: the task, its labels and settings
+        and every epoch's scores; ``{}`` when absent (a pretrained or imported model), or a
+        :class:`UserError` when ``required``."""
+        path = os.path.join(self.path, METRICS_FILE)
+        gfile = _gfile()
+        if not gfile.exists(path):
+            if required:
+                raise UserError(f"{path}: not found; give a model directory written by `kcbert-tf finetune`")
+            return {}
+        with gfile.GFile(path) as handle:
+            try:
+                return json.load(handle)
+            except json.JSONDecodeError as error:
+                raise UserError(f"{path}: not JSON ({error}); write the model directory again with `kcbert-tf finetune`") from None
 
     def load_masked_lm(self, dtype=None):
         """The :class:`~kcbert_tf.model.masked_lm.KcBertMaskedLM` with this directory's weights."""

@@ -33,6 +33,7 @@ import dataclasses
 import os
 
 from kcbert_tf.errors import UserError
+from kcbert_tf.text.task_files import read_lines
 
 __all__ = ["FORMATS", "NerSentence", "read_ner_file", "entity_spans", "label_set"]
 
@@ -49,20 +50,6 @@ class NerSentence:
     text: str
     units: tuple
     tags: tuple
-
-
-def _lines(path: str) -> list[str]:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path} is a directory; give the NER file itself") from None
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff").split("\n")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path}: not UTF-8 (byte {error.start}); save it as UTF-8") from None
 
 
 def _bio(tag: str, where: str) -> str:
@@ -152,7 +139,7 @@ def read_ner_file(path: str | os.PathLike, file_format: str) -> list[NerSentence
     path = os.fspath(path)
     if file_format not in FORMATS:
         raise UserError(f"unknown NER format {file_format!r}; the formats are {', '.join(FORMATS)}")
-    lines = _lines(path)
+    lines = read_lines(path, "the NER file: KLUE-NER's, or words<TAB>tags")
     sentences = _read_klue(path, lines) if file_format == "klue-ner" else _read_word_tags(path, lines)
     if not sentences:
         raise UserError(f"{path}: no sentence found (is it a {file_format} file?)")

@@ -27,7 +27,7 @@ import os
 
 from kcbert_tf.errors import UserError
 
-__all__ = ["TaskColumns", "Examples", "read_rows", "read_examples"]
+__all__ = ["TaskColumns", "Examples", "read_lines", "read_rows", "read_examples"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,14 +54,16 @@ class Examples:
         return len(self.texts)
 
 
-def _open_lines(path: str) -> list[str]:
+def read_lines(path: str, what: str = "the tab-separated file with a header line") -> list[str]:
+    """The lines of a UTF-8 text file (a leading BOM dropped); a missing file, a directory or
+    another encoding is a :class:`UserError` naming the file and ``what`` to give instead."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file (give a tab-separated file with a header line)") from None
+        raise UserError(f"{path}: no such file (give {what})") from None
     except IsADirectoryError:
-        raise UserError(f"{path} is a directory; give the tab-separated file itself") from None
+        raise UserError(f"{path} is a directory; give {what} itself") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -73,7 +75,7 @@ def read_rows(path: str | os.PathLike, needed: list[str]) -> tuple[list[str], li
     """A task file's header and its non-blank rows as ``(line number, fields)``, after checking
     that the header has the ``needed`` columns and every row as many fields as the header."""
     path = os.fspath(path)
-    lines = _open_lines(path)
+    lines = read_lines(path)
     if not lines or not lines[0].strip():
         raise UserError(f"{path}: empty, or no header line (the first line names the columns)")
     header = lines[0].rstrip("\r").split("\t")

@@ -54,17 +54,14 @@ def token_targets(units, tags, offsets, label_ids: dict) -> list[int]:
         if token is not None:
             targets[token] = label_ids[tags[unit]]
     token_starts = [start for start, _ in offsets]
+    tag_of = {index: tag for tag, index in label_ids.items()}
     for unit, tag in enumerate(tags):  # an entity that starts inside a token
         if first[unit] is None and tag.startswith("B-"):
             token = bisect.bisect_right(token_starts, units[unit][0]) - 1
             if token >= 0 and units[unit][0] < offsets[token][1] and targets[token] != IGNORED:
-                if not _tag_of(targets[token], label_ids).startswith("B-"):
+                if not tag_of[targets[token]].startswith("B-"):
                     targets[token] = label_ids[tag]
     return targets
-
-
-def _tag_of(label_id: int, label_ids: dict) -> str:
-    return next(tag for tag, index in label_ids.items() if index == label_id)
 
 
 def unit_tags(units, offsets, token_tags) -> list[str]:
@@ -72,6 +69,9 @@ def unit_tags(units, offsets, token_tags) -> list[str]:
     ``token_tags``: one tag per token, only the first token of each unit is read)."""
     first = _first_tokens(units, offsets)
     token_starts = [start for start, _ in offsets]
+    following: list[int | None] = [None] * len(units)  # the first token of the next unit that has one
+    for unit in range(len(units) - 2, -1, -1):
+        following[unit] = first[unit + 1] if first[unit + 1] is not None else following[unit + 1]
     tags: list[str] = []
     for unit, token in enumerate(first):
         if token is not None:
@@ -85,8 +85,7 @@ def unit_tags(units, offsets, token_tags) -> list[str]:
         start = units[unit][0]
         covering = bisect.bisect_right(token_starts, start) - 1
         inside = covering >= 0 and start < offsets[covering][1]
-        following = next((first[u] for u in range(unit + 1, len(units)) if first[u] is not None), None)
-        continues = following is not None and token_tags[following] == f"I-{kind}"
+        continues = following[unit] is not None and token_tags[following[unit]] == f"I-{kind}"
         tags.append(f"I-{kind}" if inside or continues else "O")
     return tags
 

@@ -44,7 +44,6 @@ __all__ = ["build_arg_parser", "run"]
 
 _LOG = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.json"
 LOG_DIR = "logs"
 
 
@@ -189,7 +188,7 @@ def _train(args, settings, source, task, tokenizer, output) -> dict:
     import keras
     import tensorflow as tf
 
-    from kcbert_tf.model.model_dir import ModelDir, build_model
+    from kcbert_tf.model.model_dir import METRICS_FILE, ModelDir, build_model
     from kcbert_tf.output_dir import staged_output
     from kcbert_tf.training import core
     from kcbert_tf.training.strategy import fit_settings, per_replica_batch_size, resolve_strategy
@@ -242,7 +241,8 @@ def _train(args, settings, source, task, tokenizer, output) -> dict:
             _LOG.info("epoch %d: %s", epoch + 1, ", ".join(
                 f"{k} {v:.4f}" for k, v in metrics.items() if k != "epoch" and isinstance(v, float)))
             if not best or metrics[settings.metric] > best["metrics"][settings.metric]:
-                best.update(metrics=metrics, weights=[w.numpy() for w in self.model.weights])
+                best.update(metrics=metrics, weights=[w.numpy() for w in self.model.weights],
+                            outputs=task.evaluation_outputs())
 
     log_dir = tempfile.mkdtemp(prefix="kcbert-tf-finetune-logs-") if info.is_chief else None
     logger = core.StepLogger(log_dir, log_every=max(1, steps_per_epoch // 4))
@@ -266,7 +266,7 @@ def _train(args, settings, source, task, tokenizer, output) -> dict:
     if info.is_chief:
         with staged_output(output) as staging:
             ModelDir.write(str(staging), config, source.vocab, model)
-            task.write_outputs(staging, model, tokenizer, settings.batch_size)
+            task.write_outputs(staging, best["outputs"])
             shutil.copytree(log_dir, staging / LOG_DIR)
             (staging / METRICS_FILE).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         shutil.rmtree(log_dir, ignore_errors=True)
@@ -274,7 +274,7 @@ def _train(args, settings, source, task, tokenizer, output) -> dict:
     print(
         f"finetune: {settings.name}, best epoch {best_metrics['epoch']}: "
         + ", ".join(f"{k} {v:.4f}" for k, v in best_metrics.items() if k != "epoch" and isinstance(v, float))
-        + f"; wrote {output} (model directory, {METRICS_FILE})",
+        + f"; wrote {output} (model directory, metrics.json)",
         flush=True,
     )
     return result

@@ -117,5 +117,9 @@ class NerTask:
         predicted = predicted_unit_tags(self._predict(model, features, batch_size), self.evaluation, features["spans"], self.labels)
         return entity_scores([list(sentence.tags) for sentence in self.evaluation], predicted)
 
-    def write_outputs(self, directory, model, tokenizer, batch_size: int) -> None:
+    def evaluation_outputs(self):
+        """Nothing to keep of an evaluation beyond its scores."""
+        return None
+
+    def write_outputs(self, directory, outputs) -> None:
         """Nothing beyond the model and ``metrics.json``."""

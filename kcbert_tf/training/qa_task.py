@@ -74,6 +74,7 @@ class QaTask:
         }
         self.train_size = 0
         self._train_features = self._eval_features = None
+        self._latest_answers: dict[str, str] | None = None
 
     def prepare(self, tokenizer) -> None:
         """Tokenize and window both files (the number of training windows is the epoch)."""
@@ -121,10 +122,14 @@ class QaTask:
     def evaluate(self, model, tokenizer, batch_size: int) -> dict:
         from kcbert_tf.text.korquad_metric import korquad_scores
 
-        scores = korquad_scores(self.evaluation.examples, self._answers(model, batch_size))
+        self._latest_answers = self._answers(model, batch_size)
+        scores = korquad_scores(self.evaluation.examples, self._latest_answers)
         return {"exact_match": float(scores["exact_match"]), "f1": float(scores["f1"])}
 
-    def write_outputs(self, directory, model, tokenizer, batch_size: int) -> None:
-        """``predictions.json``: the (best epoch's) model's answer to every eval question."""
-        answers = self._answers(model, batch_size)
-        (directory / PREDICTIONS_FILE).write_text(json.dumps(answers, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    def evaluation_outputs(self) -> dict[str, str] | None:
+        """The answers of the latest :meth:`evaluate` (the loop keeps the best epoch's)."""
+        return self._latest_answers
+
+    def write_outputs(self, directory, outputs: dict[str, str]) -> None:
+        """``predictions.json``: ``outputs``, the best epoch's answer to every eval question."""
+        (directory / PREDICTIONS_FILE).write_text(json.dumps(outputs, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -170,5 +170,9 @@ class SentenceTask:
         predictions = outputs[:, 0] if self.labels is None else outputs.argmax(-1)
         return score(predictions, targets, self.labels is None)
 
-    def write_outputs(self, directory, model, tokenizer, batch_size: int) -> None:
-        """Nothing beyond the model and ``metrics.json`` for a sentence task."""
+    def evaluation_outputs(self):
+        """Nothing to keep of an evaluation beyond its scores."""
+        return None
+
+    def write_outputs(self, directory, outputs) -> None:
+        """Nothing beyond the model and ``metrics.json``."""
