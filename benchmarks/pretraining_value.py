@@ -20,9 +20,12 @@ other.  Prints a table per arm (pretraining steps and seconds, final MLM loss/ac
 accuracy of the best epoch, macro-F1, fine-tuning seconds) and the gain in points, beside
 KcBERT-Base's published 89.62.
 
-    .venv/bin/python -m benchmarks.pretraining_value [--pretrain-steps 500] [--layers 2] [--hidden 128]
+    .venv/bin/python -m benchmarks.pretraining_value [--pretrain-steps 2000] [--layers 2] [--hidden 128]
         [--max-seq-length 64] [--pretrain-batch-size 64] [--pretrain-lr 1e-3] [--finetune-epochs 3]
         [--finetune-lr 5e-5 [2e-4 ...]] [--train-size 8000] [--eval-size 2000] [--seed 0] [--keep DIR]
+
+With ``--keep DIR`` holding an earlier run whose pretraining finished (the same ``--pretrain-steps``),
+the pretrained arm is reused and only the fine-tuning runs again.
 """
 
 from __future__ import annotations
@@ -101,18 +104,28 @@ def write_random_model(directory: pathlib.Path, config_path: pathlib.Path, seed:
 def pretrain_arm(work: pathlib.Path, config_path: pathlib.Path, args: argparse.Namespace) -> dict:
     """preprocess → make-pretraining-data → pretrain; the model directory and what was measured."""
     cleaned, packed, model_dir = work / "cleaned", work / "pretraining", work / "pretrained"
-    seconds = {"preprocess": kcbert_tf("preprocess", "--input", str(COMMENTS), "--output", str(cleaned))}
-    seconds["make-pretraining-data"] = kcbert_tf(
-        "make-pretraining-data", "--input", str(cleaned), "--vocab", str(VOCAB.parent), "--output", str(packed),
-        "--max-seq-length", str(args.max_seq_length), "--num-shards", str(SHARDS), "--seed", str(args.seed),
-    )
-    train_config = work / "pretrain-config.json"
-    write_train_config(train_config, steps=args.pretrain_steps, batch_size=args.pretrain_batch_size,
-                       learning_rate=args.pretrain_lr, seed=args.seed)
-    seconds["pretrain"] = kcbert_tf(
-        "pretrain", "--config", str(config_path), "--data", str(packed), "--model-dir", str(model_dir),
-        "--train-config", str(train_config),
-    )
+    seconds_file = work / "pretraining-seconds.json"
+    state_file = model_dir / "training_state.json"
+    if state_file.exists() and json.loads(state_file.read_text(encoding="utf-8"))["steps"] == args.pretrain_steps:
+        # A --keep directory of an earlier run that finished pretraining: its arm is reused.
+        print(f"\nreusing the pretrained arm in {work} ({args.pretrain_steps} steps done)", flush=True)
+        seconds = (json.loads(seconds_file.read_text(encoding="utf-8")) if seconds_file.exists()
+                   else dict.fromkeys(("preprocess", "make-pretraining-data", "pretrain"), float("nan")))
+    else:
+        seconds = {"preprocess": kcbert_tf("preprocess", "--input", str(COMMENTS), "--output", str(cleaned), "--overwrite")}
+        seconds["make-pretraining-data"] = kcbert_tf(
+            "make-pretraining-data", "--input", str(cleaned), "--vocab", str(VOCAB.parent), "--output", str(packed),
+            "--max-seq-length", str(args.max_seq_length), "--num-shards", str(SHARDS), "--seed", str(args.seed), "--overwrite",
+        )
+        train_config = work / "pretrain-config.json"
+        write_train_config(train_config, steps=args.pretrain_steps, batch_size=args.pretrain_batch_size,
+                           learning_rate=args.pretrain_lr, seed=args.seed)
+        shutil.rmtree(model_dir, ignore_errors=True)
+        seconds["pretrain"] = kcbert_tf(
+            "pretrain", "--config", str(config_path), "--data", str(packed), "--model-dir", str(model_dir),
+            "--train-config", str(train_config),
+        )
+        seconds_file.write_text(json.dumps(seconds), encoding="utf-8")
     cleaned_stats = json.loads((cleaned / "stats.json").read_text(encoding="utf-8"))
     packed_stats = json.loads((packed / "stats.json").read_text(encoding="utf-8"))
     state = json.loads((model_dir / "training_state.json").read_text(encoding="utf-8"))
@@ -124,7 +137,7 @@ def finetune(work: pathlib.Path, name: str, init: pathlib.Path, train: pathlib.P
     """``finetune --task nsmc`` from ``init``; its metrics.json and wall seconds."""
     output = work / f"nsmc-{name}-lr{learning_rate:g}"
     seconds = kcbert_tf(
-        "finetune", "--task", "nsmc", "--train", str(train), "--eval", str(evaluation), "--init", str(init),
+        "finetune", "--overwrite", "--task", "nsmc", "--train", str(train), "--eval", str(evaluation), "--init", str(init),
         "--output", str(output), "--epochs", str(epochs), "--learning-rate", str(learning_rate),
     )
     return {**json.loads((output / "metrics.json").read_text(encoding="utf-8")), "seconds": seconds}
@@ -183,7 +196,7 @@ def report(arms: dict, pretrained: dict, config: dict, args: argparse.Namespace)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pretrain-steps", type=int, default=500)
+    parser.add_argument("--pretrain-steps", type=int, default=2000)
     parser.add_argument("--pretrain-batch-size", type=int, default=64)
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--max-seq-length", type=int, default=64, help="pretraining sequence length (<= 64 positions)")
@@ -215,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         train, evaluation = write_split(work / "nsmc", train_size=args.train_size, eval_size=args.eval_size, seed=args.seed)
         pretrained = pretrain_arm(work, config_path, args)
         random_dir = work / "random-init"
+        shutil.rmtree(random_dir, ignore_errors=True)
         write_random_model(random_dir, config_path, args.seed)
         arms = {}
         for lr in args.finetune_lr:
