@@ -274,7 +274,7 @@ def _train(args, settings, source, task, tokenizer, output) -> dict:
     print(
         f"finetune: {settings.name}, best epoch {best_metrics['epoch']}: "
         + ", ".join(f"{k} {v:.4f}" for k, v in best_metrics.items() if k != "epoch" and isinstance(v, float))
-        + f"; wrote {output} (model directory, metrics.json)",
+        + f"; wrote {output} (model directory, {METRICS_FILE})",
         flush=True,
     )
     return result
