@@ -1,13 +1,14 @@
 """The output directory of a Beam job: checks before it runs, atomic writes, old files after.
 
 Every job refuses an output directory that already holds its records unless ``--overwrite``,
-writes small files (``stats.json``) under a temporary name and renames them, and deletes the
+writes small files (``stats.json``) atomically (``kcbert_tf.output_dir``), and deletes the
 records of an earlier run only once the new ones are complete.  All through Beam's
 ``FileSystems``, so local paths and ``gs://`` work alike.
 
 Example:
 
 >>> import tempfile
+>>> from kcbert_tf.output_dir import write_text_atomically
 >>> with tempfile.TemporaryDirectory() as out:
 ...     path = write_text_atomically(FileSystems.join(out, "stats.json"), "{}")
 ...     [m.path.endswith("stats.json") for m in match_files(FileSystems.join(out, "*"))]
@@ -17,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Iterable
 
 from apache_beam.io.filesystems import FileSystems
@@ -28,7 +28,6 @@ __all__ = [
     "match_files",
     "refuse_occupied_output",
     "delete_stale_files",
-    "write_text_atomically",
     "read_json",
 ]
 
@@ -59,15 +58,6 @@ def delete_stale_files(output: str, patterns: Iterable[str], written: Iterable[s
     ]
     if stale:
         FileSystems.delete(stale)
-
-
-def write_text_atomically(path: str, text: str) -> str:
-    """Write ``text`` to a temporary name beside ``path``, then rename it into place."""
-    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-    with FileSystems.create(temporary) as handle:
-        handle.write(text.encode("utf-8"))
-    FileSystems.rename([temporary], [path])
-    return path
 
 
 def read_json(path: str) -> dict:

@@ -71,7 +71,7 @@ class WriteStatsFile(beam.DoFn):
         self._make_stats = make_stats
 
     def process(self, counts: dict, *side_inputs):
-        from beam_jobs.job_files import write_text_atomically
+        from kcbert_tf.output_dir import write_text_atomically
 
         stats = self._make_stats(counts, *side_inputs)
         yield write_text_atomically(self._path, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")

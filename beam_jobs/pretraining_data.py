@@ -26,7 +26,6 @@ import logging
 import math
 import os
 import time
-import uuid
 from typing import Iterator, NamedTuple, Sequence
 
 import apache_beam as beam
@@ -38,7 +37,6 @@ from beam_jobs.job_files import (
     delete_stale_files,
     match_files,
     refuse_occupied_output,
-    write_text_atomically,
 )
 from beam_jobs.job_reporting import (
     TotalStats,
@@ -49,7 +47,7 @@ from beam_jobs.job_reporting import (
 )
 from beam_jobs.pipeline_options import job_pipeline_options
 from kcbert_tf.errors import UserError
-from kcbert_tf.model.config import KCBERT_MAX_POSITIONS
+from kcbert_tf.output_dir import atomic_file, write_text_atomically
 from kcbert_tf.text.comment_sources import (
     FileChunk,
     InputFormat,
@@ -58,6 +56,7 @@ from kcbert_tf.text.comment_sources import (
     read_chunk_lines,
     split_into_chunks,
 )
+from kcbert_tf.text.model_inputs import KCBERT_MAX_POSITIONS, check_sequence_length
 from kcbert_tf.text.packing import MIN_PACKED_LENGTH, group_of, pack_comments, shuffle_keys
 from kcbert_tf.text.records import (
     CorruptRecord,
@@ -378,11 +377,9 @@ class WriteShard(beam.DoFn):
         else:
             sequences = np.zeros((0, 0), dtype=np.int32)
         path = shard_name(self._output, shard, self._num_shards)
-        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-        with FileSystems.create(temporary) as handle:
+        with atomic_file(path) as handle:
             for row in sequences.tolist():
                 handle.write(tfrecord_frame(token_ids_example(row)))
-        FileSystems.rename([temporary], [path])
         yield path, len(sequences)
 
 
@@ -500,11 +497,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[list[str], int]:
     """Fail before Beam starts on a bad setting, vocab, input or output.  Returns the vocab's
     tokens and the input's size in bytes.
     """
-    if not MIN_PACKED_LENGTH <= args.max_seq_length <= KCBERT_MAX_POSITIONS:
-        raise UserError(
-            f"--max-seq-length {args.max_seq_length}: must be {MIN_PACKED_LENGTH}-{KCBERT_MAX_POSITIONS} "
-            f"(KcBERT has {KCBERT_MAX_POSITIONS} positions; 128 or 300 are the usual choices)"
-        )
+    check_sequence_length(args.max_seq_length, KCBERT_MAX_POSITIONS, source="KcBERT", at_least=MIN_PACKED_LENGTH)
     for flag, value in (
         ("--seed", args.seed),
         ("--num-shards", args.num_shards),

@@ -3,7 +3,7 @@
 Two rows, each the same comparison as `benchmarks.finetune_parity` (the sentence tasks) makes:
 
 - **start**: one Hugging Face checkpoint, a `BertForMaskedLM` of a small config (the real 30,000-
-  token KcBERT vocab, erf GELU; `finetune_parity.small_config`, with 128 positions so that the QA
+  token KcBERT vocab, erf GELU; `parity_common.small_config`, with 128 positions so that the QA
   windows fit) with random weights from torch (fixed seed), written by `save_pretrained`
   (safetensors) beside `vocab.txt` and a `tokenizer_config.json` (cased).  Neither head uses a
   pooler (transformers' `BertForTokenClassification` / `BertForQuestionAnswering` have none; ours
@@ -21,24 +21,24 @@ Two rows, each the same comparison as `benchmarks.finetune_parity` (the sentence
   - NER: sentences of ``../shared/data/klue-ner/train.tsv`` (KLUE-NER dev), cut into a training
     and an evaluation slice by sentence (by default sentences 1-1,500 and 3,001-3,400, as
     `tests/test_ner.py`), written to temporary files in KLUE's format (its license allows it) and
-    read by both sides with `kcbert_tf.text.ner_files.read_ner_file`; max length 50.  The
+    read by both sides with `kcbert_tf.tasks.ner.files.read_ner_file`; max length 50.  The
     transformers side tokenizes with the fast tokenizer (`truncation`, `padding="max_length"`,
     `return_offsets_mapping`) and labels its tokens with OUR alignment rule,
-    `kcbert_tf.text.token_labels.token_targets` on ITS offsets (-100 ignored: the model's
+    `kcbert_tf.tasks.ner.token_labels.token_targets` on ITS offsets (-100 ignored: the model's
     CrossEntropy ignore_index); its predictions go back to the characters with
     `token_labels.unit_tags`.
   - QA: ``../shared/data/korquad/KorQuAD_v1.0_dev.json``, split IN MEMORY by article
-    (`kcbert_tf.text.squad_files.split_by_article`, share 0.1, the training seed; ours through
+    (`kcbert_tf.tasks.qa.squad_files.split_by_article`, share 0.1, the training seed; ours through
     `--eval-split 0.1`, which does the same), the first N answerable training questions
     (`--limit-train N`), max length 128, stride 64, question <= 32 tokens, answer <= 30.  The
-    transformers side builds its windows with `kcbert_tf.text.qa_features.build_features` on the
-    fast tokenizer's ids and offsets and decodes with `kcbert_tf.text.qa_decoding.decode_answers`.
+    transformers side builds its windows with `kcbert_tf.tasks.qa.features.build_features` on the
+    fast tokenizer's ids and offsets and decodes with `kcbert_tf.tasks.qa.decoding.decode_answers`.
   - lr 1e-3 on both sides, as the repository's tests of a tiny random model use (the presets'
     8e-5 / 5e-5 are for the pretrained KcBERT), batch 32 (NER) / 16 (QA), seed 42; 4 NER epochs,
     2 QA epochs.
 - **scores**: the same code on both sides: NER entity precision / recall / F1 (seqeval,
-  `kcbert_tf.training.ner_task.entity_scores`); QA KorQuAD 1.0 EM / F1
-  (`kcbert_tf.text.korquad_metric.korquad_scores`); after every epoch, the table gives the best
+  `kcbert_tf.tasks.ner.task.entity_scores`); QA KorQuAD 1.0 EM / F1
+  (`kcbert_tf.tasks.qa.korquad_metric.korquad_scores`); after every epoch, the table gives the best
   epoch by F1 (the first of equals, as ours keeps it).
 - **checks** that both sides saw the same thing: fingerprints (SHA-256) of the model inputs (ids,
   masks, segments), the NER token targets, the QA answer positions and offsets, and the QA
@@ -75,8 +75,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks import finetune_parity as parity  # noqa: E402
-from benchmarks.finetune_parity import ADAM_EPSILON, CLIP_NORM, GOAL_POINTS, TRAIN_SEED, run_process, tail  # noqa: E402
+from benchmarks import parity_common as parity  # noqa: E402
+from benchmarks.parity_common import ADAM_EPSILON, CLIP_NORM, GOAL_POINTS, TRAIN_SEED, run_process, tail  # noqa: E402
 from benchmarks.nsmc_split import SHARED, VOCAB, missing_shared_files  # noqa: E402
 
 __all__ = ["NerSettings", "QaSettings", "write_hf_start", "ner_rows", "qa_rows", "format_rows", "main"]
@@ -120,7 +120,7 @@ class QaSettings:
 
 
 def write_hf_start(directory: pathlib.Path, layers: int = 2, hidden: int = 128, seed: int = 0, positions: int = 128) -> dict:
-    """The common start: a seeded random ``BertForMaskedLM`` (``finetune_parity.small_config`` with
+    """The common start: a seeded random ``BertForMaskedLM`` (``parity_common.small_config`` with
     ``positions`` positions) saved by ``save_pretrained``, the real vocab and a tokenizer config."""
     import torch
     import transformers
@@ -176,7 +176,7 @@ def write_klue_slices(directory: pathlib.Path, settings: NerSettings) -> tuple[p
 def qa_split(settings: QaSettings):
     """The QA examples both sides train and evaluate on, split in memory as ``QaTask`` does with
     ``--eval-split``: ``(training questions, evaluation questions)``."""
-    from kcbert_tf.text.squad_files import read_squad, split_by_article
+    from kcbert_tf.tasks.qa.squad_files import read_squad, split_by_article
 
     everything = read_squad(KORQUAD, training=False)
     train_side, eval_side = split_by_article(everything.examples, settings.eval_split, settings.seed)
@@ -220,10 +220,10 @@ def worker_ours(finetune_argv: list[str], result_path: str) -> int:
     from kcbert_tf.cli import main as cli
     from kcbert_tf.model.question_answerer import KcBertQuestionAnswerer
     from kcbert_tf.model.token_classifier import KcBertTokenClassifier
-    from kcbert_tf.text import qa_features
-    from kcbert_tf.training import ner_task
-    from kcbert_tf.training.ner_task import NerTask
-    from kcbert_tf.training.qa_task import QaTask
+    from kcbert_tf.tasks.qa import features as qa_features
+    from kcbert_tf.tasks.ner import task as ner_task
+    from kcbert_tf.tasks.ner.task import NerTask
+    from kcbert_tf.tasks.qa.task import QaTask
 
     record = {"fit": 0.0, "eval_in_fit": 0.0, "eval_calls": 0, "seen": {}}
     inside_fit = [False]
@@ -372,9 +372,9 @@ def worker_transformers_ner(spec: dict, result_path: str) -> int:
     import transformers
     from transformers import AutoTokenizer, BertForTokenClassification
 
-    from kcbert_tf.text.ner_files import label_set, read_ner_file
-    from kcbert_tf.text.token_labels import IGNORED, token_targets, unit_tags
-    from kcbert_tf.training.ner_task import entity_scores
+    from kcbert_tf.tasks.ner.files import label_set, read_ner_file
+    from kcbert_tf.tasks.ner.token_labels import IGNORED, token_targets, unit_tags
+    from kcbert_tf.tasks.ner.task import entity_scores
 
     transformers.logging.set_verbosity_error()
     settings = NerSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["settings"].items()})
@@ -443,9 +443,9 @@ def worker_transformers_qa(spec: dict, result_path: str) -> int:
     import transformers
     from transformers import AutoTokenizer, BertForQuestionAnswering
 
-    from kcbert_tf.text.korquad_metric import korquad_scores
-    from kcbert_tf.text.qa_decoding import decode_answers
-    from kcbert_tf.text.qa_features import build_features
+    from kcbert_tf.tasks.qa.korquad_metric import korquad_scores
+    from kcbert_tf.tasks.qa.decoding import decode_answers
+    from kcbert_tf.tasks.qa.features import build_features
 
     transformers.logging.set_verbosity_error()
     settings = QaSettings(**spec["settings"])

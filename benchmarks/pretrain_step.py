@@ -31,10 +31,12 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from kcbert_tf.config_files import resolve_config  # noqa: E402
+
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: KcBERT-Base's config (30,000 tokens, 300 positions, erf GELU) cut to 4 layers x 256.
 SMALL = {
-    **json.loads((pathlib.Path(__file__).resolve().parents[1] / "configs" / "kcbert-base.json").read_text()),
+    **json.loads(pathlib.Path(resolve_config("kcbert-base", flag="--config")).read_text()),
     "hidden_size": 256,
     "num_hidden_layers": 4,
     "num_attention_heads": 4,

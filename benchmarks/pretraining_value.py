@@ -43,6 +43,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from kcbert_tf.config_files import resolve_config  # noqa: E402
+
 from benchmarks.finetune_parity import small_config  # noqa: E402
 from benchmarks.nsmc_split import COMMENTS, NSMC, VOCAB, missing_shared_files, write_split  # noqa: E402
 
@@ -75,7 +77,7 @@ def kcbert_tf(*argv: str) -> float:
 def write_train_config(path: pathlib.Path, *, steps: int, batch_size: int, learning_rate: float, seed: int) -> dict:
     """configs/pretrain-tiny.json with this run's budget: warmup 10%, a checkpoint (and a log
     line) every 10%, one MLM eval at the end on the held-out shard."""
-    recipe = json.loads((REPO / "configs" / "pretrain-tiny.json").read_text(encoding="utf-8"))
+    recipe = json.loads(pathlib.Path(resolve_config("pretrain-tiny", flag="--train-config")).read_text(encoding="utf-8"))
     recipe.pop("_comment", None)
     interval = max(1, steps // 10)
     recipe.update(

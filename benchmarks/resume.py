@@ -115,7 +115,7 @@ def checkpoint_at(model_dir: pathlib.Path, source: pathlib.Path, step: int) -> N
 def pretrain_seconds(data_dir: pathlib.Path, config: pathlib.Path, model_dir: pathlib.Path, steps: int) -> float:
     command = [
         sys.executable, "-m", "kcbert_tf.cli", "pretrain", "--config", str(config), "--data", str(data_dir),
-        "--model-dir", str(model_dir), "--train-config", str(REPO / "configs" / "pretrain-tiny.json"),
+        "--model-dir", str(model_dir), "--train-config", "pretrain-tiny",
         "--steps", str(steps), "--checkpoint-every", "10", "--batch-size", str(BATCH), "--warmup-steps", "1",
     ]
     start = time.perf_counter()

@@ -25,7 +25,7 @@ SUBCOMMANDS = {
         "clean, filter and deduplicate raw comments into TFRecords (Apache Beam)",
     ),
     "train-tokenizer": (
-        "kcbert_tf.text.vocab_training:run",
+        "kcbert_tf.training.vocab_training:run",
         "train a cased WordPiece vocab.txt the way KcBERT did (Hugging Face tokenizers)",
     ),
     "make-pretraining-data": (
@@ -37,7 +37,7 @@ SUBCOMMANDS = {
         "pretrain the masked LM with model.fit (TPUStrategy, MirroredStrategy or CPU)",
     ),
     "finetune": (
-        "kcbert_tf.training.finetuning:run",
+        "kcbert_tf.tasks.finetuning:run",
         "fine-tune a model directory on a sentence or sentence-pair task (NSMC, KorNLI, KorSTS, ...)",
     ),
     "export-hf": (

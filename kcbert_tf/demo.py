@@ -76,15 +76,14 @@ def run(argv: Sequence[str] | None = None) -> list[dict]:
     from beam_jobs import clean_dedup, pretraining_data
     from kcbert_tf.conversion import hugging_face, saved_model
     from kcbert_tf.inference import fill_mask, predict
-    from kcbert_tf.text import vocab_training
-    from kcbert_tf.training import finetuning, pretraining
+    from kcbert_tf.training import vocab_training
+    from kcbert_tf.tasks import finetuning
+    from kcbert_tf.training import pretraining
 
     out = args.output
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     path = lambda *parts: os.path.join(out, *parts)  # noqa: E731
-    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-    tiny = os.path.join(configs, "kcbert-tiny.json")  # the repository's configs/ (make demo runs there)
     table: list[dict] = []
 
     def stage(name: str, output: str, work, key) -> object:
@@ -106,8 +105,8 @@ def run(argv: Sequence[str] | None = None) -> list[dict]:
                                         path("pretraining"), "--max-seq-length", "128"]),
           lambda s: f"{s['sequences']:,} sequences of 128, fill {s['fill_ratio']:.1%}")
     stage("pretrain", path("model"),
-          lambda: pretraining.run(["--config", tiny, "--data", path("pretraining"), "--model-dir", path("model"),
-                                   "--train-config", os.path.join(os.path.dirname(tiny), "pretrain-tiny.json"),
+          lambda: pretraining.run(["--config", "kcbert-tiny", "--data", path("pretraining"), "--model-dir", path("model"),
+                                   "--train-config", "pretrain-tiny",  # packaged configs: any directory
                                    "--steps", str(args.pretrain_steps), "--warmup-steps", str(args.pretrain_steps // 10)]),
           lambda s: f"MLM loss {s['first_log'].get('loss', float('nan')):.2f} -> {s['history']['loss'][-1]:.2f}")
     stage("export-hf", path("hf"),

@@ -63,9 +63,11 @@ def test_a_single_sentence_task_learns_and_the_saved_model_scores_what_metrics_j
     metrics = json.loads((out / "metrics.json").read_text())
     labels = [line.split("\t")[2] for line in evaluation.read_text().split("\n")[1:] if line]
     majority = max(labels.count(label) for label in set(labels)) / len(labels)
-    assert len(metrics["epochs"]) == 3 and metrics["labels"] == ["0", "1"]
+    record = json.loads((out / "task.json").read_text())
+    assert len(metrics["epochs"]) == 3 and record["labels"] == ["0", "1"] and "labels" not in metrics
+    assert (record["task"], record["head"], record["max_seq_length"], record["clean"]) == ("nsmc", "sequence_classification", 50, True)
     assert metrics["best"]["accuracy"] > majority + 0.1, (metrics["best"], majority)
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "logs", "metrics.json", "model.weights.h5", "vocab.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "logs", "metrics.json", "model.weights.h5", "task.json", "vocab.txt"]
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["BertForSequenceClassification"]
     assert config["id2label"] == {"0": "0", "1": "1"} and config["problem_type"] == "single_label_classification"
@@ -84,7 +86,7 @@ def test_a_single_sentence_task_learns_and_the_saved_model_scores_what_metrics_j
     from kcbert_tf.model.model_dir import ModelDir
     from kcbert_tf.text.cleaning import clean
 
-    model = ModelDir.read(out).load_classifier()
+    model = ModelDir.read(out).load_model()
     hf = reference_tokenizer(kcbert_vocab, tmp_path / "hf")
     texts = [clean(line.split("\t")[1]) for line in evaluation.read_text().split("\n")[1:] if line]
     batch = hf(texts, truncation=True, max_length=50, padding="max_length", return_tensors="np")
@@ -137,7 +139,7 @@ def test_a_regression_task_on_two_replicas_learns_a_correlation(init_dir, tmp_pa
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     scores = [float(line.split("\t")[4]) for line in dev.read_text().split("\n")[1:] if line]
-    assert metrics["replicas"] == 2 and metrics["labels"] is None
+    assert metrics["replicas"] == 2 and json.loads((out / "task.json").read_text())["labels"] is None
     assert metrics["best"]["spearman"] > 0.1 and metrics["best"]["pearson"] > 0.1, metrics["best"]
     assert len(scores) == metrics["eval_examples"] == 400
     config = json.loads((out / "config.json").read_text())
@@ -190,7 +192,7 @@ def test_init_from_a_hugging_face_directory_starts_from_its_encoder(tmp_path, ar
     out = tmp_path / "out"
     assert finetune("--task", "nsmc", "--train", data, "--eval", data, "--init", source, "--output", out,
                     "--epochs", "1", "--batch-size", "16", "--learning-rate", "0") == 0
-    model = ModelDir.read(out).load_classifier()
+    model = ModelDir.read(out).load_model()
     ids = verification_ids(vocab, 64)
     mask = (ids != 0).astype("int32")
     ours = model.backbone.predict(

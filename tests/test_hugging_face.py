@@ -256,7 +256,7 @@ def test_a_fine_tuned_classifier_exports_to_bert_for_sequence_classification_and
     assert cli(["import-hf", "--input", str(tmp_path / "hf"), "--output", str(tmp_path / "again")]) == 0
     again = ModelDir.read(tmp_path / "again")
     assert again.config == config
-    for a, b in zip(model.weights, again.load_classifier().weights, strict=True):
+    for a, b in zip(model.weights, again.load_model().weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 

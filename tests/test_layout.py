@@ -1,8 +1,14 @@
-"""The house by role: each layer imports only the layers below it, the command layer is imported
-by nothing, and only kcbert_tf.model.keras_internals reaches inside KerasHub.
+"""The house: each layer imports only the layers below it, the command layer is imported by
+nothing, and only kcbert_tf.model.keras_internals reaches inside KerasHub.
 
-Read from the source with ``ast`` (imports inside functions count too), so a new shortcut fails
-here rather than in review.
+The layers, bottom up: the base modules (errors, output_dir, config_files); ``text`` (cleaning,
+tokenizer, vocab, packing, records, model inputs); ``model`` (config, heads, backbone, task
+models, the model directory and its task record); ``conversion`` (Hugging Face, SavedModel);
+``training`` (strategies, the pretraining core, pretraining, vocab training); ``tasks`` (the
+task contract and registry, each task's reader, features, metric, decoding and prediction, the
+fine-tuning loop); ``inference`` (predict, fill-mask); then the command layer.  ``beam_jobs``
+sits on the text layer.  Read from the source with ``ast`` (imports inside functions count too),
+so a new shortcut fails here rather than in review.
 """
 
 from __future__ import annotations
@@ -13,16 +19,23 @@ import pytest
 
 from conftest import REPO
 
-#: package → the kcbert_tf packages and modules it may import (besides its own).
-ALLOWED = {
-    "kcbert_tf.text": {"kcbert_tf.errors", "kcbert_tf.output_dir", "kcbert_tf.model.config"},
-    "kcbert_tf.model": {"kcbert_tf.errors", "kcbert_tf.text"},
-    # Training reads Hugging Face directories for --init through conversion (import on the fly).
-    "kcbert_tf.training": {"kcbert_tf.errors", "kcbert_tf.output_dir", "kcbert_tf.text", "kcbert_tf.model", "kcbert_tf.conversion"},
-    "kcbert_tf.conversion": {"kcbert_tf.errors", "kcbert_tf.output_dir", "kcbert_tf.text", "kcbert_tf.model"},
-    "kcbert_tf.inference": {"kcbert_tf.errors", "kcbert_tf.text", "kcbert_tf.model"},
-    "beam_jobs": {"kcbert_tf.errors", "kcbert_tf.text", "kcbert_tf.model.config"},
-}
+#: The layers, bottom up; each may import the ones before it (and itself), nothing after.
+LAYERS = [
+    "kcbert_tf.errors",
+    "kcbert_tf.output_dir",
+    "kcbert_tf.config_files",
+    "kcbert_tf.text",
+    "kcbert_tf.model",
+    "kcbert_tf.conversion",
+    "kcbert_tf.training",
+    "kcbert_tf.tasks",
+    "kcbert_tf.inference",
+]
+
+#: package → the kcbert_tf packages and modules it may import (besides its own): the layers below.
+ALLOWED = {layer: set(LAYERS[:index]) for index, layer in enumerate(LAYERS)}
+#: The Beam jobs run on workers with the base dependencies only: the text layer and below.
+ALLOWED["beam_jobs"] = set(LAYERS[: LAYERS.index("kcbert_tf.text") + 1])
 
 
 def modules() -> dict[str, ast.Module]:

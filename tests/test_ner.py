@@ -15,8 +15,8 @@ import pytest
 from conftest import REPO, shared_file
 from kcbert_tf.cli import main as cli
 from kcbert_tf.errors import UserError
-from kcbert_tf.text.ner_files import entity_spans, label_set, read_ner_file
-from kcbert_tf.text.token_labels import IGNORED, token_targets, unit_tags
+from kcbert_tf.tasks.ner.files import entity_spans, label_set, read_ner_file
+from kcbert_tf.tasks.ner.token_labels import IGNORED, token_targets, unit_tags
 
 SAMPLE = REPO / "tests" / "data" / "naver_ner_sample.tsv"
 
@@ -120,7 +120,9 @@ def test_klue_ner_learns_beyond_all_o_predicts_spans_and_exports_to_transformers
     assert cli(["finetune", "--task", "klue-ner", "--train", str(train), "--eval", str(evaluation), "--init", str(dropout_free_model_dir),
                 "--output", str(out), "--epochs", "4", "--batch-size", "32", "--learning-rate", "1e-3"]) == 0
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["kind"] == "ner" and len(metrics["epochs"]) == 4
+    record = json.loads((out / "task.json").read_text(encoding="utf-8"))
+    assert (record["task"], record["head"], record["clean"]) == ("klue-ner", "token_classification", False)
+    assert len(metrics["epochs"]) == 4
     # A tagger that says O everywhere finds no entity: F1 0 (seqeval on the same sequences).
     from seqeval.metrics import f1_score
 
@@ -142,11 +144,11 @@ def test_klue_ner_learns_beyond_all_o_predicts_spans_and_exports_to_transformers
     from seqeval.metrics.sequence_labeling import get_entities
 
     from kcbert_tf.model.model_dir import ModelDir
-    from kcbert_tf.text.token_labels import ner_features, predicted_unit_tags
+    from kcbert_tf.tasks.ner.token_labels import ner_features, predicted_unit_tags
 
     source = ModelDir.read(out)
     features = ner_features(source.tokenizer(), sentences, 50)
-    tags = predicted_unit_tags(source.load_model().predict(features["inputs"], verbose=0), sentences, features["spans"], metrics["labels"])
+    tags = predicted_unit_tags(source.load_model().predict(features["inputs"], verbose=0), sentences, features["spans"], record["labels"])
     for sentence, block, sentence_tags in zip(sentences, blocks_out, tags):
         lines = block.strip("\n").split("\n")
         assert lines[0] == f"## line {sentences.index(sentence) + 1}\t{sentence.text}"

@@ -114,7 +114,7 @@ def test_bad_input_fails_before_training(packed, tmp_path, capsys, problem):
         short = tmp_path / "short.json"
         short.write_text(json.dumps({**TINY_30K, "max_position_embeddings": 32}))
         args["--config"] = str(short)
-        expected = "sequences have 64 ids but"
+        expected = "sequences of 64 ids is more than max_position_embeddings 32"
     elif problem == "text records":  # preprocess output: records without token_ids
         args["--data"] = str(data.parent / "clean" / "*.tfrecord")
         args["--vocab"] = str(data / "vocab.txt")

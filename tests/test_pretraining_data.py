@@ -331,8 +331,8 @@ BAD_INPUTS = {  # case: (flags that replace the good ones (None: a switch), mess
         {"--vocab": "{wrong_vocab}"},
         "{wrong_vocab}: the first tokens are",
     ),
-    "max-seq-length over 300": ({"--max-seq-length": "301"}, "--max-seq-length 301: must be 8-300"),
-    "max-seq-length under 8": ({"--max-seq-length": "7"}, "--max-seq-length 7: must be 8-300"),
+    "max-seq-length over 300": ({"--max-seq-length": "301"}, "--max-seq-length 301 is more than max_position_embeddings 300"),
+    "max-seq-length under 8": ({"--max-seq-length": "7"}, "--max-seq-length 7 leaves no room for text: it needs at least 8"),
     "input matching nothing": (
         {"--input": "{tmp}/nothing-*.tfrecord"},
         "{tmp}/nothing-*.tfrecord: no such file",

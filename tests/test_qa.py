@@ -19,14 +19,17 @@ def korquad():
 
 @pytest.mark.slow
 def test_korquad_fine_tunes_answers_predicts_and_exports(korquad, dropout_free_model_dir, tmp_path):
-    from kcbert_tf.text.squad_files import read_squad, split_by_article
+    from kcbert_tf.tasks.qa.squad_files import read_squad, split_by_article
 
     out = tmp_path / "qa"
     assert cli(["finetune", "--task", "korquad", "--train", str(korquad), "--eval-split", "0.05", "--limit-train", "200",
                 "--init", str(dropout_free_model_dir), "--output", str(out), "--epochs", "1", "--batch-size", "16",
                 "--learning-rate", "1e-3", "--max-seq-length", "96", "--doc-stride", "48", "--max-query-length", "24"]) == 0
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["kind"] == "qa" and set(metrics["best"]) >= {"exact_match", "f1"}
+    record = json.loads((out / "task.json").read_text(encoding="utf-8"))
+    assert (record["task"], record["head"], record["max_seq_length"]) == ("korquad", "question_answering", 96)
+    assert record["qa"] == {"doc_stride": 48, "max_query_length": 24, "max_answer_length": 30}
+    assert "head" not in metrics and set(metrics["best"]) >= {"exact_match", "f1"}
     assert 0 <= metrics["best"]["exact_match"] <= metrics["best"]["f1"] <= 100
 
     # The eval side is whole articles of the file, as split_by_article (seed 42) draws them.
@@ -37,9 +40,11 @@ def test_korquad_fine_tunes_answers_predicts_and_exports(korquad, dropout_free_m
     for example in held_out:
         assert predictions[example.id] in example.context  # a span of its own context
 
-    from kcbert_tf.inference.predict import predict_answers
+    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.tasks.qa.task import predict_answers
 
-    assert predict_answers(str(out), held_out) == predictions
+    source = ModelDir.read(out)
+    assert predict_answers(source, source.task, held_out) == predictions
 
     assert cli(["export-hf", "--model-dir", str(out), "--output", str(tmp_path / "hf")]) == 0
     from transformers import AutoModelForQuestionAnswering
@@ -52,7 +57,7 @@ def test_bad_qa_input_is_one_line(dropout_free_model_dir, tmp_path, capsys):
     (tmp_path / "not.json").write_text("{not json", encoding="utf-8")
     cases = [
         (["--task", "korquad", "--train", str(tmp_path / "not.json"), "--eval-split", "0.1"], "not.json"),
-        (["--task", "nsmc", "--train", str(tmp_path / "not.json"), "--eval-split", "0.1"], "--eval-split applies to --task korquad"),
+        (["--task", "nsmc", "--train", str(tmp_path / "not.json"), "--eval-split", "0.1"], "--task nsmc does not read --eval-split"),
         (["--task", "korquad", "--train", str(tmp_path / "not.json")], "--eval is required"),
         (["--task", "korquad", "--train", str(tmp_path / "not.json"), "--eval-split", "1.5"], "must be between 0 and 1"),
     ]

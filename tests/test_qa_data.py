@@ -16,10 +16,10 @@ import pytest
 
 from conftest import reference_tokenizer, shared_file
 from kcbert_tf.errors import UserError
-from kcbert_tf.text.korquad_metric import exact_match, f1_score, korquad_scores, normalize_answer
-from kcbert_tf.text.qa_decoding import decode_answers, n_best
-from kcbert_tf.text.qa_features import QAFeatures, build_features, context_windows
-from kcbert_tf.text.squad_files import QAExample, read_squad, split_by_article
+from kcbert_tf.tasks.qa.korquad_metric import exact_match, f1_score, korquad_scores, normalize_answer
+from kcbert_tf.tasks.qa.decoding import decode_answers, n_best
+from kcbert_tf.tasks.qa.features import QAFeatures, build_features, context_windows
+from kcbert_tf.tasks.qa.squad_files import QAExample, read_squad, split_by_article
 
 MAX_LENGTH, STRIDE, MAX_QUERY = 300, 128, 64
 
@@ -169,7 +169,7 @@ def question(qid="q1", text="서울", start=0, **extra) -> dict:
 
 def test_misaligned_answers_are_counted_skipped_for_training_and_kept_for_evaluation(tmp_path, caplog):
     path = write(tmp_path, squad(question("q1"), question("q2", "수도", 0), question("q3", "수도", 99)))
-    with caplog.at_level(logging.WARNING, logger="kcbert_tf.text.squad_files"):
+    with caplog.at_level(logging.WARNING, logger="kcbert_tf.tasks.qa.squad_files"):
         training = read_squad(path, training=True)
     assert [e.id for e in training] == ["q1"] and training.misaligned == 2
     assert "2 question(s) with an answer not at its answer_start skipped" in caplog.text
@@ -313,7 +313,7 @@ def test_windows_and_settings():
 
 
 def test_the_in_graph_tokenizer_gives_the_same_features(kcbert_vocab, dev, dev_features):
-    from kcbert_tf.text.qa_features import features_with_tokenizer
+    from kcbert_tf.tasks.qa.features import features_with_tokenizer
     from kcbert_tf.text.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(kcbert_vocab)
@@ -463,7 +463,7 @@ def test_scores_take_the_best_ground_truth_and_average_times_100(caplog):
         QAExample("c", "", "q", "c", ("1989년",), (0,)),  # no prediction: 0, 0
         QAExample("d", "", "q", "c", ("임종석",), (0,)),  # empty prediction: 0, 0
     ]
-    with caplog.at_level(logging.WARNING, logger="kcbert_tf.text.korquad_metric"):
+    with caplog.at_level(logging.WARNING, logger="kcbert_tf.tasks.qa.korquad_metric"):
         scores = korquad_scores(examples, {"a": "서울", "b": "한국", "d": ""})
     assert scores["exact_match"] == pytest.approx(100 * 1 / 4)
     assert scores["f1"] == pytest.approx(100 * (1 + 2 / 3) / 4)

@@ -204,6 +204,7 @@ def test_a_fine_tuned_classifier_exports_with_clean_in_the_graph_and_matches_tra
     """Raw, uncleaned comments in; clean() (Python) + transformers' ids + the Keras classifier
     are the reference for the labels, probabilities and scores that come out."""
     from kcbert_tf.model.classifier import build_classifier
+    from kcbert_tf.model.task_record import TaskColumns, TaskRecord
 
     vocab = read_vocab(kcbert_vocab)
     base = BertConfig(
@@ -217,9 +218,9 @@ def test_a_fine_tuned_classifier_exports_with_clean_in_the_graph_and_matches_tra
         model = build_classifier(config)
         randomize(model, seed=len(name))
         model_dir = tmp_path / name
-        ModelDir.write(str(model_dir), config, vocab, model)
-        record = {"settings": {"max_seq_length": length}, "clean": True, "labels": labels}
-        (model_dir / "metrics.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        record = TaskRecord("custom", config.head, length, clean=True, labels=None if labels is None else tuple(labels),
+                            columns=TaskColumns("text", "label"))
+        ModelDir.write(str(model_dir), config, vocab, model, task=record)
         models[name] = model
         exports[name] = export_saved_model(model_dir, tmp_path / f"sm-{name}")
         info = json.loads((pathlib.Path(exports[name]) / "assets" / "export.json").read_text())

@@ -14,8 +14,9 @@ import pytest
 from conftest import shared_file
 from kcbert_tf.errors import UserError
 from kcbert_tf.text.cleaning import clean
-from kcbert_tf.text.task_files import TaskColumns, read_examples
-from kcbert_tf.training.task_presets import PRESETS, preset
+from kcbert_tf.model.task_record import TaskColumns
+from kcbert_tf.tasks.sentence.files import read_examples
+from kcbert_tf.tasks.registry import PRESETS, preset, task_class
 
 #: (file, preset) → (examples, labels) as the shared data's README states them.
 COUNTS = {
@@ -79,15 +80,16 @@ def test_presets_carry_kcbert_finetune_s_settings():
     _, length, epochs, batch, lr, metric = rows["NER"]
     for task in ("klue-ner", "word-tags"):
         settings = PRESETS[task]
-        assert (settings.kind, settings.max_seq_length, settings.epochs, settings.batch_size) == ("ner", int(length), int(epochs), int(batch))
+        assert task_class(task).head == "token_classification"
+        assert (settings.max_seq_length, settings.epochs, settings.batch_size) == (int(length), int(epochs), int(batch))
         assert settings.learning_rate == float(lr) and settings.metric == "f1" and "entity F1" in metric
     korquad = next(line for line in readme.splitlines() if line.startswith("| KorQuAD |"))
     cells = [cell.strip() for cell in korquad.strip().strip("|").split("|")]
     numbers = [int(n) for n in re.findall(r"\d+", cells[1])]
     settings = PRESETS["korquad"]
-    assert numbers == [settings.max_seq_length, settings.doc_stride, settings.max_query_length, settings.max_answer_length]
+    assert numbers == [settings.max_seq_length, settings.qa.doc_stride, settings.qa.max_query_length, settings.qa.max_answer_length]
     assert (settings.epochs, settings.batch_size, settings.learning_rate) == (int(cells[2]), int(cells[3]), float(cells[4]))
-    assert settings.kind == "qa" and "EM / F1" in cells[5]
+    assert task_class("korquad").head == "question_answering" and "EM / F1" in cells[5]
 
 
 def write(path, text: str):

@@ -16,7 +16,7 @@ import pytest
 from kcbert_tf.text.cleaning import clean
 from kcbert_tf.cli import main as cli
 from kcbert_tf.text.records import text_example
-from kcbert_tf.text.vocab_training import sample_texts, train_vocab
+from kcbert_tf.training.vocab_training import sample_texts, train_vocab
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 DEMO = pathlib.Path(__file__).resolve().parents[1] / "kcbert_tf" / "resources" / "demo_comments.txt"

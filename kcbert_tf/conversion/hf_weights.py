@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 from kcbert_tf.errors import UserError
+from kcbert_tf.model.heads import head
 from kcbert_tf.model.keras_internals import encoder_layer_parts, masked_lm_head_parts
 
 __all__ = [
@@ -138,32 +139,18 @@ def weight_pairs(model) -> list[WeightPair]:
             *dense(f"{prefix}.output.dense", parts["output"]),
             *norm(f"{prefix}.output.LayerNorm", parts["output_layer_norm"]),
         ]
-    kind = _head_kind(model)
-    if kind == "token_classification":  # BertForTokenClassification: no pooler
-        return pairs + dense("classifier", model.output_dense)
-    if kind == "question_answering":  # BertForQuestionAnswering: no pooler
-        return pairs + dense("qa_outputs", model.output_dense)
-    pairs += dense("bert.pooler.dense", backbone.pooled_dense)
-    if kind == "sequence_classification":  # BertForSequenceClassification
-        return pairs + dense("classifier", model.output_dense)
-    head = masked_lm_head_parts(model.masked_lm_head)
+    entry = head(model.HEAD)
+    if entry.uses_pooler:  # transformers' token and span heads have no pooler
+        pairs += dense("bert.pooler.dense", backbone.pooled_dense)
+    if entry.hf_output_layer:
+        return pairs + dense(entry.hf_output_layer, model.output_dense)
+    parts = masked_lm_head_parts(model.masked_lm_head)
     pairs += [
-        *dense("cls.predictions.transform.dense", head["transform"], head=True),
-        *norm("cls.predictions.transform.LayerNorm", head["transform_layer_norm"], head=True),
-        WeightPair("cls.predictions.bias", head["bias"], _same, _same, head=True),
+        *dense("cls.predictions.transform.dense", parts["transform"], head=True),
+        *norm("cls.predictions.transform.LayerNorm", parts["transform_layer_norm"], head=True),
+        WeightPair("cls.predictions.bias", parts["bias"], _same, _same, head=True),
     ]
     return pairs
-
-
-def _head_kind(model) -> str | None:
-    """Which transformers head ``model`` has (:data:`kcbert_tf.model.config.HEADS`; None: the MLM)."""
-    from kcbert_tf.model.classifier import KcBertClassifier
-    from kcbert_tf.model.question_answerer import KcBertQuestionAnswerer
-    from kcbert_tf.model.token_classifier import KcBertTokenClassifier
-
-    kinds = {KcBertClassifier: "sequence_classification", KcBertTokenClassifier: "token_classification",
-             KcBertQuestionAnswerer: "question_answering"}
-    return next((kind for cls, kind in kinds.items() if isinstance(model, cls)), None)
 
 
 def keras_to_hf(model) -> dict[str, np.ndarray]:

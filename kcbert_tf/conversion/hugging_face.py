@@ -28,9 +28,10 @@ from typing import Sequence
 import numpy as np
 
 from kcbert_tf.errors import UserError
+from kcbert_tf.model.heads import MASKED_LM, head
 from kcbert_tf.output_dir import check_output_dir, staged_output
 
-__all__ = ["TOLERANCE", "export_hf", "import_hf", "is_hf_directory", "read_model_or_hf", "run_export", "run_import"]
+__all__ = ["TOLERANCE", "ENCODER", "export_hf", "import_hf", "is_hf_directory", "read_model_or_hf", "run_export", "run_import"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -62,69 +63,55 @@ def verification_ids(vocab: list[str], max_seq_length: int) -> np.ndarray:
     return batch
 
 
-#: What is compared: the MLM logits at every position, a sequence classifier's logits, a token
-#: classifier's logits at every position, a question answerer's start and end logits, or (for a
-#: checkpoint without a head) the encoder's last hidden states; with the words for messages.
-KINDS = {
-    "masked_lm": "MLM logits",
-    "classifier": "classifier logits",
-    "token_classifier": "token classifier logits",
-    "question_answerer": "start and end logits",
-    "encoder": "last hidden states",
-}
-
-#: A config's head → the kind of outputs compared.
-_KIND_OF_HEAD = {None: "masked_lm", "sequence_classification": "classifier",
-                 "token_classification": "token_classifier", "question_answering": "question_answerer"}
+#: What is compared for a checkpoint without a head (a bare ``BertModel``): the encoder's last
+#: hidden states.  With a head, the head's outputs (:mod:`kcbert_tf.model.heads`): the MLM logits
+#: at every position, a classifier's logits, a token classifier's at every position, a question
+#: answerer's start and end logits.
+ENCODER = "encoder"
 
 
-def keras_outputs(model, ids: np.ndarray, kind: str) -> np.ndarray:
-    """The Keras model's outputs of ``kind`` (:data:`KINDS`) for ``ids``."""
+def keras_outputs(model, ids: np.ndarray, compared: str) -> np.ndarray:
+    """The Keras model's outputs for ``ids``: its head's (``compared`` is the head's name) or,
+    for :data:`ENCODER`, the encoder's last hidden states."""
     inputs = {
         "token_ids": ids.astype("int32"),
         "segment_ids": np.zeros_like(ids, dtype="int32"),
         "padding_mask": (ids != 0).astype("int32"),
     }
-    if kind == "encoder":
+    if compared == ENCODER:
         return np.asarray(model.backbone.predict(inputs, verbose=0)["sequence_output"])
-    if kind in ("classifier", "token_classifier", "question_answerer"):
-        return np.asarray(model.predict(inputs, verbose=0))
-    positions = np.tile(np.arange(ids.shape[1], dtype="int32"), (ids.shape[0], 1))
-    return np.asarray(model.predict({**inputs, "mask_positions": positions}, verbose=0))
+    if compared == MASKED_LM:  # the MLM head at every position
+        inputs["mask_positions"] = np.tile(np.arange(ids.shape[1], dtype="int32"), (ids.shape[0], 1))
+    return np.asarray(model.predict(inputs, verbose=0))
 
 
-def transformers_outputs(directory: str, ids: np.ndarray, kind: str) -> np.ndarray:
+def transformers_outputs(directory: str, ids: np.ndarray, compared: str) -> np.ndarray:
     """The same from the checkpoint in ``directory``, loaded by transformers (PyTorch)."""
     import torch
     import transformers
-    from transformers import (
-        AutoModel,
-        AutoModelForMaskedLM,
-        AutoModelForQuestionAnswering,
-        AutoModelForSequenceClassification,
-        AutoModelForTokenClassification,
-    )
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     transformers.logging.set_verbosity_error()  # the pooler, unused by BertForMaskedLM, is expected
-    loader = {
-        "masked_lm": AutoModelForMaskedLM,
-        "classifier": AutoModelForSequenceClassification,
-        "token_classifier": AutoModelForTokenClassification,
-        "question_answerer": AutoModelForQuestionAnswering,
-    }.get(kind, AutoModel)
+    entry = None if compared == ENCODER else head(compared)
+    loader = getattr(transformers, entry.auto_class if entry else "AutoModel")
     hf = loader.from_pretrained(directory, dtype=torch.float32).eval()
     with torch.no_grad():
         out = hf(input_ids=torch.tensor(ids), attention_mask=torch.tensor((ids != 0).astype("int64")))
-    if kind == "question_answerer":
-        return torch.stack([out.start_logits, out.end_logits], dim=-1).numpy()
-    return (out.last_hidden_state if kind == "encoder" else out.logits).numpy()
+    if entry is None:
+        return out.last_hidden_state.numpy()
+    outputs = [getattr(out, name) for name in entry.hf_outputs]
+    return (outputs[0] if len(outputs) == 1 else torch.stack(outputs, dim=-1)).numpy()
 
 
-def check_agreement(model, directory: str, vocab: list[str], kind: str, what: str) -> float:
+def _words(compared: str) -> str:
+    return "last hidden states" if compared == ENCODER else head(compared).compared
+
+
+def check_agreement(model, directory: str, vocab: list[str], compared: str) -> float:
     """Run the verification batch through both; fail when they differ by more than TOLERANCE."""
     ids = verification_ids(vocab, model.backbone.max_sequence_length)
-    difference = float(np.abs(keras_outputs(model, ids, kind) - transformers_outputs(directory, ids, kind)).max())
+    what = _words(compared)
+    difference = float(np.abs(keras_outputs(model, ids, compared) - transformers_outputs(directory, ids, compared)).max())
     _LOG.info("verified: %s differ by at most %.2e over %d comments", what, difference, len(ids))
     if not difference <= TOLERANCE:
         raise UserError(
@@ -202,7 +189,7 @@ def export_hf(model_dir: str, output: str, overwrite: bool = False) -> dict:
     source = ModelDir.read(model_dir)
     config, vocab = source.config, source.vocab
     model = source.load_model()  # float32, whatever the training precision
-    kind, architecture = _KIND_OF_HEAD[config.head], config.architecture
+    architecture = config.architecture
     _LOG.info("export-hf: %s -> %s", model_dir, output)
     with staged_output(output_path) as staging:
         tensors = keras_to_hf(model)
@@ -211,7 +198,7 @@ def export_hf(model_dir: str, output: str, overwrite: bool = False) -> dict:
             json.dump(config.to_hf_dict(architecture), handle, indent=2)
         write_tokenizer_dir(vocab, staging, config.max_position_embeddings)
         (staging / "README.md").write_text(model_card(config, model_dir), encoding="utf-8")
-        difference = check_agreement(model, str(staging), vocab, kind, KINDS[kind])
+        difference = check_agreement(model, str(staging), vocab, config.head)
         _check_exported_tokenizer(str(staging), vocab)
     summary = {"output": output, "tensors": len(tensors), "max_logit_difference": difference}
     print(
@@ -240,6 +227,7 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
     from kcbert_tf.conversion.hf_weights import SUPPORTED_ARCHITECTURES, ConversionError, assign_hf_tensors, read_hf_tensors
     from kcbert_tf.model.config import BertConfig
     from kcbert_tf.model.model_dir import ModelDir, build_model, check_vocab_matches
+    from kcbert_tf.model.task_record import default_record
     from kcbert_tf.text.vocab import read_vocab
 
     config_path = os.path.join(input_dir, "config.json")
@@ -276,13 +264,15 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
         )
     if report["unused"]:
         _LOG.warning("not used (no place in a %s): %s", config.architecture, ", ".join(report["unused"]))
+    task = default_record(config)  # a transformers task head: how it is used, with defaults
     with staged_output(output_path) as staging:
-        kind = "encoder" if head_missing else _KIND_OF_HEAD[config.head]
-        difference = check_agreement(model, input_dir, vocab, kind, KINDS[kind])
-        ModelDir.write(str(staging), config, vocab, model)
+        difference = check_agreement(model, input_dir, vocab, ENCODER if head_missing else config.head)
+        ModelDir.write(str(staging), config, vocab, model, task=task)
     print(
         f"import-hf: wrote {output} from {input_dir} ({len(tensors)} tensors; "
-        f"{'head freshly initialized; ' if head_missing else ''}agree within {difference:.2e})",
+        f"{'head freshly initialized; ' if head_missing else ''}agree within {difference:.2e})"
+        + (f"; task record {task.task} ({task.head}, max length {task.max_seq_length}, "
+           f"{'cleaned' if task.clean else 'texts as given'}): override with predict's flags" if task else ""),
         flush=True,
     )
     return {"output": output, "fresh": report["fresh"], "unused": report["unused"], "max_difference": difference}
@@ -325,7 +315,7 @@ def run_export(argv: Sequence[str] | None = None) -> dict:
         description="Write a model directory as a Hugging Face BertForMaskedLM directory "
         "(safetensors, tokenizer files, model card), verified against transformers.",
     )
-    parser.add_argument("--model-dir", required=True, help="a pretrain / import-hf model directory")
+    parser.add_argument("--model-dir", required=True, help="a pretrain / finetune / import-hf model directory")
     parser.add_argument("--output", required=True, help="the Hugging Face directory to write (local)")
     parser.add_argument("--overwrite", action="store_true", help="replace --output once the new one is verified")
     args = parser.parse_args(argv)
@@ -337,7 +327,9 @@ def run_import(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="kcbert-tf import-hf",
         description="Convert a Hugging Face BERT checkpoint (BertForMaskedLM, BertForPreTraining, "
-        "BertModel) with its vocab into a model directory, verified against transformers.",
+        "BertModel, BertForSequenceClassification, BertForTokenClassification, "
+        "BertForQuestionAnswering) with its vocab into a model directory, verified against "
+        "transformers; a task head gets a task record (task.json) so that predict can use it.",
     )
     parser.add_argument("--input", required=True, help="a Hugging Face model directory (config.json, vocab.txt, model.safetensors)")
     parser.add_argument("--output", required=True, help="the model directory to write (local)")

@@ -25,11 +25,16 @@ sequence.  Every output also holds the packing, ``token_ids``, ``segment_ids``, 
   with ``clean()``, as its training data was) and returns (float32) ``sequence_output [B, L, H]``,
   ``pooled_output [B, H]`` and ``mlm_logits [B, L, V]`` (the MLM head at every position);
   ``N`` defaults to ``max_position_embeddings``.
-- A **fine-tuned classifier** (``finetune``) applies KcBERT's ``clean()`` in the graph, exactly
-  (:func:`~kcbert_tf.text.cleaning_in_graph.clean_in_graph`), when its training cleaned the texts,
-  and returns ``label`` (string ``[B]``, the ``id2label`` name), ``label_id`` (int32 ``[B]``),
+- A **sequence classifier** (``finetune``, or ``import-hf`` of a transformers
+  ``BertForSequenceClassification``) applies KcBERT's ``clean()`` in the graph, exactly
+  (:func:`~kcbert_tf.text.cleaning_in_graph.clean_in_graph`), when its task record says so
+  (``--no-clean`` overrides it), and returns ``label`` (string ``[B]``, the ``id2label`` name), ``label_id`` (int32 ``[B]``),
   ``probabilities`` and ``logits`` (float32 ``[B, C]``); a regressor (KorSTS) returns ``score``
-  (float32 ``[B]``).  ``N`` defaults to the max sequence length it was fine-tuned with.
+  (float32 ``[B]``).  ``N`` defaults to its task record's max sequence length.
+
+Which heads export, and their outputs, is :data:`SIGNATURE_OUTPUTS` (by the head names of
+:mod:`kcbert_tf.model.heads`); token classifiers and question answerers export to transformers
+with ``export-hf`` instead.
 
 ``assets/`` also holds the model's ``config.json`` and ``vocab.txt`` and an ``export.json`` (the
 max sequence length, whether texts are cleaned, the signatures and outputs), so the export
@@ -48,14 +53,12 @@ from typing import Sequence
 
 from kcbert_tf.errors import UserError
 from kcbert_tf.output_dir import check_output_dir, staged_output
-from kcbert_tf.text.model_inputs import pack_pair, pack_single
+from kcbert_tf.text.model_inputs import MIN_INPUT_LENGTH, check_sequence_length, pack_pair, pack_single
 
 __all__ = ["PROG", "export_saved_model"]
 
 PROG = "kcbert-tf export-savedmodel"
 EXPORT_INFO_FILE = "export.json"
-#: ``[CLS] a [SEP] b [SEP]``: the shortest ``--max-seq-length`` that leaves room for a pair.
-MIN_INPUT_LENGTH = 3
 
 
 def _classify(model, inputs: dict, labels: list | None) -> dict:
@@ -93,6 +96,16 @@ def _encode(model, inputs: dict) -> dict:
     }
 
 
+#: head → (the function giving the signatures' outputs from packed inputs, the outputs'
+#: names without and with labels, the export's kind without and with labels).
+SIGNATURE_OUTPUTS = {
+    "masked_lm": (lambda model, inputs, labels: _encode(model, inputs),
+                  ("sequence_output", "pooled_output", "mlm_logits"), None, "masked_lm", None),
+    "sequence_classification": (_classify, ("score",), ("label", "label_id", "probabilities", "logits"),
+                                "regressor", "classifier"),
+}
+
+
 # --- The export ---------------------------------------------------------------------------------
 
 
@@ -102,43 +115,43 @@ class _Export:
 
     source: object  # ModelDir
     max_seq_length: int
-    clean: bool  # apply clean() in the graph (a classifier fine-tuned on cleaned texts)
+    clean: bool  # apply clean() in the graph (a classifier whose task record says so)
 
     @property
     def labels(self) -> list | None:
         """A classifier's label names in id order; None for a regressor or a masked LM."""
-        config = self.source.config
-        if not config.is_classifier or config.problem_type == "regression":
-            return None
-        return [config.id2label[i] for i in range(len(config.id2label))]
+        return self.source.config.labels
+
+    @property
+    def outputs(self) -> list[str]:
+        _, plain, labelled, _, _ = SIGNATURE_OUTPUTS[self.source.config.head]
+        return list(labelled if self.labels is not None and labelled else plain)
+
+    @property
+    def kind(self) -> str:
+        _, _, _, plain, labelled = SIGNATURE_OUTPUTS[self.source.config.head]
+        return labelled if self.labels is not None and labelled else plain
 
 
-def _read(model_dir: str, max_seq_length: int | None) -> _Export:
-    """The model directory, the checked max sequence length and whether texts are cleaned."""
+def _read(model_dir: str, max_seq_length: int | None, no_clean: bool = False) -> _Export:
+    """The model directory, the checked max sequence length and whether texts are cleaned (its
+    task record's, unless overridden)."""
     from kcbert_tf.model.model_dir import ModelDir
 
     source = ModelDir.read(model_dir)
     config = source.config
-    if config.head not in (None, "sequence_classification"):
+    if config.head not in SIGNATURE_OUTPUTS:
         raise UserError(
-            f"{model_dir} holds a {config.architecture}: export-savedmodel takes a masked LM or a sequence "
-            "classifier; export it with `kcbert-tf export-hf` (transformers) instead"
+            f"{model_dir} holds a {config.architecture}: export-savedmodel takes a "
+            f"{' or '.join(sorted(SIGNATURE_OUTPUTS))} model; export it with `kcbert-tf export-hf` "
+            "(transformers) instead"
         )
+    task = source.task
     limit = config.max_position_embeddings
-    trained = source.fine_tuning_record() if config.is_classifier else {}
     if max_seq_length is None:
-        max_seq_length = trained.get("settings", {}).get("max_seq_length", limit)
-    if max_seq_length > limit:
-        raise UserError(
-            f"--max-seq-length {max_seq_length} is more than max_position_embeddings {limit} of "
-            f"{source.config_path}; pass {limit} or less (or leave it out)"
-        )
-    if max_seq_length < MIN_INPUT_LENGTH:
-        raise UserError(
-            f"--max-seq-length {max_seq_length} leaves no room for text: [CLS] a [SEP] b [SEP] "
-            f"needs at least {MIN_INPUT_LENGTH}; pass {MIN_INPUT_LENGTH} to {limit}"
-        )
-    return _Export(source, max_seq_length, clean=config.is_classifier and trained.get("clean", True))
+        max_seq_length = task.max_seq_length if task else limit
+    check_sequence_length(max_seq_length, limit, source=source.config_path, at_least=MIN_INPUT_LENGTH)
+    return _Export(source, max_seq_length, clean=bool(task and task.clean) and not no_clean)
 
 
 def _write(export: _Export, model, directory: str) -> None:
@@ -149,10 +162,12 @@ def _write(export: _Export, model, directory: str) -> None:
     from kcbert_tf.text.cleaning_in_graph import clean_in_graph
 
     source, max_seq_length = export.source, export.max_seq_length
-    classifier = source.config.is_classifier
     tokenizer = source.tokenizer()
     prepare = clean_in_graph if export.clean else tf.identity
-    outputs = (lambda inputs: _classify(model, inputs, export.labels)) if classifier else (lambda inputs: _encode(model, inputs))
+    produce = SIGNATURE_OUTPUTS[source.config.head][0]
+
+    def outputs(inputs):
+        return produce(model, inputs, export.labels)
     archive = keras.export.ExportArchive()
     # Not archive.track(model): the endpoints' variables are saved anyway, and tracking the model
     # would save every weight a second time (its Keras variables beside the tf.Variables the
@@ -188,6 +203,7 @@ def export_saved_model(
     output: str | os.PathLike,
     max_seq_length: int | None = None,
     overwrite: bool = False,
+    no_clean: bool = False,
 ) -> str:
     """Write the SavedModel of a model directory to ``output`` (default length: the config's
     ``max_position_embeddings``); return ``output``.  Raises :class:`~kcbert_tf.errors.UserError`."""
@@ -195,16 +211,11 @@ def export_saved_model(
 
     output_path = check_output_dir(os.fspath(output), overwrite)
     model_dir = os.fspath(model_dir)
-    export = _read(model_dir, max_seq_length)
+    export = _read(model_dir, max_seq_length, no_clean)
     config = export.source.config
     packing = ["token_ids", "segment_ids", "padding_mask"]
-    if not config.is_classifier:
-        produced = ["sequence_output", "pooled_output", "mlm_logits"]
-    elif export.labels is None:
-        produced = ["score"]
-    else:
-        produced = ["label", "label_id", "probabilities", "logits"]
-    model = export.source.load_classifier() if config.is_classifier else export.source.load_masked_lm()
+    produced = export.outputs
+    model = export.source.load_model()
     try:
         with staged_output(output_path) as staged:
             _write(export, model, str(staged))
@@ -213,7 +224,7 @@ def export_saved_model(
             for name in ("config.json", "vocab.txt"):
                 tf.io.gfile.copy(os.path.join(model_dir, name), str(assets / name), overwrite=True)
             info = {
-                "kind": ("regressor" if export.labels is None else "classifier") if config.is_classifier else "masked_lm",
+                "kind": export.kind,
                 "max_seq_length": export.max_seq_length,
                 "clean_in_graph": export.clean,
                 "labels": export.labels,
@@ -255,8 +266,12 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="the local SavedModel directory to write")
     parser.add_argument(
         "--max-seq-length", type=_int, default=None,
-        help="truncate [CLS] ... [SEP] to this many ids (default: a fine-tuned classifier's "
+        help="truncate [CLS] ... [SEP] to this many ids (default: a classifier's task record's "
         "max sequence length, else the config's max_position_embeddings, 300 for KcBERT)",
+    )
+    parser.add_argument(
+        "--no-clean", action="store_true",
+        help="a classifier: take the texts as given, not through clean() in the graph (default: as its task record says)",
     )
     parser.add_argument(
         "--overwrite", action="store_true",
@@ -270,7 +285,7 @@ def run(argv: Sequence[str] | None = None) -> str:
     args = build_arg_parser().parse_args(argv)
     started = time.monotonic()
     print(f"exporting {args.model_dir} to {args.output}", flush=True)
-    output = export_saved_model(args.model_dir, args.output, args.max_seq_length, args.overwrite)
+    output = export_saved_model(args.model_dir, args.output, args.max_seq_length, args.overwrite, args.no_clean)
     info = json.loads((pathlib.Path(output) / "assets" / EXPORT_INFO_FILE).read_text("utf-8"))
     print(
         f"wrote {output}/ ({_size(pathlib.Path(output)) / 2**20:,.1f} MiB, {info['kind']}) in "

@@ -38,11 +38,13 @@ class KcBertClassifier(DistributedDatasetFit, BertTextClassifier):
     """``BertTextClassifier`` on a :class:`KcBertBackbone`."""
 
     backbone_cls = KcBertBackbone
+    #: Its name in :data:`kcbert_tf.model.heads.HEADS`.
+    HEAD = "sequence_classification"
 
 
 def build_classifier(config: BertConfig, dtype=None) -> KcBertClassifier:
     """A freshly initialized classifier for a config with labels (``config.with_labels``)."""
-    if not config.is_classifier:
+    if config.head != KcBertClassifier.HEAD:
         raise ConfigError("the config has no labels: give it some with config.with_labels(...)")
     return KcBertClassifier(
         build_backbone(config, dtype),

@@ -21,12 +21,10 @@ import json
 import os
 
 from kcbert_tf.errors import UserError
+from kcbert_tf.model.heads import MASKED_LM, head, head_of_architectures
 
-__all__ = ["KCBERT_MAX_POSITIONS", "BertConfig", "ConfigError", "read_model_config"]
+__all__ = ["BertConfig", "ConfigError", "read_model_config"]
 
-#: KcBERT's ``max_position_embeddings`` (configs/kcbert-base.json and -large.json): the longest
-#: sequence its models take, and the default length limit of every stage that has one.
-KCBERT_MAX_POSITIONS = 300
 
 #: Hugging Face ``hidden_act`` → the Keras activation computing the same function.
 HF_TO_KERAS_ACTIVATION = {
@@ -37,14 +35,6 @@ HF_TO_KERAS_ACTIVATION = {
     "silu": "silu",
     "swish": "silu",
     "tanh": "tanh",
-}
-
-
-#: The task heads a fine-tuned model can have → the suffix of its transformers class.
-HEADS = {
-    "sequence_classification": "ForSequenceClassification",
-    "token_classification": "ForTokenClassification",
-    "question_answering": "ForQuestionAnswering",
 }
 
 
@@ -74,9 +64,9 @@ class BertConfig:
     id2label: dict | None = None
     #: A sequence classifier's ``problem_type`` ("single_label_classification" or "regression").
     problem_type: str | None = None
-    #: The task head on the encoder (:data:`HEADS`; None: the masked LM).  Not a transformers
-    #: field: it is read from and written as ``architectures``.
-    head: str | None = None
+    #: The head on the encoder (:data:`kcbert_tf.model.heads.HEADS`).  Not a transformers field:
+    #: it is read from and written as ``architectures``.
+    head: str = MASKED_LM
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "BertConfig":
@@ -98,19 +88,20 @@ class BertConfig:
             except (AttributeError, ValueError):
                 raise ConfigError(f"{source}: id2label must map label ids to names") from None
         chosen.pop("head", None)
-        architectures = " ".join(values.get("architectures") or [])
-        head = next((head for head, suffix in HEADS.items() if suffix in architectures), None)
-        if head in ("sequence_classification", "token_classification") and chosen.get("id2label") is None:
+        found = head_of_architectures(values.get("architectures") or [])
+        head_name = found.name if found else MASKED_LM
+        labelled = found is not None and found.labelled
+        if labelled and chosen.get("id2label") is None:
             # transformers' default: num_labels 2
             chosen["id2label"] = {i: f"LABEL_{i}" for i in range(int(values.get("num_labels", 2)))}
-        if head == "sequence_classification" and chosen.get("problem_type") is None:
+        if head_name == "sequence_classification" and chosen.get("problem_type") is None:
             labels = chosen["id2label"]
             chosen["problem_type"] = "regression" if len(labels) == 1 else "single_label_classification"
-        if head != "sequence_classification":
+        if head_name != "sequence_classification":
             chosen["problem_type"] = None
-        if head not in ("sequence_classification", "token_classification"):
+        if not labelled:
             chosen["id2label"] = None  # transformers writes LABEL_0/LABEL_1 into many configs
-        chosen["head"] = head
+        chosen["head"] = head_name
         try:
             config = cls(**chosen)
         except TypeError as error:
@@ -146,14 +137,9 @@ class BertConfig:
         return HF_TO_KERAS_ACTIVATION[self.hidden_act]
 
     @property
-    def is_classifier(self) -> bool:
-        """Whether this is a fine-tuned sequence classifier's (or regressor's) config."""
-        return self.head == "sequence_classification"
-
-    @property
     def architecture(self) -> str:
         """The transformers class this config's model maps onto."""
-        return f"Bert{HEADS[self.head]}" if self.head else "BertForMaskedLM"
+        return head(self.head).architecture
 
     def with_labels(self, labels: list[str] | None) -> "BertConfig":
         """This config for a sequence classifier over ``labels`` (None: a one-value regressor)."""
@@ -163,6 +149,13 @@ class BertConfig:
             self, id2label=dict(enumerate(labels)), problem_type="single_label_classification",
             head="sequence_classification",
         )
+
+    @property
+    def labels(self) -> list[str] | None:
+        """The label names in id order (a classifier's, a token classifier's), else None."""
+        if self.id2label is None or self.problem_type == "regression":
+            return None
+        return [self.id2label[i] for i in range(len(self.id2label))]
 
     def with_token_labels(self, labels: list[str]) -> "BertConfig":
         """This config for a token classifier (NER) over ``labels`` (BIO tags)."""

@@ -42,6 +42,8 @@ class KcBertMaskedLM(DistributedDatasetFit, BertMaskedLM):
     ``evaluate`` also take distributed datasets (for TPUStrategy and MirroredStrategy)."""
 
     backbone_cls = KcBertBackbone
+    #: Its name in :data:`kcbert_tf.model.heads.HEADS`.
+    HEAD = "masked_lm"
 
     def __init__(self, backbone: KcBertBackbone, preprocessor=None, **kwargs):
         self.backbone = backbone

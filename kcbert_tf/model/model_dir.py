@@ -4,13 +4,15 @@ A model directory holds everything needed to use a model, nothing else required:
 
 - ``config.json``: the model config in Hugging Face form (:mod:`kcbert_tf.model.config`);
 - ``vocab.txt``: the vocab it was trained with (its size must equal ``vocab_size``);
-- ``model.weights.h5``: the Keras weights of :class:`~kcbert_tf.model.masked_lm.KcBertMaskedLM`,
-  or, after ``finetune``, of :class:`~kcbert_tf.model.classifier.KcBertClassifier` (then
-  ``config.json`` also holds ``id2label``, ``label2id`` and ``problem_type``, as transformers'
-  ``BertForSequenceClassification`` config does).
+- ``model.weights.h5``: the Keras weights of the model of the config's head
+  (:mod:`kcbert_tf.model.heads`: the masked LM, or a fine-tuned classifier, token classifier or
+  question answerer, whose ``config.json`` also holds ``id2label``, ``label2id`` and
+  ``problem_type`` as transformers' configs do);
+- ``task.json`` (a model with a task head): the task record, what the model needs in order to be
+  used (:mod:`kcbert_tf.model.task_record`), written by ``finetune`` and ``import-hf``.
 
-:meth:`ModelDir.read` checks and reads it once (config, vocab, that they agree, that the weights
-are there), naming the missing or bad file and the fix; :meth:`ModelDir.load_masked_lm` and
+:meth:`ModelDir.read` checks and reads it once (config, vocab, task record, that they agree, that
+the weights are there), naming the missing or bad file and the fix; :meth:`ModelDir.load_masked_lm` and
 :meth:`ModelDir.tokenizer` build from what was read.  :meth:`ModelDir.write` writes one, each file
 atomically and the weights last, so a crash never leaves a half-written model (local or ``gs://``).
 
@@ -35,13 +37,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
-import uuid
 
 import numpy as np
 
 from kcbert_tf.errors import UserError
 from kcbert_tf.model.config import BertConfig, ConfigError, read_model_config
+from kcbert_tf.model.heads import MASKED_LM, head
+from kcbert_tf.model.task_record import TASK_FILE, TaskRecord
+from kcbert_tf.output_dir import atomic_file, write_text_atomically
 from kcbert_tf.text.vocab import VOCAB_FILE, read_vocab
 
 __all__ = [
@@ -50,6 +55,7 @@ __all__ = [
     "WEIGHTS_FILE",
     "MODEL_FILES",
     "METRICS_FILE",
+    "TASK_FILE",
     "ModelDir",
     "check_vocab_matches",
     "build_model",
@@ -59,7 +65,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 #: The files of a complete model directory.
 MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
-#: What `finetune` trained the model on (task, labels, settings, every epoch), beside its files.
+#: How `finetune` scored the model (every epoch, the best, the settings), beside its files.
 METRICS_FILE = "metrics.json"
 
 
@@ -81,11 +87,13 @@ def _gfile():
 
 @dataclasses.dataclass(frozen=True)
 class ModelDir:
-    """A checked model directory: its ``path``, ``config`` and ``vocab`` (read once)."""
+    """A checked model directory: its ``path``, ``config``, ``vocab`` and ``task`` record (None
+    for a masked LM), read once."""
 
     path: str
     config: BertConfig
     vocab: list
+    task: TaskRecord | None = None
 
     @property
     def config_path(self) -> str:
@@ -126,44 +134,29 @@ class ModelDir:
         config = read_model_config(os.path.join(path, CONFIG_FILE))
         vocab = read_vocab(os.path.join(path, VOCAB_FILE))
         check_vocab_matches(config, vocab, os.path.join(path, VOCAB_FILE), os.path.join(path, CONFIG_FILE))
-        return cls(path, config, vocab)
+        return cls(path, config, vocab, _read_task(path, config))
 
-    def fine_tuning_record(self, *, required: bool = False) -> dict:
-        """``metrics.json``, written by ``kcbert-tf finetune``: the task, its labels and settings
-        and every epoch's scores; ``{}`` when absent (a pretrained or imported model), or a
-        :class:`UserError` when ``required``."""
-        path = os.path.join(self.path, METRICS_FILE)
-        gfile = _gfile()
-        if not gfile.exists(path):
-            if required:
-                raise UserError(f"{path}: not found; give a model directory written by `kcbert-tf finetune`")
-            return {}
-        with gfile.GFile(path) as handle:
-            try:
-                return json.load(handle)
-            except json.JSONDecodeError as error:
-                raise UserError(f"{path}: not JSON ({error}); write the model directory again with `kcbert-tf finetune`") from None
+    def require_task(self) -> TaskRecord:
+        """The task record; a :class:`UserError` saying how to get one when there is none."""
+        if self.task is None:
+            raise UserError(
+                f"{os.path.join(self.path, TASK_FILE)}: not found: {self.path} holds a "
+                f"{self.config.architecture} with no task; fine-tune it (`kcbert-tf finetune --init {self.path} ...`) "
+                "or import a transformers task model with `kcbert-tf import-hf`"
+            )
+        return self.task
 
     def load_masked_lm(self, dtype=None):
         """The :class:`~kcbert_tf.model.masked_lm.KcBertMaskedLM` with this directory's weights."""
-        if self.config.head:
+        if self.config.head != MASKED_LM:
             raise UserError(
                 f"{self.path} holds a fine-tuned model ({self.config.architecture}), not a "
                 "masked LM; give a `pretrain` or `import-hf` model directory"
             )
         return self._load(self.config, dtype)
 
-    def load_classifier(self, dtype=None):
-        """The fine-tuned :class:`~kcbert_tf.model.classifier.KcBertClassifier` of this directory."""
-        if not self.config.is_classifier:
-            raise UserError(
-                f"{self.path} holds a masked LM, not a fine-tuned classifier; fine-tune it first "
-                "(`kcbert-tf finetune --init " + self.path + " ...`)"
-            )
-        return self._load(self.config, dtype)
-
     def load_model(self, dtype=None):
-        """The model this directory holds, masked LM or classifier (both have ``.backbone``)."""
+        """The model of this directory's head (:mod:`kcbert_tf.model.heads`; all have ``.backbone``)."""
         return self._load(self.config, dtype)
 
     def _load(self, config: BertConfig, dtype):
@@ -195,16 +188,18 @@ class ModelDir:
         return KcBertTokenizer(self.vocab)
 
     @classmethod
-    def write(cls, path: str | os.PathLike, config: BertConfig, vocab: list, model=None) -> "ModelDir":
-        """Write ``config.json``, ``vocab.txt`` and (with ``model``) the weights into ``path``,
-        each atomically, the weights last; return the directory.  The weights are saved from a
-        float32 copy: the file holds the weights alone (no optimizer state), whatever the
-        training precision."""
+    def write(cls, path: str | os.PathLike, config: BertConfig, vocab: list, model=None,
+              task: TaskRecord | None = None) -> "ModelDir":
+        """Write ``config.json``, ``vocab.txt``, the ``task`` record and (with ``model``) the
+        weights into ``path``, each atomically, the weights last; return the directory.  The
+        weights are saved from a float32 copy: the file holds the weights alone (no optimizer
+        state), whatever the training precision."""
         path = os.fspath(path)
-        gfile = _gfile()
-        gfile.makedirs(path)
-        _write_atomically(path, CONFIG_FILE, json.dumps(config.to_hf_dict(), indent=2) + "\n")
-        _write_atomically(path, VOCAB_FILE, "".join(token + "\n" for token in vocab))
+        _gfile().makedirs(path)
+        write_text_atomically(os.path.join(path, CONFIG_FILE), json.dumps(config.to_hf_dict(), indent=2) + "\n")
+        write_text_atomically(os.path.join(path, VOCAB_FILE), "".join(token + "\n" for token in vocab))
+        if task is not None:
+            task.write(path)
         if model is not None:
             plain = build_model(config)
             for target, source in zip(plain.weights, model.weights):
@@ -212,38 +207,34 @@ class ModelDir:
             with tempfile.TemporaryDirectory() as local:
                 local_weights = os.path.join(local, WEIGHTS_FILE)
                 plain.save_weights(local_weights)
-                temporary = os.path.join(path, f"tmp-{uuid.uuid4().hex}.weights.h5")
-                gfile.copy(local_weights, temporary, overwrite=True)
-                gfile.rename(temporary, os.path.join(path, WEIGHTS_FILE), overwrite=True)
-        return cls(path, config, list(vocab))
+                with open(local_weights, "rb") as source, atomic_file(os.path.join(path, WEIGHTS_FILE)) as target:
+                    shutil.copyfileobj(source, target, 2**24)
+        return cls(path, config, list(vocab), task)
+
+
+def _read_task(path: str, config: BertConfig) -> TaskRecord | None:
+    """The task record of a model directory, checked against its config."""
+    task = TaskRecord.read(path, config.head)
+    if task is None:
+        return None
+    source = os.path.join(path, TASK_FILE)
+    if task.head != config.head:
+        raise ConfigError(
+            f"{source} is for a {task.head} head but {os.path.join(path, CONFIG_FILE)} describes a "
+            f"{config.architecture}; write the model directory again with `kcbert-tf finetune` or `import-hf`"
+        )
+    if task.labels is not None and list(task.labels) != config.labels:
+        raise ConfigError(
+            f"{source} has the labels {list(task.labels)} but {os.path.join(path, CONFIG_FILE)} has "
+            f"{config.labels}; write the model directory again with `kcbert-tf finetune` or `import-hf`"
+        )
+    return task
 
 
 def build_model(config: BertConfig, dtype=None):
-    """A fresh model of the kind the config describes (its :attr:`~BertConfig.head`): masked LM,
-    sequence classifier, token classifier or question answerer."""
-    if config.head == "sequence_classification":
-        from kcbert_tf.model.classifier import build_classifier
-
-        return build_classifier(config, dtype)
-    if config.head == "token_classification":
-        from kcbert_tf.model.token_classifier import build_token_classifier
-
-        return build_token_classifier(config, dtype)
-    if config.head == "question_answering":
-        from kcbert_tf.model.question_answerer import build_question_answerer
-
-        return build_question_answerer(config, dtype)
-    from kcbert_tf.model.masked_lm import build_masked_lm
-
-    return build_masked_lm(config, dtype)
-
-
-def _write_atomically(directory: str, name: str, text: str) -> None:
-    gfile = _gfile()
-    temporary = os.path.join(directory, f".{name}.tmp-{uuid.uuid4().hex}")
-    with gfile.GFile(temporary, "w") as handle:
-        handle.write(text)
-    gfile.rename(temporary, os.path.join(directory, name), overwrite=True)
+    """A fresh model of the config's head (:mod:`kcbert_tf.model.heads`): masked LM, sequence
+    classifier, token classifier or question answerer."""
+    return head(config.head).build(config, dtype)
 
 
 def _count_arrays(path: str) -> int:

@@ -37,6 +37,8 @@ class KcBertQuestionAnswerer(DistributedDatasetFit, Task):
     """Start and end logits ``[batch, length, 2]`` from a :class:`KcBertBackbone`."""
 
     backbone_cls = KcBertBackbone
+    #: Its name in :data:`kcbert_tf.model.heads.HEADS`.
+    HEAD = "question_answering"
 
     def __init__(self, backbone: KcBertBackbone, preprocessor=None, **kwargs):
         self.backbone = backbone
@@ -54,6 +56,6 @@ class KcBertQuestionAnswerer(DistributedDatasetFit, Task):
 
 def build_question_answerer(config: BertConfig, dtype=None) -> KcBertQuestionAnswerer:
     """A freshly initialized question answerer for a config (``config.for_question_answering()``)."""
-    if config.head != "question_answering":
+    if config.head != KcBertQuestionAnswerer.HEAD:
         raise ConfigError("the config is not a question answerer's: use config.for_question_answering()")
     return KcBertQuestionAnswerer(build_backbone(config, dtype))

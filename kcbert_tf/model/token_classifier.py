@@ -38,6 +38,8 @@ class KcBertTokenClassifier(DistributedDatasetFit, Task):
     """Logits ``[batch, length, num_classes]`` from a :class:`KcBertBackbone`'s sequence output."""
 
     backbone_cls = KcBertBackbone
+    #: Its name in :data:`kcbert_tf.model.heads.HEADS`.
+    HEAD = "token_classification"
 
     def __init__(self, backbone: KcBertBackbone, num_classes: int, dropout: float = 0.1, preprocessor=None, **kwargs):
         self.backbone = backbone
@@ -65,7 +67,7 @@ class KcBertTokenClassifier(DistributedDatasetFit, Task):
 def build_token_classifier(config: BertConfig, dtype=None) -> KcBertTokenClassifier:
     """A freshly initialized token classifier for a config with token labels
     (``config.with_token_labels``)."""
-    if config.head != "token_classification":
+    if config.head != KcBertTokenClassifier.HEAD:
         raise ConfigError("the config has no token labels: give it some with config.with_token_labels(...)")
     return KcBertTokenClassifier(build_backbone(config, dtype), num_classes=len(config.id2label),
                                  dropout=config.hidden_dropout_prob)

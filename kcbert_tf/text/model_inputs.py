@@ -18,7 +18,42 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["trim_pair_lengths", "pack_single", "pack_pair", "pack_fixed"]
+from kcbert_tf.errors import UserError
+
+__all__ = [
+    "KCBERT_MAX_POSITIONS", "MIN_INPUT_LENGTH", "check_sequence_length",
+    "trim_pair_lengths", "pack_single", "pack_pair", "pack_fixed",
+]
+
+#: KcBERT's ``max_position_embeddings`` (configs/kcbert-base.json and -large.json): the longest
+#: sequence its models take, and the default length limit of every stage that has one.
+KCBERT_MAX_POSITIONS = 300
+
+#: The shortest input with room for text: ``[CLS] a [SEP]`` (a pair needs one more).
+MIN_INPUT_LENGTH = 3
+
+
+def check_sequence_length(
+    length: int, positions: int, *, source: str, subject: str | None = None,
+    at_least: int = MIN_INPUT_LENGTH, remedy: str | None = None,
+) -> None:
+    """The one check of a sequence length against a model's positions, for every stage: a
+    :class:`~kcbert_tf.errors.UserError` naming ``subject`` (default ``--max-seq-length N``), the
+    limit's ``source`` and the fix when ``length`` is over ``positions`` or under ``at_least``.
+
+    >>> check_sequence_length(301, 300, source="configs/kcbert-base.json")
+    Traceback (most recent call last):
+    ...
+    kcbert_tf.errors.UserError: --max-seq-length 301 is more than max_position_embeddings 300 of configs/kcbert-base.json; pass 300 or less
+    """
+    subject = subject or f"--max-seq-length {length}"
+    if length > positions:
+        raise UserError(
+            f"{subject} is more than max_position_embeddings {positions} of {source}; "
+            f"{remedy or f'pass {positions} or less'}"
+        )
+    if length < at_least:
+        raise UserError(f"{subject} leaves no room for text: it needs at least {at_least}; pass {at_least} to {positions}")
 
 
 def trim_pair_lengths(length_a, length_b, budget):

@@ -1,2 +1,3 @@
 """Training: the tf.distribute strategy, the input pipeline, the learning-rate schedule, the
-fit/checkpoint core shared by pretraining and fine-tuning, and pretraining itself."""
+fit/checkpoint core shared by pretraining and fine-tuning, pretraining itself and vocab training.
+The fine-tuning loop, on this core, is :mod:`kcbert_tf.tasks.finetuning`."""

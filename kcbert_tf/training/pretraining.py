@@ -34,8 +34,11 @@ taken, losing at most one interval.
 
 Example (CPU, a few steps of the tiny config, on 2 logical CPU replicas)::
 
-    kcbert-tf pretrain --config configs/kcbert-tiny.json --data 'data/*.tfrecord' \\
-        --model-dir runs/tiny --train-config configs/pretrain-tiny.json --steps 200 --cpu-replicas 2
+    kcbert-tf pretrain --config kcbert-tiny --data 'data/*.tfrecord' \\
+        --model-dir runs/tiny --train-config pretrain-tiny --steps 200 --cpu-replicas 2
+
+(``kcbert-tiny`` and ``pretrain-tiny`` name packaged configs, :mod:`kcbert_tf.config_files`; a
+path to a JSON file works too.)
 """
 
 from __future__ import annotations
@@ -49,8 +52,11 @@ import os
 import tempfile
 from typing import Sequence
 
+from kcbert_tf.config_files import resolve_config
 from kcbert_tf.errors import UserError
 from kcbert_tf.model.model_dir import WEIGHTS_FILE
+from kcbert_tf.output_dir import write_text_atomically
+from kcbert_tf.text.model_inputs import check_sequence_length
 
 __all__ = ["TrainConfig", "build_arg_parser", "run"]
 
@@ -148,10 +154,12 @@ def build_arg_parser() -> argparse.ArgumentParser:
         "(TPUStrategy with --tpu, MirroredStrategy on 2+ GPUs or with --cpu-replicas, else the "
         "default strategy).",
     )
-    parser.add_argument("--config", required=True, help="model config.json (configs/kcbert-base.json)")
+    parser.add_argument("--config", required=True, help="model config: a packaged name (kcbert-base, "
+                        "kcbert-large, kcbert-tiny) or the path of a config.json")
     parser.add_argument("--data", required=True, help="make-pretraining-data output: a directory or a glob of *.tfrecord")
     parser.add_argument("--model-dir", required=True, help="checkpoints, logs and the final model (local or gs://)")
-    parser.add_argument("--train-config", default=None, help="training config (configs/pretrain-base.json)")
+    parser.add_argument("--train-config", default=None, help="training config: a packaged name "
+                        "(pretrain-base, pretrain-large, pretrain-tiny) or the path of a JSON file")
     parser.add_argument("--vocab", default=None, help="the data's vocab.txt (default: the one beside the data)")
     parser.add_argument("--eval-data", default=None, help="a glob of held-out records for MLM loss/accuracy")
     parser.add_argument("--init", default=None, help="start from the weights of this model directory (ours, or a Hugging Face BERT directory, imported on the fly)")
@@ -173,7 +181,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
-    recipe = TrainConfig.from_file(args.train_config) if args.train_config else TrainConfig()
+    recipe = TrainConfig()
+    if args.train_config:  # a packaged name (pretrain-base) or a path
+        recipe = TrainConfig.from_file(resolve_config(args.train_config, flag="--train-config"))
     overrides = {
         "train_steps": args.steps,
         "batch_size": args.batch_size,
@@ -252,7 +262,7 @@ def _check_inputs(args: argparse.Namespace, train: TrainConfig) -> _Inputs:
     from kcbert_tf.model.model_dir import check_vocab_matches
     from kcbert_tf.text.vocab import read_vocab
 
-    config = read_model_config(args.config)
+    config = read_model_config(resolve_config(args.config, flag="--config"))
     files = input_pipeline.resolve_files(args.data)
     vocab_path = args.vocab or os.path.join(os.path.dirname(files[0]), "vocab.txt")
     vocab = read_vocab(vocab_path)
@@ -269,12 +279,10 @@ def _check_inputs(args: argparse.Namespace, train: TrainConfig) -> _Inputs:
     counts = input_pipeline.record_counts(train_files)
     if not sum(counts):
         raise UserError(f"--data {args.data}: the training files hold no record; remake the data")
-    if seq_length > config.max_position_embeddings:
-        raise UserError(
-            f"--data sequences have {seq_length} ids but {args.config} has max_position_embeddings "
-            f"{config.max_position_embeddings}; remake the data with --max-seq-length "
-            f"{config.max_position_embeddings} or less"
-        )
+    check_sequence_length(
+        seq_length, config.max_position_embeddings, source=args.config, subject=f"--data sequences of {seq_length} ids",
+        remedy=f"remake the data with --max-seq-length {config.max_position_embeddings} or less",
+    )
     return _Inputs(config, vocab, train_files, counts, eval_files, seq_length, _data_fill_ratio(train_files))
 
 
@@ -444,8 +452,7 @@ def _fit(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs, setup: _
     }
     if info.is_chief:
         ModelDir.write(args.model_dir, inputs.config, inputs.vocab, model)
-        with tf.io.gfile.GFile(os.path.join(args.model_dir, STATE_FILE), "w") as handle:
-            json.dump(state, handle, indent=2)
+        write_text_atomically(os.path.join(args.model_dir, STATE_FILE), json.dumps(state, indent=2))
     return state
 
 

@@ -39,6 +39,7 @@ import random
 from typing import Iterator, Sequence
 
 from kcbert_tf.errors import UserError
+from kcbert_tf.tasks.task_files import read_text
 
 __all__ = ["QAExample", "QAFile", "read_squad", "split_by_article"]
 
@@ -87,17 +88,7 @@ class QAFile:
 
 
 def _load(path: str) -> object:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file (give a SQuAD v1 JSON file, e.g. KorQuAD_v1.0_train.json)") from None
-    except IsADirectoryError:
-        raise UserError(f"{path} is a directory; give the SQuAD v1 JSON file itself") from None
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path}: not UTF-8 (byte {error.start}); save it as UTF-8") from None
+    text = read_text(path, "a SQuAD v1 JSON file, e.g. KorQuAD_v1.0_train.json")
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

@@ -33,7 +33,7 @@ import dataclasses
 import os
 
 from kcbert_tf.errors import UserError
-from kcbert_tf.text.task_files import read_lines
+from kcbert_tf.tasks.task_files import read_lines
 
 __all__ = ["FORMATS", "NerSentence", "read_ner_file", "entity_spans", "label_set"]
 

@@ -26,17 +26,10 @@ import dataclasses
 import os
 
 from kcbert_tf.errors import UserError
+from kcbert_tf.model.task_record import TaskColumns
+from kcbert_tf.tasks.task_files import read_lines
 
-__all__ = ["TaskColumns", "Examples", "read_lines", "read_rows", "read_examples"]
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskColumns:
-    """Which header columns hold the text, the optional second text and the label."""
-
-    text: str
-    label: str
-    text_pair: str | None = None
+__all__ = ["Examples", "read_rows", "read_examples"]
 
 
 @dataclasses.dataclass
@@ -52,23 +45,6 @@ class Examples:
 
     def __len__(self) -> int:
         return len(self.texts)
-
-
-def read_lines(path: str, what: str = "the tab-separated file with a header line") -> list[str]:
-    """The lines of a UTF-8 text file (a leading BOM dropped); a missing file, a directory or
-    another encoding is a :class:`UserError` naming the file and ``what`` to give instead."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file (give {what})") from None
-    except IsADirectoryError:
-        raise UserError(f"{path} is a directory; give {what} itself") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path}: not UTF-8 (byte {error.start}); save it as UTF-8") from None
-    return text.removeprefix("\ufeff").split("\n")
 
 
 def read_rows(path: str | os.PathLike, needed: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:

@@ -1,6 +1,6 @@
 """Extractive-QA features: ``[CLS] question [SEP] context window [SEP]``, as transformers' run_qa.py.
 
-One :class:`~kcbert_tf.text.squad_files.QAExample` gives one feature per window over its context,
+One :class:`~kcbert_tf.tasks.qa.squad_files.QAExample` gives one feature per window over its context,
 built the way transformers' ``examples/pytorch/question-answering/run_qa.py``
 (``prepare_train_features`` / ``prepare_validation_features``) builds them with a fast tokenizer
 (``truncation="only_second"``, ``return_overflowing_tokens``, ``return_offsets_mapping``,
@@ -15,7 +15,7 @@ the original BERT ``run_squad.py`` and KcBERT-Finetune do (``max_query_length``)
   token starting at or before the answer's first character, the first token ending at or after
   its last; a window that does not hold the whole answer points at ``[CLS]`` (0, 0);
 - evaluation: each feature keeps its example's index and the character offsets of its context
-  tokens into the context (``-1`` elsewhere), for :mod:`kcbert_tf.text.qa_decoding`.
+  tokens into the context (``-1`` elsewhere), for :mod:`kcbert_tf.tasks.qa.decoding`.
 
 One difference from run_qa.py, on purpose: when the answer starts in a window's last context
 token, run_qa.py's label loop runs past it onto ``[SEP]`` and the padding (whose offsets are
@@ -30,7 +30,7 @@ tokenizer with ``add_special_tokens=False, return_offsets_mapping=True``).
 Example (a whitespace tokenizer, windows of 4 context tokens with a stride of 2):
 
 >>> import re
->>> from kcbert_tf.text.squad_files import QAExample
+>>> from kcbert_tf.tasks.qa.squad_files import QAExample
 >>> words = "[PAD] [UNK] [CLS] [SEP] 서울은 한국의 수도이다 가장 큰 도시이다 어디?".split()
 >>> def encode(texts):
 ...     spans = [[m.span() for m in re.finditer(r"\\S+", text)] for text in texts]
@@ -59,7 +59,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from kcbert_tf.errors import UserError
-from kcbert_tf.text.squad_files import QAExample
+from kcbert_tf.tasks.qa.squad_files import QAExample
 
 _LOG = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ import time
 from typing import Callable, Iterable, Iterator, Sequence
 
 from kcbert_tf.errors import UserError
-from kcbert_tf.model.config import KCBERT_MAX_POSITIONS
+from kcbert_tf.text.model_inputs import KCBERT_MAX_POSITIONS
 from kcbert_tf.output_dir import check_output_dir, staged_output
 from kcbert_tf.text.tokenizer import load_tokenizer
 from kcbert_tf.text.vocab import CONTINUATION_PREFIX, SPECIAL_TOKENS, write_tokenizer_dir

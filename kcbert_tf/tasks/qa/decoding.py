@@ -2,7 +2,7 @@
 
 This is ``postprocess_qa_predictions`` of transformers' ``examples/pytorch/question-answering/
 utils_qa.py`` for SQuAD v1 (no null answer), on features from
-:func:`kcbert_tf.text.qa_features.build_features` (``training=False``, which keeps the offsets).
+:func:`kcbert_tf.tasks.qa.features.build_features` (``training=False``, which keeps the offsets).
 For each example, over all its windows: the :data:`N_BEST_SIZE` (20) highest start and end
 logits of each window (``np.argsort``, as there) are paired; a pair counts when both tokens are
 context tokens, start ≤ end and the span is at most :data:`MAX_ANSWER_LENGTH` (30) tokens; its
@@ -13,8 +13,8 @@ An example with no valid pair gets ``""`` (run_qa.py writes the placeholder ``"e
 Example (one window: ``[CLS] q [SEP] 서울 ##은 수도 [SEP]``):
 
 >>> import numpy as np
->>> from kcbert_tf.text.qa_features import QAFeatures
->>> from kcbert_tf.text.squad_files import QAExample
+>>> from kcbert_tf.tasks.qa.features import QAFeatures
+>>> from kcbert_tf.tasks.qa.squad_files import QAExample
 >>> example = QAExample("q1", "", "q", "서울은 수도", ("서울",), (0,))
 >>> offsets = np.full((1, 7, 2), -1, dtype=np.int32)
 >>> offsets[0, 3:6] = [(0, 2), (2, 3), (4, 6)]
@@ -34,8 +34,8 @@ from typing import Sequence
 
 import numpy as np
 
-from kcbert_tf.text.qa_features import QAFeatures
-from kcbert_tf.text.squad_files import QAExample
+from kcbert_tf.tasks.qa.features import QAFeatures
+from kcbert_tf.tasks.qa.squad_files import QAExample
 
 __all__ = ["N_BEST_SIZE", "MAX_ANSWER_LENGTH", "Candidate", "n_best", "decode_answers", "answer_questions"]
 

@@ -26,7 +26,7 @@ import string
 from typing import Mapping, Sequence
 
 from kcbert_tf.errors import UserError
-from kcbert_tf.text.squad_files import QAExample
+from kcbert_tf.tasks.qa.squad_files import QAExample
 
 __all__ = ["normalize_answer", "exact_match", "f1_score", "korquad_scores"]
 

@@ -1,0 +1,46 @@
+"""What the parity benchmarks share (`finetune_parity` for the sentence tasks, `parity_ner_qa`
+for NER and KorQuAD): KcBERT-Finetune's optimizer settings written out, the small start config,
+the goal, and running a side in its own process with its CPU time recorded."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import time
+
+#: The nsmc preset (kcbert_tf.tasks.registry), written out: both sides get these.
+MAX_LENGTH, BATCH_SIZE, LEARNING_RATE, ADAM_EPSILON, CLIP_NORM, TRAIN_SEED = 50, 64, 5e-5, 1e-8, 1.0, 42
+GOAL_POINTS = 1.0
+
+
+def small_config(layers: int, hidden: int, vocab_size: int) -> dict:
+    """A small KcBERT-shaped config (Hugging Face form): ``layers`` x ``hidden``, 64-wide heads."""
+    return {
+        "architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": vocab_size,
+        "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": max(1, hidden // 64),
+        "intermediate_size": 4 * hidden, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 64, "type_vocab_size": 2,
+        "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+    }
+
+
+#: Per process run: (log name, its CPU seconds (user + system), its wall seconds, the 1-minute load
+#: average at its end).  Other work on the machine skews wall times: CPU / wall well under the core
+#: count, or a load average over it, says a run shared the cores.
+PROCESSES: list[tuple[str, float, float, float]] = []
+
+
+def run_process(command: list[str], log_path: pathlib.Path) -> tuple[int, float]:
+    """Run ``command`` with its output in ``log_path``; its exit status and wall seconds."""
+    start = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    PROCESSES.append((log_path.stem, usage.ru_utime + usage.ru_stime, seconds, os.getloadavg()[0]))
+    return os.waitstatus_to_exitcode(status), seconds
+
+
+def tail(path: pathlib.Path, lines: int = 25) -> str:
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
