@@ -38,7 +38,7 @@ SUBCOMMANDS = {
     ),
     "finetune": (
         "kcbert_tf.tasks.finetuning:run",
-        "fine-tune a model directory on a sentence or sentence-pair task (NSMC, KorNLI, KorSTS, ...)",
+        "fine-tune a model directory on a registered task (NSMC, KorNLI, KorSTS, KLUE-NER, KorQuAD, custom, ...)",
     ),
     "export-hf": (
         "kcbert_tf.conversion.hugging_face:run_export",
@@ -54,7 +54,7 @@ SUBCOMMANDS = {
     ),
     "predict": (
         "kcbert_tf.inference.predict:run",
-        "a fine-tuned model's predictions for a file of texts (TSV: label and probabilities, or score)",
+        "a task model's predictions for a file (finetune's, or a transformers head from import-hf): labels, entities, answers",
     ),
     "demo": (
         "kcbert_tf.demo:run",

@@ -16,6 +16,7 @@ from kcbert_tf.text.cleaning import clean
 from kcbert_tf.model.config import BertConfig
 from kcbert_tf.model.masked_lm import build_masked_lm
 from kcbert_tf.model.model_dir import ModelDir
+from kcbert_tf.model.task_record import TaskColumns, TaskRecord
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TINY = {
@@ -230,7 +231,9 @@ def test_a_fine_tuned_classifier_exports_to_bert_for_sequence_classification_and
     rng = np.random.default_rng(3)
     for variable in model.trainable_weights:
         variable.assign(variable.numpy() + rng.normal(0, 0.05, variable.shape).astype("float32"))
-    ModelDir.write(str(tmp_path / "keras"), config, small_vocab(201), model)
+    record = TaskRecord("korsts" if labels is None else "kornli", config.head, 72, clean=True,
+                        labels=None if labels is None else tuple(labels), columns=TaskColumns("sentence1", "gold_label", "sentence2"))
+    ModelDir.write(str(tmp_path / "keras"), config, small_vocab(201), model, task=record)
     assert cli(["export-hf", "--model-dir", str(tmp_path / "keras"), "--output", str(tmp_path / "hf")]) == 0
     exported = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert exported["architectures"] == ["BertForSequenceClassification"]
@@ -256,6 +259,7 @@ def test_a_fine_tuned_classifier_exports_to_bert_for_sequence_classification_and
     assert cli(["import-hf", "--input", str(tmp_path / "hf"), "--output", str(tmp_path / "again")]) == 0
     again = ModelDir.read(tmp_path / "again")
     assert again.config == config
+    assert again.task == record  # the task record travels through the Hugging Face directory
     for a, b in zip(model.weights, again.load_model().weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 

@@ -81,6 +81,17 @@ def test_an_imported_sequence_classifier_predicts_transformers_labels_and_probab
     got = np.asarray([[float(p) for p in row[3:]] for row in rows[1:]])
     assert np.abs(got - probabilities).max() <= 1e-4 + 5e-5  # written with 4 decimals
 
+    # The SavedModel of the imported classifier: clean() in the graph as the record says, the
+    # same labels and probabilities from raw text.
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401 (the tokenizer's ops)
+
+    assert cli(["export-savedmodel", "--model-dir", str(tmp_path / "ours"), "--output", str(tmp_path / "sm"),
+                "--max-seq-length", "40"]) == 0
+    served = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"](text=tf.constant(texts))
+    assert [label.decode() for label in served["label"].numpy()] == expected
+    assert np.abs(served["probabilities"].numpy() - probabilities).max() <= 1e-4
+
 
 @pytest.mark.slow
 def test_an_imported_token_classifier_tags_the_words_transformers_tags(tmp_path, kcbert_vocab):

@@ -1,12 +1,15 @@
 """``kcbert-tf export-hf`` and ``import-hf``: model directories to and from Hugging Face, verified.
 
-Export writes what ``transformers`` loads offline with ``AutoModelForMaskedLM.from_pretrained(DIR)``
-and ``AutoTokenizer.from_pretrained(DIR)``: ``config.json`` (``BertForMaskedLM``),
-``model.safetensors`` (float32, tied decoder as transformers saves it, the pooler included),
-``vocab.txt``, ``tokenizer_config.json``, ``special_tokens_map.json`` and a model card
-``README.md``.  Import reads ``BertForMaskedLM``, ``BertForPreTraining`` and ``BertModel``
-checkpoints into a model directory (``ModelDir.read``, ``pretrain --init`` and ``export-hf`` take
-it).  Both verify before they finish: the written result is loaded back, a fixed batch of comments
+Export writes what ``transformers`` loads offline with its ``Auto`` class for the model's head
+(:mod:`kcbert_tf.model.heads`: ``AutoModelForMaskedLM``, ``…ForSequenceClassification``,
+``…ForTokenClassification``, ``…ForQuestionAnswering``) and ``AutoTokenizer.from_pretrained(DIR)``:
+``config.json``, ``model.safetensors`` (float32, tied decoder as transformers saves it, the pooler
+included), ``vocab.txt``, ``tokenizer_config.json``, ``special_tokens_map.json``, a model card
+``README.md`` and, for a task model, its task record ``task.json`` (transformers ignores it).
+Import reads ``BertForMaskedLM``, ``BertForPreTraining`` and ``BertModel`` checkpoints and the
+three task heads into a model directory (``ModelDir.read``, ``pretrain --init``, ``finetune
+--init`` and ``export-hf`` take it); a task head gets its task record back from ``task.json``, or
+one with defaults (:func:`kcbert_tf.model.task_record.default_record`), so ``predict`` can use it.  Both verify before they finish: the written result is loaded back, a fixed batch of comments
 goes through the Keras model and the transformers model, and the logits (for a bare ``BertModel``,
 the last hidden states) must agree within :data:`TOLERANCE`; the output directory is staged under
 a temporary name and renamed only then.
@@ -198,6 +201,8 @@ def export_hf(model_dir: str, output: str, overwrite: bool = False) -> dict:
             json.dump(config.to_hf_dict(architecture), handle, indent=2)
         write_tokenizer_dir(vocab, staging, config.max_position_embeddings)
         (staging / "README.md").write_text(model_card(config, model_dir), encoding="utf-8")
+        if source.task is not None:  # transformers ignores it; import-hf reads it back
+            source.task.write(str(staging))
         difference = check_agreement(model, str(staging), vocab, config.head)
         _check_exported_tokenizer(str(staging), vocab)
     summary = {"output": output, "tensors": len(tensors), "max_logit_difference": difference}
@@ -227,7 +232,7 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
     from kcbert_tf.conversion.hf_weights import SUPPORTED_ARCHITECTURES, ConversionError, assign_hf_tensors, read_hf_tensors
     from kcbert_tf.model.config import BertConfig
     from kcbert_tf.model.model_dir import ModelDir, build_model, check_vocab_matches
-    from kcbert_tf.model.task_record import default_record
+    from kcbert_tf.model.task_record import TaskRecord, default_record
     from kcbert_tf.text.vocab import read_vocab
 
     config_path = os.path.join(input_dir, "config.json")
@@ -264,7 +269,8 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
         )
     if report["unused"]:
         _LOG.warning("not used (no place in a %s): %s", config.architecture, ", ".join(report["unused"]))
-    task = default_record(config)  # a transformers task head: how it is used, with defaults
+    # How the model is used: the record export-hf carried along, else defaults for the head.
+    task = TaskRecord.read(input_dir, config.head) or default_record(config)
     with staged_output(output_path) as staging:
         difference = check_agreement(model, input_dir, vocab, ENCODER if head_missing else config.head)
         ModelDir.write(str(staging), config, vocab, model, task=task)
