@@ -37,7 +37,7 @@ Two rows, each the same comparison as `benchmarks.finetune_parity` (the sentence
     8e-5 / 5e-5 are for the pretrained KcBERT), batch 32 (NER) / 16 (QA), seed 42; 4 NER epochs,
     2 QA epochs.
 - **scores**: the same code on both sides: NER entity precision / recall / F1 (seqeval,
-  `kcbert_tf.tasks.ner.task.entity_scores`); QA KorQuAD 1.0 EM / F1
+  `kcbert_tf.tasks.ner.metric.entity_scores`); QA KorQuAD 1.0 EM / F1
   (`kcbert_tf.tasks.qa.korquad_metric.korquad_scores`); after every epoch, the table gives the best
   epoch by F1 (the first of equals, as ours keeps it).
 - **checks** that both sides saw the same thing: fingerprints (SHA-256) of the model inputs (ids,
@@ -374,7 +374,7 @@ def worker_transformers_ner(spec: dict, result_path: str) -> int:
 
     from kcbert_tf.tasks.ner.files import label_set, read_ner_file
     from kcbert_tf.tasks.ner.token_labels import IGNORED, token_targets, unit_tags
-    from kcbert_tf.tasks.ner.task import entity_scores
+    from kcbert_tf.tasks.ner.metric import entity_scores
 
     transformers.logging.set_verbosity_error()
     settings = NerSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["settings"].items()})

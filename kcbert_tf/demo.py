@@ -48,6 +48,14 @@ def _split(source: str, train: str, evaluation: str, eval_share: float = 0.1, se
     return train, evaluation
 
 
+def _predicted(path: str) -> list[str]:
+    """The ``predicted`` column of a predictions file."""
+    with open(path, encoding="utf-8") as handle:
+        header, *lines = handle.read().splitlines()
+    at = header.split("\t").index("predicted")
+    return [line.split("\t")[at] or "-" for line in lines]
+
+
 def _serve(export_dir: str, sentences_file: str) -> list[str]:
     """The SavedModel's labels for the new sentences, raw text in (what TF Serving would do)."""
     import tensorflow as tf
@@ -127,7 +135,7 @@ def run(argv: Sequence[str] | None = None) -> list[dict]:
         handle.write("document\n" + "".join(f"{text}\n" for text in NEW_SENTENCES))
     stage("predict", path("predictions.tsv"),
           lambda: predict.run(["--model", path("sentiment"), "--input", new, "--output", path("predictions.tsv")]),
-          lambda results: " ".join(r.get("predicted", "-") for r in results) + f" for {len(results)} new sentences")
+          lambda counts: " ".join(_predicted(path("predictions.tsv"))) + f" for {counts['examples']} new sentences")
     stage("export-hf (classifier)", path("sentiment-hf"),
           lambda: hugging_face.export_hf(path("sentiment"), path("sentiment-hf")),
           lambda s: f"BertForSequenceClassification, logits within {s['max_logit_difference']:.1e}")

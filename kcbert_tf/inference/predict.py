@@ -15,7 +15,9 @@ the task class whose ``predict_file`` reads the input and writes the predictions
   is read and cleaned the same way; the output is tab-separated, one line per input example in
   input order: the input's columns, then ``predicted`` and each class's probability
   (``p_LABEL``), or the score for a regressor.  Examples with an empty text get an empty
-  prediction.  A progress line every 10,000 examples.
+  prediction.  The input is streamed and the output written as it is computed (a file of any
+  size); rows are sorted by length within chunks of 8,192 into batches of ``--batch-size`` cut
+  to their longest row, through the compiled model; a progress line every chunk.
 - **NER**: one sentence a line (or a file in the training format, whose tags are ignored); per
   sentence a ``## ID<TAB>sentence`` line, then one line per entity,
   ``type<TAB>start<TAB>end<TAB>text`` (character offsets into the sentence), then a blank line.

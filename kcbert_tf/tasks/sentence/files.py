@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Iterator
 
 from kcbert_tf.errors import UserError
 from kcbert_tf.model.task_record import TaskColumns
-from kcbert_tf.tasks.task_files import read_lines
+from kcbert_tf.tasks.task_files import stream_lines
 
-__all__ = ["Examples", "read_rows", "read_examples"]
+__all__ = ["Examples", "stream_rows", "read_rows", "read_examples"]
 
 
 @dataclasses.dataclass
@@ -47,33 +48,43 @@ class Examples:
         return len(self.texts)
 
 
-def read_rows(path: str | os.PathLike, needed: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """A task file's header and its non-blank rows as ``(line number, fields)``, after checking
-    that the header has the ``needed`` columns and every row as many fields as the header."""
+def stream_rows(path: str | os.PathLike, needed: list[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """A task file's header (checked to have the ``needed`` columns) and its non-blank rows as
+    ``(line number, fields)``, read as they are needed (a file of any size); a row with another
+    number of fields than the header is an error when it is reached."""
     path = os.fspath(path)
-    lines = read_lines(path)
-    if not lines or not lines[0].strip():
+    lines = stream_lines(path, "the tab-separated file with a header line")
+    first = next(lines)
+    if not first.strip():
         raise UserError(f"{path}: empty, or no header line (the first line names the columns)")
-    header = lines[0].rstrip("\r").split("\t")
+    header = first.rstrip("\r").split("\t")
     missing = [name for name in needed if name not in header]
     if missing:
         raise UserError(
             f"{path}: no column {', '.join(map(repr, missing))}; the header has {header}; pass "
             "--text-column, --text-pair-column and --label-column with names from it"
         )
-    rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        line = line.rstrip("\r")
-        if not line:
-            continue
-        fields = line.split("\t")
-        if len(fields) != len(header):
-            raise UserError(
-                f"{path}:{number}: {len(fields)} tab-separated fields, the header has {len(header)}; "
-                "fix the line (a tab inside a text?) or remove it"
-            )
-        rows.append((number, fields))
-    return header, rows
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        for number, line in enumerate(lines, start=2):
+            line = line.rstrip("\r")
+            if not line:
+                continue
+            fields = line.split("\t")
+            if len(fields) != len(header):
+                raise UserError(
+                    f"{path}:{number}: {len(fields)} tab-separated fields, the header has {len(header)}; "
+                    "fix the line (a tab inside a text?) or remove it"
+                )
+            yield number, fields
+
+    return header, rows()
+
+
+def read_rows(path: str | os.PathLike, needed: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """:func:`stream_rows`, all rows at once."""
+    header, rows = stream_rows(path, needed)
+    return header, list(rows)
 
 
 def read_examples(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Iterable, Iterator
 
 from kcbert_tf.errors import UserError
 from kcbert_tf.model.task_record import TaskColumns, TaskRecord
@@ -179,61 +180,90 @@ class SentenceTask(FineTuningTask):
     @classmethod
     def predict_file(cls, source, task: TaskRecord, input_path: str, output_path: str | None, *, batch_size: int):
         """The predictions for a TSV with the record's text columns (a label column may be there
-        or not), written as tab-separated lines in input order (see the module docstring)."""
-        from kcbert_tf.tasks.prediction_output import write_predictions
-        from kcbert_tf.tasks.sentence.files import read_rows
+        or not), written as tab-separated lines in input order as they are computed (the input
+        is streamed: a file of any size); returns the counts."""
+        import contextlib
+        import io
+        import sys
+
+        from kcbert_tf.output_dir import atomic_file
+        from kcbert_tf.tasks.sentence.files import stream_rows
 
         columns = task.columns
         needed = [name for name in (columns.text, columns.text_pair) if name]
-        header, numbered = read_rows(input_path, needed)
-        rows = [dict(zip(header, fields)) for _, fields in numbered]
-        results = predict(source, task, rows, batch_size=batch_size)
+        header, numbered = stream_rows(input_path, needed)
+        rows = (dict(zip(header, fields)) for _, fields in numbered)
         extra = ["predicted"] + ([] if task.labels is None else [f"p_{name}" for name in task.labels])
-        lines = ["\t".join(header + extra)]
-        lines += ["\t".join([row[name] for name in header] + [result.get(name, "") for name in extra])
-                  for row, result in zip(rows, results)]
-        write_predictions(output_path, "\n".join(lines) + "\n", f"{len(rows):,} example(s)")
-        return results
+        counts = {"examples": 0, "predicted": 0}
+        with contextlib.ExitStack() as stack:
+            if output_path:
+                out = stack.enter_context(io.TextIOWrapper(stack.enter_context(atomic_file(output_path)), encoding="utf-8"))
+            else:
+                out = sys.stdout
+            out.write("\t".join(header + extra) + "\n")
+            for row, result in predict(source, task, rows, batch_size=batch_size):
+                out.write("\t".join([row[name] for name in header] + [result.get(name, "") for name in extra]) + "\n")
+                counts["examples"] += 1
+                counts["predicted"] += bool(result)
+            out.flush()
+        if output_path:
+            print(f"predict: {counts['examples']:,} example(s) -> {output_path}", flush=True)
+        return counts
 
 
-def predict(source, task: TaskRecord, rows: list[dict], *, batch_size: int = 256, progress=None) -> list[dict]:
-    """For each input row (column → text), ``{"predicted": label, "p_LABEL": ...}`` or
-    ``{"predicted": score}``; ``{}`` where the text is empty.  ``source`` is the
-    :class:`~kcbert_tf.model.model_dir.ModelDir`, ``task`` its record (with any overrides)."""
+#: Rows read, sorted by length and predicted together (the input is streamed in chunks this size).
+CHUNK_ROWS = 8192
+
+
+def predict(source, task: TaskRecord, rows: Iterable[dict], *, batch_size: int = 256) -> Iterator[tuple[dict, dict]]:
+    """For each input row (column → text), in input order, ``(row, result)``: ``{"predicted":
+    label, "p_LABEL": ...}`` or ``{"predicted": score}``, ``{}`` where the text is empty.
+    ``source`` is the :class:`~kcbert_tf.model.model_dir.ModelDir`, ``task`` its record (with
+    any overrides).  Rows are read in chunks, sorted by length into batches of ``batch_size``
+    cut to their longest row (:mod:`kcbert_tf.tasks.length_batches`), through the compiled model."""
+    import itertools
+
+    from kcbert_tf.tasks.length_batches import compiled_forward
+
+    forward = compiled_forward(source.load_model())
+    tokenizer = source.tokenizer()
+    rows = iter(rows)
+    done = 0
+    while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
+        yield from zip(chunk, _predict_chunk(forward, tokenizer, task, chunk, batch_size))
+        done += len(chunk)
+        if len(chunk) == CHUNK_ROWS or done > CHUNK_ROWS:  # a progress line for inputs of more than one chunk
+            _LOG.info("  predicted %s", f"{done:,}")
+
+
+def _predict_chunk(forward, tokenizer, task: TaskRecord, rows: list[dict], batch_size: int) -> list[dict]:
     import numpy as np
     import tensorflow as tf
 
+    from kcbert_tf.tasks.length_batches import predict_by_length
     from kcbert_tf.text.cleaning import clean
-    from kcbert_tf.text.model_inputs import pack_fixed
+    from kcbert_tf.text.model_inputs import pack_pair, pack_single
 
-    model = source.load_model()
-    tokenizer = source.tokenizer()
-    columns, length, labels = task.columns, task.max_seq_length, task.labels
+    columns, labels = task.columns, task.labels
     prepare = clean if task.clean else str.strip
     texts = [prepare(row[columns.text]) for row in rows]
     pairs = [prepare(row[columns.text_pair]) for row in rows] if columns.text_pair else None
     usable = [i for i in range(len(rows)) if texts[i] and (pairs is None or pairs[i])]
     results: list[dict] = [{} for _ in rows]
-    for start in range(0, len(usable), batch_size):
-        chosen = usable[start : start + batch_size]
-        inputs = pack_fixed(
-            tokenizer,
-            tf.constant([texts[i] for i in chosen]),
-            None if pairs is None else tf.constant([pairs[i] for i in chosen]),
-            length,
-        )
-        outputs = np.asarray(model(inputs, training=False))
-        if labels is None:
-            for i, value in zip(chosen, outputs[:, 0]):
-                results[i] = {"predicted": f"{float(value):.4f}"}
-        else:
-            probabilities = np.exp(outputs - outputs.max(-1, keepdims=True))
-            probabilities /= probabilities.sum(-1, keepdims=True)
-            for i, row in zip(chosen, probabilities):
-                results[i] = {"predicted": labels[int(row.argmax())], **{f"p_{name}": f"{p:.4f}" for name, p in zip(labels, row)}}
-        done = min(start + batch_size, len(usable))
-        if progress:
-            progress(done, len(usable))
-        elif len(usable) > 10_000 and (done % 10_000 < batch_size or done == len(usable)):
-            _LOG.info("  predicted %s / %s", f"{done:,}", f"{len(usable):,}")
+    if not usable:
+        return results
+    if pairs is None:
+        packed = pack_single(tokenizer, tf.constant([texts[i] for i in usable]), task.max_seq_length)
+    else:
+        packed = pack_pair(tokenizer, tf.constant([texts[i] for i in usable]), tf.constant([pairs[i] for i in usable]),
+                           task.max_seq_length)
+    outputs = predict_by_length(forward, {name: value.numpy() for name, value in packed.items()}, batch_size=batch_size)
+    if labels is None:
+        for i, value in zip(usable, outputs[:, 0]):
+            results[i] = {"predicted": f"{float(value):.4f}"}
+        return results
+    probabilities = np.exp(outputs - outputs.max(-1, keepdims=True))
+    probabilities /= probabilities.sum(-1, keepdims=True)
+    for i, row in zip(usable, probabilities):
+        results[i] = {"predicted": labels[int(row.argmax())], **{f"p_{name}": f"{p:.4f}" for name, p in zip(labels, row)}}
     return results

@@ -1,0 +1,76 @@
+"""Prediction at the speed of the real tokens: rows sorted by length into batches, each cut to its
+longest row, through one compiled graph.
+
+A batch padded to a fixed max length (or to the longest row of an unsorted batch) spends most of
+its work on ``[PAD]``: NSMC reviews average 19 ids, a batch of 64 in file order is padded to about
+3.5 times that.  :func:`predict_by_length` sorts the rows of a chunk by their number of ids, cuts
+each batch of neighbours to its longest row, runs the model's compiled forward pass
+(:func:`compiled_forward`: a ``tf.function`` over any batch and length, traced once, with
+TensorFlow's graph optimisations instead of Keras' op-by-op eager calls) and puts the outputs back
+in input order.  The outputs equal the model's on the padded rows: the padding mask keeps ``[PAD]``
+out of every real position.
+
+Example:
+
+>>> import numpy as np
+>>> calls = []
+>>> def forward(inputs):  # stands in for the model: the row sums, and the shapes it was given
+...     calls.append(inputs["token_ids"].shape)
+...     return inputs["token_ids"].sum(axis=1, keepdims=True)
+>>> ids = np.array([[2, 5, 3, 0], [2, 5, 6, 3], [2, 3, 0, 0]], np.int32)
+>>> inputs = {"token_ids": ids, "segment_ids": 0 * ids, "padding_mask": (ids > 0).astype(np.int32)}
+>>> predict_by_length(forward, inputs, batch_size=2)[:, 0].tolist(), calls
+([10, 16, 5], [(2, 3), (1, 4)])
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["compiled_forward", "predict_by_length"]
+
+INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
+
+
+def compiled_forward(model) -> Callable[[dict], np.ndarray]:
+    """The model's inference pass as one ``tf.function`` over ``[batch, length]`` int32 inputs of
+    any size (traced once), returning float32 numpy outputs."""
+    import tensorflow as tf
+
+    spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
+
+    @tf.function(input_signature=[spec])
+    def forward(inputs):
+        return tf.cast(model(inputs, training=False), tf.float32)
+
+    def call(inputs: dict) -> np.ndarray:
+        return forward({name: tf.convert_to_tensor(inputs[name], tf.int32) for name in INPUT_NAMES}).numpy()
+
+    return call
+
+
+def predict_by_length(forward: Callable[[dict], np.ndarray], inputs: dict, *, batch_size: int,
+                      per_token: bool = False) -> np.ndarray:
+    """``forward``'s outputs for every row of ``inputs`` (``[rows, width]`` arrays), in row order,
+    computed in batches of rows of similar length, each cut to its longest row.  ``per_token``
+    outputs (``[batch, length, ...]``) come back padded with zeros to ``width``."""
+    mask = np.asarray(inputs["padding_mask"])
+    rows, width = mask.shape
+    lengths = mask.sum(axis=1)
+    order = np.argsort(lengths, kind="stable")
+    outputs = None
+    for start in range(0, rows, batch_size):
+        chosen = order[start : start + batch_size]
+        longest = max(int(lengths[chosen].max()), 1)
+        batch = {name: np.ascontiguousarray(np.asarray(inputs[name])[chosen, :longest]) for name in INPUT_NAMES}
+        result = np.asarray(forward(batch))
+        if outputs is None:
+            shape = (rows, width, *result.shape[2:]) if per_token else (rows, *result.shape[1:])
+            outputs = np.zeros(shape, result.dtype)
+        if per_token:
+            outputs[chosen, :longest] = result
+        else:
+            outputs[chosen] = result
+    return outputs if outputs is not None else np.zeros((0,), np.float32)
