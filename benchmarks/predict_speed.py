@@ -107,10 +107,9 @@ def worker_saved_model(saved_model: str, input_tsv: str, output: str, batch_size
     with open(input_tsv, encoding="utf-8") as handle:
         texts = [line.rstrip("\n").split("\t")[1] for line in handle.readlines()[1:]]
     compute = time.perf_counter()
-    # Batch by length, as the SavedModel's docs say: one call packs everything, sort by the ids'
-    # count, then batches of neighbours (each padded to its own longest row).
-    lengths = np.concatenate([classify(text=tf.constant(texts[i : i + 512]))["padding_mask"].numpy().sum(1)
-                              for i in range(0, len(texts), 512)])
+    # Batch by length, as the SavedModel's docs say: the lengths signature counts each text's ids,
+    # then batches of neighbours (each padded to its own longest row).
+    lengths = served.signatures["lengths"](text=tf.constant(texts))["num_ids"].numpy()
     order = np.argsort(lengths, kind="stable")
     probabilities = np.zeros((len(texts), len(LABELS)), np.float32)
     for start in range(0, len(texts), batch_size):

@@ -42,11 +42,17 @@ LOAD_AND_RUN = textwrap.dedent(
     arrays = {}
     for name, path in spec["exports"].items():
         loaded = tf.saved_model.load(path)
-        assert sorted(loaded.signatures) == ["pair", "serving_default"], sorted(loaded.signatures)
+        assert sorted(loaded.signatures) == ["lengths", "pair", "pair_lengths", "serving_default"], sorted(loaded.signatures)
         single = loaded.signatures["serving_default"](text=tf.constant(spec["texts"]))
         pair = loaded.signatures["pair"](
             text_a=tf.constant(spec["texts_a"]), text_b=tf.constant(spec["texts_b"])
         )
+        # lengths / pair_lengths: the ids each input packs to, as the packing's mask counts them
+        lengths = loaded.signatures["lengths"](text=tf.constant(spec["texts"]))["num_ids"].numpy()
+        assert (lengths == single["padding_mask"].numpy().sum(1)).all()
+        lengths = loaded.signatures["pair_lengths"](
+            text_a=tf.constant(spec["texts_a"]), text_b=tf.constant(spec["texts_b"]))["num_ids"].numpy()
+        assert (lengths == pair["padding_mask"].numpy().sum(1)).all()
         empty = loaded.signatures["serving_default"](text=tf.constant([], dtype=tf.string))
         assert empty["mlm_logits"].shape[0] == 0 and empty["pooled_output"].shape[0] == 0
         for signature, outputs in (("single", single), ("pair", pair)):

@@ -14,6 +14,18 @@ Two signatures, each over a batch of strings:
 - ``serving_default(text)``: ``[CLS] text [SEP]``, segment ids 0;
 - ``pair(text_a, text_b)``: ``[CLS] a [SEP] b [SEP]``, segment ids 0 then 1.
 
+Two more, ``lengths(text)`` and ``pair_lengths(text_a, text_b)``, return ``num_ids`` (int32
+``[B]``): how many ids each input packs to, from the tokenizer alone.  A batch costs what its
+longest row costs, so a caller with many texts of mixed lengths batches by length::
+
+    n = model.signatures["lengths"](text=texts)["num_ids"].numpy()
+    order = np.argsort(n)                      # neighbours in length share a batch
+    for start in range(0, len(order), 64):
+        chosen = order[start : start + 64]
+        out = model.signatures["serving_default"](text=tf.gather(texts, chosen))
+
+(``kcbert-tf predict`` does the same with the Keras model.)
+
 The ids are exactly those of ``transformers.AutoTokenizer(...)(texts, padding=True,
 truncation=True, max_length=N)`` (and of the pair form): a text is truncated to ``N - 2`` ids,
 a pair to ``N - 3`` by transformers' ``longest_first`` rule
@@ -191,6 +203,21 @@ def _write(export: _Export, model, directory: str) -> None:
             tf.TensorSpec([None], tf.string, name="text_b"),
         ],
     )
+    # For callers that batch by length (the outputs cost what the padded batch costs): the number
+    # of ids each text (pair) packs to, from the tokenizer alone.
+    def lengths(text):
+        return {"num_ids": tf.reduce_sum(pack_single(tokenizer, prepare(text), max_seq_length)["padding_mask"], axis=1)}
+
+    def pair_lengths(text_a, text_b):
+        packed = pack_pair(tokenizer, prepare(text_a), prepare(text_b), max_seq_length)
+        return {"num_ids": tf.reduce_sum(packed["padding_mask"], axis=1)}
+
+    archive.add_endpoint("lengths", lengths, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    archive.add_endpoint(
+        "pair_lengths",
+        pair_lengths,
+        input_signature=[tf.TensorSpec([None], tf.string, name="text_a"), tf.TensorSpec([None], tf.string, name="text_b")],
+    )
     archive.write_out(directory, verbose=False)
 
 
@@ -233,6 +260,8 @@ def export_saved_model(
                 "signatures": {
                     "serving_default": {"inputs": ["text"]},
                     "pair": {"inputs": ["text_a", "text_b"]},
+                    "lengths": {"inputs": ["text"], "outputs": ["num_ids"]},
+                    "pair_lengths": {"inputs": ["text_a", "text_b"], "outputs": ["num_ids"]},
                 },
                 "outputs": produced + packing,
                 "requires": ["tensorflow", "tensorflow_text"],
@@ -289,8 +318,8 @@ def run(argv: Sequence[str] | None = None) -> str:
     info = json.loads((pathlib.Path(output) / "assets" / EXPORT_INFO_FILE).read_text("utf-8"))
     print(
         f"wrote {output}/ ({_size(pathlib.Path(output)) / 2**20:,.1f} MiB, {info['kind']}) in "
-        f"{time.monotonic() - started:.1f} s: signatures serving_default(text) and "
-        f"pair(text_a, text_b), max {info['max_seq_length']} ids, "
+        f"{time.monotonic() - started:.1f} s: signatures serving_default(text), "
+        f"pair(text_a, text_b), lengths(text), pair_lengths(text_a, text_b), max {info['max_seq_length']} ids, "
         f"{'clean() in the graph' if info['clean_in_graph'] else 'texts as given'}; outputs "
         f"{', '.join(info['outputs'][:-3])}; load it with "
         "`import tensorflow_text` and tf.saved_model.load",
