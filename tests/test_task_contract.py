@@ -14,7 +14,7 @@ from conftest import shared_file
 from kcbert_tf.cli import main as cli
 from kcbert_tf.model.task_record import TaskRecord
 from kcbert_tf.tasks.contract import FineTuningTask, TaskSettings
-from kcbert_tf.tasks.registry import register_task
+from kcbert_tf.tasks.registry import register_task, unregister_task
 
 STARS = ["1", "5"]
 
@@ -91,12 +91,19 @@ def _pack(tokenizer, rows, length):
     return pack_fixed(tokenizer, tf.constant([row["review"] for row in rows]), None, length)
 
 
+@pytest.fixture
+def stars_task():
+    """The task registered for one test, and removed after it (the registry is the library's)."""
+    register_task(StarsTask, TaskSettings("toy-stars", "within_one", 32, 2, 16, 1e-3, clean=False))
+    yield "toy-stars"
+    unregister_task("toy-stars")
+
+
 @pytest.mark.slow
-def test_a_task_defined_here_fine_tunes_and_predicts_through_the_contract(tmp_path, dropout_free_model_dir, kcbert_vocab):
+def test_a_task_defined_here_fine_tunes_and_predicts_through_the_contract(tmp_path, dropout_free_model_dir, stars_task):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    register_task(StarsTask, TaskSettings("toy-stars", "within_one", 32, 2, 16, 1e-3, clean=False))
     lines = shared_file("nsmc/train.txt").read_text(encoding="utf-8").split("\n")[1:]
     rows = [{"review": text, "stars": STARS[int(label)]}
             for _, text, label in (line.split("\t") for line in lines if line.count("\t") == 2) if text.strip()]
@@ -104,7 +111,7 @@ def test_a_task_defined_here_fine_tunes_and_predicts_through_the_contract(tmp_pa
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), encoding="utf-8")
 
     out = tmp_path / "stars"
-    assert cli(["finetune", "--task", "toy-stars", "--train", str(tmp_path / "train.jsonl"), "--eval",
+    assert cli(["finetune", "--task", stars_task, "--train", str(tmp_path / "train.jsonl"), "--eval",
                 str(tmp_path / "eval.jsonl"), "--init", str(dropout_free_model_dir), "--output", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metric"] == "within_one" and len(metrics["epochs"]) == 2

@@ -29,7 +29,7 @@ from kcbert_tf.errors import UserError
 from kcbert_tf.model.task_record import QaWindows, TaskColumns
 from kcbert_tf.tasks.contract import FineTuningTask, TaskSettings
 
-__all__ = ["PRESETS", "preset", "task_class", "register_task"]
+__all__ = ["PRESETS", "preset", "task_class", "register_task", "unregister_task"]
 
 SENTENCE = "kcbert_tf.tasks.sentence.task:SentenceTask"
 NER = "kcbert_tf.tasks.ner.task:NerTask"
@@ -47,6 +47,12 @@ def register_task(task: type[FineTuningTask] | str, settings: TaskSettings) -> N
     models then use it.  A name registered again is replaced."""
     _TASKS[settings.name] = task
     PRESETS[settings.name] = settings
+
+
+def unregister_task(name: str) -> None:
+    """Remove the task ``name`` (registered with :func:`register_task`)."""
+    _TASKS.pop(name, None)
+    PRESETS.pop(name, None)
 
 
 def preset(name: str) -> TaskSettings:
