@@ -92,3 +92,24 @@ def test_the_design_s_import_path_is_the_one_clean():
     from kcbert_tf.text import cleaning as defined
 
     assert cleaning.clean is defined.clean
+
+
+def test_the_written_out_repeat_normalize_is_soynlp_s(news_comments):
+    """kcbert_tf's repeat_normalize (soynlp's, without importing soynlp's scikit-learn) against
+    soynlp's own on every shared comment, raw, and on random strings built to have repeats."""
+    import random
+    import subprocess
+    import sys
+
+    from kcbert_tf.text.cleaning import repeat_normalize as ours
+
+    texts = news_comments.read_text(encoding="utf-8").split("\n")
+    rng = random.Random(0)
+    alphabet = ["ㅋ", "ㅎ", "ㅠ", "가", "a", "1", "_", "!", "?", " ", "\t", "\u00a0", "\n", "😂", "👍🏻", "漢", "é"]
+    texts += ["".join(rng.choice(alphabet) * rng.choice([1, 2, 3, 4, 5, 9]) for _ in range(rng.randint(0, 12)))
+              for _ in range(20_000)]
+    for repeats in (0, 1, 2, 3):
+        assert [ours(t, repeats) for t in texts] == [repeat_normalize(t, num_repeats=repeats) for t in texts]
+    imported = subprocess.run([sys.executable, "-c", "import sys, kcbert_tf.text.cleaning; print(sorted(sys.modules))"],
+                              capture_output=True, text=True, check=True).stdout
+    assert "soynlp" not in imported and "sklearn" not in imported
