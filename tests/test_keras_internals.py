@@ -105,3 +105,27 @@ def test_keras_hub_bert_parts_are_where_the_model_and_the_converters_reach():
     assert tuple(head["transform"].kernel.shape) == (hidden, hidden)
     # HF's separate attention-probability dropout reached the attention layer.
     assert layer._self_attention_layer._dropout_layer.rate == config["attention_probs_dropout_prob"]
+
+
+def test_a_model_built_for_loading_starts_at_zeros_and_loads_every_weight(tmp_path):
+    """weights_to_be_loaded: weights start as zeros (no random draws), seed states keep their own
+    values, nothing leaks out of the block, and a saved model loads back bit for bit."""
+    from kcbert_tf.model.keras_internals import weights_to_be_loaded
+    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.text.vocab import SPECIAL_TOKENS
+
+    keras.utils.set_random_seed(7)
+    saved = tiny_model()
+    with weights_to_be_loaded():
+        zeros = tiny_model()
+    assert all(not np.any(v.numpy()) for v in zeros.weights)
+    seeds = [g.state.numpy() for layer in zeros._flatten_layers() for g in getattr(layer, "_seed_generators", [])]
+    assert seeds and all(np.any(state) for state in seeds)
+    assert any(np.any(v.numpy()) for v in tiny_model().weights)  # outside the block: drawn again
+    vocab = list(SPECIAL_TOKENS) + [f"t{i}" for i in range(saved.backbone.vocabulary_size - len(SPECIAL_TOKENS))]
+    config = json.loads((REPO / "configs" / "kcbert-tiny.json").read_text())
+    from kcbert_tf.model.config import BertConfig
+
+    written = ModelDir.write(str(tmp_path), BertConfig.from_dict(config), vocab, saved)
+    for a, b in zip(saved.weights, written.load_model().weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

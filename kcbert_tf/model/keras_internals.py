@@ -31,6 +31,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "draw_dropout_per_replica",
     "DistributedDatasetFit",
     "is_distributed_dataset",
+    "weights_to_be_loaded",
 ]
 
 
@@ -231,3 +234,29 @@ class DistributedDatasetFit:
                 "a distributed dataset must hold model inputs already: build the task with "
                 "preprocessor=None and map the preprocessor over the data before distributing it"
             )
+
+
+@contextlib.contextmanager
+def weights_to_be_loaded():
+    """Build a model whose every weight is loaded right after: its variables start as zeros
+    instead of their initializers' random draws (1.9 s of building kcbert-base on this CPU).
+    Seed generators' states keep their own initial values (they are not weights).  On the
+    TensorFlow backend only (elsewhere nothing changes)."""
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    import tensorflow as tf
+    from keras.src.backend.tensorflow.core import Variable
+
+    draw = Variable._initialize_with_initializer
+
+    def zeros_for_weights(self, initializer):
+        if not isinstance(initializer, keras.initializers.Initializer):
+            return draw(self, initializer)
+        self._initialize(lambda: tf.zeros(self._shape, dtype=self._dtype))
+
+    Variable._initialize_with_initializer = zeros_for_weights
+    try:
+        yield
+    finally:
+        Variable._initialize_with_initializer = draw

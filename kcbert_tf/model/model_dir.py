@@ -160,8 +160,11 @@ class ModelDir:
         return self._load(self.config, dtype)
 
     def _load(self, config: BertConfig, dtype):
+        from kcbert_tf.model.keras_internals import weights_to_be_loaded
+
         gfile = _gfile()
-        model = build_model(config, dtype)
+        with weights_to_be_loaded():  # every weight is loaded below (their count is checked)
+            model = build_model(config, dtype)
         weights = self.weights_path
         with tempfile.TemporaryDirectory() as local:
             if "://" in weights:  # h5py reads local files only.
