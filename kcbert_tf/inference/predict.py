@@ -33,8 +33,9 @@ from kcbert_tf.errors import UserError
 
 __all__ = ["build_arg_parser", "read_task_model", "run"]
 
-#: Rows a batch, unless ``--batch-size``.
-BATCH = 256
+#: Rows a batch, unless ``--batch-size`` (batches are rows of about one length: larger ones
+#: measured slower on this CPU, benchmarks/predict_speed.py).
+BATCH = 64
 
 
 def build_arg_parser() -> argparse.ArgumentParser:

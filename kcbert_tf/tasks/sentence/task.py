@@ -194,20 +194,21 @@ class SentenceTask(FineTuningTask):
         header, numbered = stream_rows(input_path, needed)
         rows = (dict(zip(header, fields)) for _, fields in numbered)
         extra = ["predicted"] + ([] if task.labels is None else [f"p_{name}" for name in task.labels])
-        counts = {"examples": 0, "predicted": 0}
+        counts = {"examples": 0, "predicted": 0, "ids": 0, "compute_s": 0.0}
         with contextlib.ExitStack() as stack:
             if output_path:
                 out = stack.enter_context(io.TextIOWrapper(stack.enter_context(atomic_file(output_path)), encoding="utf-8"))
             else:
                 out = sys.stdout
             out.write("\t".join(header + extra) + "\n")
-            for row, result in predict(source, task, rows, batch_size=batch_size):
+            for row, result in predict(source, task, rows, batch_size=batch_size, stats=counts):
                 out.write("\t".join([row[name] for name in header] + [result.get(name, "") for name in extra]) + "\n")
                 counts["examples"] += 1
                 counts["predicted"] += bool(result)
             out.flush()
         if output_path:
-            print(f"predict: {counts['examples']:,} example(s) -> {output_path}", flush=True)
+            print(f"predict: {counts['examples']:,} example(s) -> {output_path} ({counts['ids']:,} ids through the "
+                  f"model in {counts['compute_s']:.2f} s)", flush=True)
         return counts
 
 
@@ -215,12 +216,15 @@ class SentenceTask(FineTuningTask):
 CHUNK_ROWS = 8192
 
 
-def predict(source, task: TaskRecord, rows: Iterable[dict], *, batch_size: int = 256) -> Iterator[tuple[dict, dict]]:
+def predict(source, task: TaskRecord, rows: Iterable[dict], *, batch_size: int = 64,
+            stats: dict | None = None) -> Iterator[tuple[dict, dict]]:
     """For each input row (column → text), in input order, ``(row, result)``: ``{"predicted":
     label, "p_LABEL": ...}`` or ``{"predicted": score}``, ``{}`` where the text is empty.
     ``source`` is the :class:`~kcbert_tf.model.model_dir.ModelDir`, ``task`` its record (with
     any overrides).  Rows are read in chunks, sorted by length into batches of ``batch_size``
-    cut to their longest row (:mod:`kcbert_tf.tasks.length_batches`), through the compiled model."""
+    cut to their longest row (:mod:`kcbert_tf.tasks.length_batches`), through the compiled model.
+    ``stats``, if given, gets the ids computed (``ids``) and the seconds spent (``compute_s``)
+    added to it."""
     import itertools
 
     from kcbert_tf.tasks.length_batches import compiled_forward
@@ -229,14 +233,17 @@ def predict(source, task: TaskRecord, rows: Iterable[dict], *, batch_size: int =
     tokenizer = source.tokenizer()
     rows = iter(rows)
     done = 0
+    stats = {} if stats is None else stats
     while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
-        yield from zip(chunk, _predict_chunk(forward, tokenizer, task, chunk, batch_size))
+        yield from zip(chunk, _predict_chunk(forward, tokenizer, task, chunk, batch_size, stats))
         done += len(chunk)
         if len(chunk) == CHUNK_ROWS or done > CHUNK_ROWS:  # a progress line for inputs of more than one chunk
             _LOG.info("  predicted %s", f"{done:,}")
 
 
-def _predict_chunk(forward, tokenizer, task: TaskRecord, rows: list[dict], batch_size: int) -> list[dict]:
+def _predict_chunk(forward, tokenizer, task: TaskRecord, rows: list[dict], batch_size: int, stats: dict) -> list[dict]:
+    import time
+
     import numpy as np
     import tensorflow as tf
 
@@ -257,7 +264,11 @@ def _predict_chunk(forward, tokenizer, task: TaskRecord, rows: list[dict], batch
     else:
         packed = pack_pair(tokenizer, tf.constant([texts[i] for i in usable]), tf.constant([pairs[i] for i in usable]),
                            task.max_seq_length)
-    outputs = predict_by_length(forward, {name: value.numpy() for name, value in packed.items()}, batch_size=batch_size)
+    inputs = {name: value.numpy() for name, value in packed.items()}
+    started = time.perf_counter()
+    outputs = predict_by_length(forward, inputs, batch_size=batch_size)
+    stats["compute_s"] = stats.get("compute_s", 0.0) + time.perf_counter() - started
+    stats["ids"] = stats.get("ids", 0) + int(inputs["padding_mask"].sum())
     if labels is None:
         for i, value in zip(usable, outputs[:, 0]):
             results[i] = {"predicted": f"{float(value):.4f}"}
