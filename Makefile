@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.resume
 	$(BIN)/python -m benchmarks.finetune_parity
 	$(BIN)/python -m benchmarks.pretraining_value
+	$(BIN)/python -m benchmarks.predict_speed
 
 clean:
 	rm -rf $(VENV) $(TPU_STACK_VENV) $(DEMO_DIR) dist build *.egg-info
