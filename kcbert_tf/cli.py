@@ -123,12 +123,16 @@ def import_keras_without_scikit_learn() -> None:
     stride; once they are in, scikit-learn and SciPy import as usual (fine-tuning's metrics)."""
     if "keras" in sys.modules or any(name in sys.modules for name in OPTIONAL_FOR_KERAS):
         return
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return  # the command itself says what it makes of another backend
     for name in OPTIONAL_FOR_KERAS:
         sys.modules[name] = None  # an import of it raises ImportError meanwhile
     try:
         import keras  # noqa: F401
         import keras_hub  # noqa: F401
         import tensorflow  # noqa: F401
+    except ImportError:
+        pass  # the command imports what it needs again, and reports what is missing
     finally:
         for name in OPTIONAL_FOR_KERAS:
             del sys.modules[name]
