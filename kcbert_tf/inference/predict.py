@@ -76,9 +76,8 @@ def read_task_model(model: str, *, max_seq_length: int | None = None, no_clean: 
         columns = dataclasses.replace(task.columns, text=text_column or task.columns.text,
                                       text_pair=text_pair_column or task.columns.text_pair)
     task = task.with_overrides(max_seq_length=max_seq_length, clean=False if no_clean else None, columns=columns)
-    pair = task.qa is not None or bool(task.columns and task.columns.text_pair)
     check_sequence_length(task.max_seq_length, source.config.max_position_embeddings, source=source.config_path,
-                          at_least=3 + pair)
+                          at_least=task.min_seq_length)
     return source, task, task_class(task.task)
 
 

@@ -28,12 +28,20 @@ import os
 
 from kcbert_tf.errors import UserError
 
-__all__ = ["TASK_FILE", "TaskColumns", "QaWindows", "TaskRecord", "default_record"]
+__all__ = ["TASK_FILE", "TaskColumns", "QaWindows", "TaskRecord", "default_record", "min_seq_length"]
 
 #: The task record's file in a model directory.
 TASK_FILE = "task.json"
 #: Where ``finetune`` kept the record before ``task.json`` (read for old model directories).
 LEGACY_FILE = "metrics.json"
+
+
+def min_seq_length(columns: TaskColumns | None, qa: QaWindows | None) -> int:
+    """The shortest ``max_seq_length`` that leaves room for text: ``[CLS] a [SEP]``, and one id
+    more where two texts are packed (a sentence pair; a question and a passage)."""
+    from kcbert_tf.text.model_inputs import MIN_INPUT_LENGTH
+
+    return MIN_INPUT_LENGTH + bool(qa is not None or (columns is not None and columns.text_pair))
 
 
 def _read_json(path: str) -> dict | None:
@@ -115,6 +123,11 @@ class TaskRecord:
         if not isinstance(record.max_seq_length, int) or record.max_seq_length < 1:
             raise UserError(f"{source}: max_seq_length must be a positive integer, got {record.max_seq_length!r}")
         return record
+
+    @property
+    def min_seq_length(self) -> int:
+        """The shortest ``max_seq_length`` that leaves this task room for text (:func:`min_seq_length`)."""
+        return min_seq_length(self.columns, self.qa)
 
     def with_overrides(self, *, max_seq_length: int | None = None, clean: bool | None = None,
                        columns: TaskColumns | None = None) -> "TaskRecord":

@@ -40,8 +40,7 @@ import pathlib
 from typing import ClassVar
 
 from kcbert_tf.errors import UserError
-from kcbert_tf.model.task_record import QaWindows, TaskColumns, TaskRecord
-from kcbert_tf.text.model_inputs import MIN_INPUT_LENGTH
+from kcbert_tf.model.task_record import QaWindows, TaskColumns, TaskRecord, min_seq_length
 
 __all__ = ["TaskSettings", "TaskFiles", "FineTuningTask"]
 
@@ -117,9 +116,10 @@ class FineTuningTask(abc.ABC):
     # --- training -------------------------------------------------------------------------------
 
     def min_seq_length(self) -> int:
-        """The shortest ``max_seq_length`` that leaves room for text: ``[CLS] a [SEP]`` (default);
-        a task packing two texts (a pair, a question and a passage) needs one more."""
-        return MIN_INPUT_LENGTH
+        """The shortest ``max_seq_length`` that leaves room for text: ``[CLS] a [SEP]``, one more
+        where the settings pack two texts (:func:`kcbert_tf.model.task_record.min_seq_length`,
+        the rule ``predict`` applies to a task record too)."""
+        return min_seq_length(self.settings.columns, self.settings.qa)
 
     def prepare(self, tokenizer) -> None:
         """Build what needs the tokenizer before training (default: nothing)."""

@@ -96,9 +96,6 @@ class QaTask(FineTuningTask):
         self._train_features = self._eval_features = None
         self._latest_answers: dict[str, str] | None = None
 
-    def min_seq_length(self) -> int:
-        return super().min_seq_length() + 1  # [CLS] question [SEP] passage [SEP]
-
     def prepare(self, tokenizer) -> None:
         """Tokenize and window both files (the number of training windows is the epoch)."""
         from kcbert_tf.tasks.qa.features import features_with_tokenizer

@@ -91,9 +91,6 @@ class SentenceTask(FineTuningTask):
         return TaskRecord(settings.name, self.head, settings.max_seq_length, settings.clean,
                           labels=None if self.labels is None else tuple(self.labels), columns=settings.columns)
 
-    def min_seq_length(self) -> int:
-        return super().min_seq_length() + bool(self.settings.columns.text_pair)
-
     def describe(self) -> str:
         what = "regression" if self.labels is None else f"{len(self.labels)} labels"
         return f"{what}, {self.settings.columns}, {len(self.train)} train / {len(self.evaluation)} eval examples"
