@@ -179,11 +179,7 @@ class SentenceTask(FineTuningTask):
         """The predictions for a TSV with the record's text columns (a label column may be there
         or not), written as tab-separated lines in input order as they are computed (the input
         is streamed: a file of any size); returns the counts."""
-        import contextlib
-        import io
-        import sys
-
-        from kcbert_tf.output_dir import atomic_file
+        from kcbert_tf.tasks.prediction_output import prediction_output, report_written
         from kcbert_tf.tasks.sentence.files import stream_rows
 
         columns = task.columns
@@ -192,20 +188,14 @@ class SentenceTask(FineTuningTask):
         rows = (dict(zip(header, fields)) for _, fields in numbered)
         extra = ["predicted"] + ([] if task.labels is None else [f"p_{name}" for name in task.labels])
         counts = {"examples": 0, "predicted": 0, "ids": 0, "compute_s": 0.0}
-        with contextlib.ExitStack() as stack:
-            if output_path:
-                out = stack.enter_context(io.TextIOWrapper(stack.enter_context(atomic_file(output_path)), encoding="utf-8"))
-            else:
-                out = sys.stdout
+        with prediction_output(output_path) as out:
             out.write("\t".join(header + extra) + "\n")
             for row, result in predict(source, task, rows, batch_size=batch_size, stats=counts):
                 out.write("\t".join([row[name] for name in header] + [result.get(name, "") for name in extra]) + "\n")
                 counts["examples"] += 1
                 counts["predicted"] += bool(result)
-            out.flush()
-        if output_path:
-            print(f"predict: {counts['examples']:,} example(s) -> {output_path} ({counts['ids']:,} ids through the "
-                  f"model in {counts['compute_s']:.2f} s)", flush=True)
+        report_written(output_path, f"{counts['examples']:,} example(s)",
+                       f"{counts['ids']:,} ids through the model in {counts['compute_s']:.2f} s")
         return counts
 
 
