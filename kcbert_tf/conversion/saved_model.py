@@ -61,7 +61,7 @@ import json
 import os
 import pathlib
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 from kcbert_tf.errors import UserError
 from kcbert_tf.output_dir import check_output_dir, staged_output
@@ -108,13 +108,25 @@ def _encode(model, inputs: dict) -> dict:
     }
 
 
-#: head → (the function giving the signatures' outputs from packed inputs, the outputs'
-#: names without and with labels, the export's kind without and with labels).
+@dataclasses.dataclass(frozen=True)
+class HeadSignatures:
+    """What the signatures of a head's SavedModel return: ``produce(model, inputs, labels)`` on
+    packed inputs, the outputs' names and the export's kind, and, for a model with labels (a
+    classifier rather than a regressor), the labelled outputs and kind."""
+
+    produce: Callable
+    outputs: tuple[str, ...]
+    kind: str
+    labelled_outputs: tuple[str, ...] = ()
+    labelled_kind: str = ""
+
+
+#: head → its signatures' outputs (the heads a SavedModel is exported for).
 SIGNATURE_OUTPUTS = {
-    "masked_lm": (lambda model, inputs, labels: _encode(model, inputs),
-                  ("sequence_output", "pooled_output", "mlm_logits"), None, "masked_lm", None),
-    "sequence_classification": (_classify, ("score",), ("label", "label_id", "probabilities", "logits"),
-                                "regressor", "classifier"),
+    "masked_lm": HeadSignatures(lambda model, inputs, labels: _encode(model, inputs),
+                                ("sequence_output", "pooled_output", "mlm_logits"), "masked_lm"),
+    "sequence_classification": HeadSignatures(_classify, ("score",), "regressor",
+                                              ("label", "label_id", "probabilities", "logits"), "classifier"),
 }
 
 
@@ -135,14 +147,17 @@ class _Export:
         return self.source.config.labels
 
     @property
+    def signatures(self) -> HeadSignatures:
+        return SIGNATURE_OUTPUTS[self.source.config.head]
+
+    @property
     def outputs(self) -> list[str]:
-        _, plain, labelled, _, _ = SIGNATURE_OUTPUTS[self.source.config.head]
-        return list(labelled if self.labels is not None and labelled else plain)
+        signatures = self.signatures
+        return list(signatures.outputs if self.labels is None else signatures.labelled_outputs)
 
     @property
     def kind(self) -> str:
-        _, _, _, plain, labelled = SIGNATURE_OUTPUTS[self.source.config.head]
-        return labelled if self.labels is not None and labelled else plain
+        return self.signatures.kind if self.labels is None else self.signatures.labelled_kind
 
 
 def _read(model_dir: str, max_seq_length: int | None, no_clean: bool = False) -> _Export:
@@ -176,7 +191,7 @@ def _write(export: _Export, model, directory: str) -> None:
     source, max_seq_length = export.source, export.max_seq_length
     tokenizer = source.tokenizer()
     prepare = clean_in_graph if export.clean else tf.identity
-    produce = SIGNATURE_OUTPUTS[source.config.head][0]
+    produce = export.signatures.produce
 
     def outputs(inputs):
         return produce(model, inputs, export.labels)
