@@ -117,7 +117,7 @@ def _exit_if_a_tpu_connect_hangs(code: int) -> None:
 OPTIONAL_FOR_KERAS = ("sklearn", "scipy")
 
 
-def import_keras_without_scikit_learn() -> None:
+def import_keras_without_sklearn_or_scipy() -> None:
     """Import TensorFlow and Keras with scikit-learn and SciPy hidden (:data:`OPTIONAL_FOR_KERAS`:
     1.5 s and 70 MB of every model command's start-up here).  Both take their absence in their
     stride; once they are in, scikit-learn and SciPy import as usual (fine-tuning's metrics)."""
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kcbert-tf: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     if name in MODEL_COMMANDS and not {"-h", "--help"} & set(rest):
-        import_keras_without_scikit_learn()
+        import_keras_without_sklearn_or_scipy()
     module_name, _, function = SUBCOMMANDS[name][0].partition(":")
     return run_command(f"kcbert-tf {name}", getattr(importlib.import_module(module_name), function), rest)
 
