@@ -67,6 +67,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.finetune_parity
 	$(BIN)/python -m benchmarks.pretraining_value
 	$(BIN)/python -m benchmarks.predict_speed
+	$(BIN)/python -m benchmarks.pretraining_data_speed
+	$(BIN)/python -m benchmarks.startup
 
 clean:
 	rm -rf $(VENV) $(TPU_STACK_VENV) $(DEMO_DIR) dist build *.egg-info

@@ -70,6 +70,9 @@ SUBCOMMANDS = {
 MODEL_COMMANDS = frozenset({"pretrain", "finetune", "export-hf", "import-hf", "export-savedmodel", "predict", "demo",
                             "fill-mask"})
 
+#: The subcommands that use TensorFlow without Keras (records and the in-graph tokenizer).
+TENSORFLOW_COMMANDS = frozenset({"train-tokenizer", "make-pretraining-data"})
+
 USAGE = """usage: kcbert-tf SUBCOMMAND [options]
 
 KcBERT as a TensorFlow/Keras system: Beam preprocessing, pretraining, Hugging Face conversion.
@@ -117,20 +120,20 @@ def _exit_if_a_tpu_connect_hangs(code: int) -> None:
 OPTIONAL_FOR_KERAS = ("sklearn", "scipy")
 
 
-def import_keras_without_sklearn_or_scipy() -> None:
-    """Import TensorFlow and Keras with scikit-learn and SciPy hidden (:data:`OPTIONAL_FOR_KERAS`:
-    1.5 s and 70 MB of every model command's start-up here).  Both take their absence in their
-    stride; once they are in, scikit-learn and SciPy import as usual (fine-tuning's metrics)."""
-    if "keras" in sys.modules or any(name in sys.modules for name in OPTIONAL_FOR_KERAS):
+def import_without_sklearn_or_scipy(modules: Sequence[str]) -> None:
+    """Import ``modules`` (TensorFlow, Keras, KerasHub) with scikit-learn and SciPy hidden
+    (:data:`OPTIONAL_FOR_KERAS`: 0.5 to 1.5 s and 70 MB of every TensorFlow command's start-up
+    here).  All three take their absence in their stride; once they are in, scikit-learn and SciPy
+    import as usual (fine-tuning's metrics)."""
+    if any(name in sys.modules for name in (*modules, *OPTIONAL_FOR_KERAS)):
         return
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return  # the command itself says what it makes of another backend
     for name in OPTIONAL_FOR_KERAS:
         sys.modules[name] = None  # an import of it raises ImportError meanwhile
     try:
-        import keras  # noqa: F401
-        import keras_hub  # noqa: F401
-        import tensorflow  # noqa: F401
+        for module in modules:
+            importlib.import_module(module)
     except ImportError:
         pass  # the command imports what it needs again, and reports what is missing
     finally:
@@ -159,8 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"kcbert-tf: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    if name in MODEL_COMMANDS and not {"-h", "--help"} & set(rest):
-        import_keras_without_sklearn_or_scipy()
+    if not {"-h", "--help"} & set(rest):
+        if name in MODEL_COMMANDS:
+            import_without_sklearn_or_scipy(["keras", "keras_hub", "tensorflow"])
+        elif name in TENSORFLOW_COMMANDS:
+            import_without_sklearn_or_scipy(["tensorflow"])
     module_name, _, function = SUBCOMMANDS[name][0].partition(":")
     return run_command(f"kcbert-tf {name}", getattr(importlib.import_module(module_name), function), rest)
 

@@ -23,3 +23,42 @@ def test_predict_speed_runs_and_agrees_with_transformers():
     table = lines[lines.index(next(line for line in lines if line.startswith("side "))) + 1:][:3]
     assert [line.split()[0] for line in table] == ["transformers", "kcbert-tf", "SavedModel"]
     assert "probabilities equal within 1e-4: yes" in result.stdout
+
+
+def _run_benchmark(*argv: str) -> str:
+    result = subprocess.run([sys.executable, "-m", *argv], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_preprocess_benchmark_runs_and_keeps_what_the_loop_keeps():
+    shared_file("comments/news_comments.txt")
+    stdout = _run_benchmark("benchmarks.preprocess", "--lines", "30000", "--repeats", "1")
+    rows = [line for line in stdout.splitlines() if line.startswith("| ") and "x |" in line]
+    assert len(rows) == 3 and len({row.split("|")[2].strip() for row in rows}) == 1  # the same kept count
+
+
+@pytest.mark.slow
+def test_pretraining_data_benchmark_runs_and_packs_the_fast_tokenizers_tokens():
+    shared_file("comments/news_comments.txt")
+    shared_file("kcbert/vocab.txt")
+    stdout = _run_benchmark("benchmarks.pretraining_data_speed", "--comments", "3000")
+    assert "the same comment tokens packed" in stdout and stdout.rstrip().endswith(": yes")
+
+
+@pytest.mark.slow
+def test_finetune_parity_benchmark_runs_on_a_tiny_model():
+    shared_file("nsmc/train.txt")
+    stdout = _run_benchmark("benchmarks.finetune_parity", "--tasks", "nsmc", "--epochs", "1", "--train-size", "256",
+                            "--eval-size", "64", "--layers", "1", "--hidden", "64")
+    table = [line.split("|")[1].strip() for line in stdout.splitlines() if "(epoch 1)" in line]
+    assert table == ["transformers (PyTorch loop)", "kcbert-tf finetune"]
+
+
+@pytest.mark.slow
+def test_startup_benchmark_reports_every_subcommand():
+    stdout = _run_benchmark("benchmarks.startup")
+    rows = {line.split("|")[1].strip(): line for line in stdout.splitlines() if line.startswith("| kcbert-tf ")}
+    assert set(rows) >= {"kcbert-tf predict", "kcbert-tf finetune", "kcbert-tf preprocess"}
+    assert "torch" not in rows["kcbert-tf predict"] and "Beam" not in rows["kcbert-tf predict"]

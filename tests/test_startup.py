@@ -39,3 +39,23 @@ def test_predict_imports_only_what_it_uses(tmp_path):
     assert report["code"] == 0, result.stderr[-2000:]
     assert [name for name in NOT_NEEDED if name in report["modules"]] == []
     assert len((tmp_path / "out.tsv").read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_tensorflow_jobs_import_neither_sklearn_nor_scipy(tmp_path):
+    """make-pretraining-data and train-tokenizer use TensorFlow without Keras: TensorFlow is
+    imported with scikit-learn and SciPy hidden, and neither PyTorch nor transformers loads."""
+    (tmp_path / "vocab.txt").write_text("".join(f"{token}\n" for token in VOCAB), encoding="utf-8")
+    (tmp_path / "cleaned.txt").write_text("좋아 좋아\n싫어 좋아 싫어\n", encoding="utf-8")
+    for argv in (
+        ["make-pretraining-data", "--input", str(tmp_path / "cleaned.txt"), "--vocab", str(tmp_path / "vocab.txt"),
+         "--output", str(tmp_path / "records"), "--max-seq-length", "8"],
+        ["train-tokenizer", "--input", str(tmp_path / "cleaned.txt"), "--output", str(tmp_path / "vocab-out"),
+         "--vocab-size", "20", "--limit-alphabet", "10", "--min-frequency", "1"],
+    ):
+        result = subprocess.run([sys.executable, "-c", RUN, *argv], capture_output=True, text=True, timeout=300,
+                                cwd=tmp_path)
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        assert report["code"] == 0, result.stderr[-2000:]
+        assert [name for name in ("torch", "transformers", "sklearn", "scipy") if name in report["modules"]] == [], argv[0]
+    assert (tmp_path / "records" / "stats.json").exists()
+    assert (tmp_path / "vocab-out" / "vocab.txt").exists()
