@@ -17,7 +17,8 @@ the task class whose ``predict_file`` reads the input and writes the predictions
   (``p_LABEL``), or the score for a regressor.  Examples with an empty text get an empty
   prediction.  The input is streamed and the output written as it is computed (a file of any
   size); rows are sorted by length within chunks of 8,192 into batches of ``--batch-size`` cut
-  to their longest row, through the compiled model; a progress line every chunk.
+  to their longest row, through the compiled model (an input of at most 32 rows runs eagerly:
+  tracing would cost more than it saves); a progress line every chunk.
 - **NER**: one sentence a line (or a file in the training format, whose tags are ignored); per
   sentence a ``## ID<TAB>sentence`` line, then one line per entity,
   ``type<TAB>start<TAB>end<TAB>text`` (character offsets into the sentence), then a blank line.

@@ -25,11 +25,16 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import numpy as np
 
-__all__ = ["compiled_forward", "predict_by_length"]
+__all__ = ["EAGER_MAX_ROWS", "compiled_forward", "eager_for_small_inputs", "predict_by_length"]
+
+#: Inputs of at most this many rows run eagerly: tracing the tokenizer and the model (about 2 s
+#: on any model size) would cost more than the graph saves on so few rows.
+EAGER_MAX_ROWS = 32
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
@@ -49,6 +54,24 @@ def compiled_forward(model) -> Callable[[dict], np.ndarray]:
         return forward({name: tf.convert_to_tensor(inputs[name], tf.int32) for name in INPUT_NAMES}).numpy()
 
     return call
+
+
+@contextlib.contextmanager
+def eager_for_small_inputs(rows: int):
+    """Within the block, ``tf.function`` s (the tokenizer, :func:`compiled_forward`) run eagerly
+    if ``rows`` is at most :data:`EAGER_MAX_ROWS`: on a handful of rows tracing costs more than
+    it saves.  The same ops run either way."""
+    if rows > EAGER_MAX_ROWS:
+        yield
+        return
+    import tensorflow as tf
+
+    previous = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(previous)
 
 
 def predict_by_length(forward: Callable[[dict], np.ndarray], inputs: dict, *, batch_size: int,

@@ -153,7 +153,7 @@ def _sentences_to_tag(path: str, file_format: str):
 def predict_entities(source, task: TaskRecord, texts: list[str], *, batch_size: int = 256) -> list[list[tuple[str, int, int, str]]]:
     """For each text, its entities as ``(type, start, end, text)`` (character offsets into it),
     tagging characters (KLUE-NER) or words as the record's task did in training."""
-    from kcbert_tf.tasks.length_batches import compiled_forward, predict_by_length
+    from kcbert_tf.tasks.length_batches import compiled_forward, eager_for_small_inputs, predict_by_length
     from kcbert_tf.tasks.ner.files import NerSentence, entity_spans
 
     model, tokenizer = source.load_model(), source.tokenizer()
@@ -169,8 +169,9 @@ def predict_entities(source, task: TaskRecord, texts: list[str], *, batch_size: 
         else:
             units = [(i, i + 1) for i in range(len(text))]
         sentences.append(NerSentence(str(index), text, tuple(units), ("O",) * len(units)))
-    features = ner_features(tokenizer, sentences, task.max_seq_length)
-    logits = predict_by_length(compiled_forward(model), features["inputs"], batch_size=batch_size, per_token=True)
+    with eager_for_small_inputs(len(sentences)):
+        features = ner_features(tokenizer, sentences, task.max_seq_length)
+        logits = predict_by_length(compiled_forward(model), features["inputs"], batch_size=batch_size, per_token=True)
     tags = predicted_unit_tags(logits, sentences, features["spans"], list(task.labels))
     return [
         [(kind, start, end, sentence.text[start:end]) for kind, start, end in entity_spans(sentence.units, sentence_tags)]

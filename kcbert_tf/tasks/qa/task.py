@@ -176,14 +176,16 @@ def predict_answers(source, task: TaskRecord, questions, *, batch_size: int = 25
     """``{question id: answer text}`` for questions (:class:`~kcbert_tf.tasks.qa.squad_files.QAExample`,
     e.g. ``read_squad(path, training=False).examples``) with the model of ``source`` (a
     :class:`~kcbert_tf.model.model_dir.ModelDir`) and the windows of its record ``task``."""
-    from kcbert_tf.tasks.length_batches import compiled_forward, predict_by_length
+    from kcbert_tf.tasks.length_batches import compiled_forward, eager_for_small_inputs, predict_by_length
     from kcbert_tf.tasks.qa.decoding import decode_answers
     from kcbert_tf.tasks.qa.features import features_with_tokenizer
 
     model = source.load_model()
-    features = features_with_tokenizer(
-        questions, source.tokenizer(), training=False, max_length=task.max_seq_length,
-        doc_stride=task.qa.doc_stride, max_query_length=task.qa.max_query_length,
-    )
-    logits = predict_by_length(compiled_forward(model), features.model_inputs, batch_size=batch_size, per_token=True)
+    with eager_for_small_inputs(len(questions)):
+        features = features_with_tokenizer(
+            questions, source.tokenizer(), training=False, max_length=task.max_seq_length,
+            doc_stride=task.qa.doc_stride, max_query_length=task.qa.max_query_length,
+        )
+        logits = predict_by_length(compiled_forward(model), features.model_inputs, batch_size=batch_size,
+                                   per_token=True)
     return decode_answers(questions, features, logits[..., 0], logits[..., 1], max_answer_length=task.qa.max_answer_length)

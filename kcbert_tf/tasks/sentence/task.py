@@ -214,7 +214,7 @@ def predict(source, task: TaskRecord, rows: Iterable[dict], *, batch_size: int =
     added to it."""
     import itertools
 
-    from kcbert_tf.tasks.length_batches import compiled_forward
+    from kcbert_tf.tasks.length_batches import compiled_forward, eager_for_small_inputs
 
     forward = compiled_forward(source.load_model())
     tokenizer = source.tokenizer()
@@ -222,7 +222,10 @@ def predict(source, task: TaskRecord, rows: Iterable[dict], *, batch_size: int =
     done = 0
     stats = {} if stats is None else stats
     while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
-        yield from zip(chunk, _predict_chunk(forward, tokenizer, task, chunk, batch_size, stats))
+        whole_input = done == 0 and len(chunk) < CHUNK_ROWS
+        with eager_for_small_inputs(len(chunk) if whole_input else CHUNK_ROWS):
+            results = _predict_chunk(forward, tokenizer, task, chunk, batch_size, stats)
+        yield from zip(chunk, results)
         done += len(chunk)
         if len(chunk) == CHUNK_ROWS or done > CHUNK_ROWS:  # a progress line for inputs of more than one chunk
             _LOG.info("  predicted %s", f"{done:,}")
