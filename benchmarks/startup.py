@@ -5,16 +5,18 @@ demo's small inputs (``kcbert_tf/resources``), chained as `make demo` chains the
 train-tokenizer → make-pretraining-data → pretrain (a few steps of the tiny model) → finetune
 (1 epoch) → predict → export-savedmodel → export-hf → fill-mask.  For each it prints the whole
 process time, the time spent importing modules (the sum of ``-X importtime``'s self times), and
-which heavy packages the command loaded, each with the time spent in its own modules: TensorFlow, Keras,
-KerasHub, Beam, PyTorch, transformers, tokenizers, scikit-learn, SciPy, soynlp.  The peer row is
+which heavy packages the command loaded, each with the time spent in its own modules: TensorFlow,
+Keras, KerasHub, Beam, PyTorch, transformers, tokenizers, scikit-learn, SciPy, soynlp.  The peer
+row is
 what a transformers user's script imports first (``import torch, transformers`` and
 ``AutoModelForSequenceClassification``, ``AutoTokenizer``).
 
     .venv/bin/python -m benchmarks.startup
 
 A command should load only what it uses: no PyTorch or transformers in predict, finetune or
-pretrain on our own directories, no Beam in the model commands (``tests/test_startup.py``
-checks predict).
+pretrain on our own directories, no Beam in the model commands, no scikit-learn or SciPy where
+no metric is computed (``tests/test_startup.py`` checks predict, make-pretraining-data and
+train-tokenizer).
 """
 
 from __future__ import annotations
