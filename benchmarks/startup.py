@@ -7,8 +7,7 @@ train-tokenizer → make-pretraining-data → pretrain (a few steps of the tiny 
 process time, the time spent importing modules (the sum of ``-X importtime``'s self times), and
 which heavy packages the command loaded, each with the time spent in its own modules: TensorFlow,
 Keras, KerasHub, Beam, PyTorch, transformers, tokenizers, scikit-learn, SciPy, soynlp.  The peer
-row is
-what a transformers user's script imports first (``import torch, transformers`` and
+row is what a transformers user's script imports first (``import torch, transformers`` and
 ``AutoModelForSequenceClassification``, ``AutoTokenizer``).
 
     .venv/bin/python -m benchmarks.startup

@@ -222,8 +222,8 @@ def predict(source, task: TaskRecord, rows: Iterable[dict], *, batch_size: int =
     done = 0
     stats = {} if stats is None else stats
     while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
-        whole_input = done == 0 and len(chunk) < CHUNK_ROWS
-        with eager_for_small_inputs(len(chunk) if whole_input else CHUNK_ROWS):
+        # The rows so far: at most EAGER_MAX_ROWS only when this first chunk is the whole input.
+        with eager_for_small_inputs(done + len(chunk)):
             results = _predict_chunk(forward, tokenizer, task, chunk, batch_size, stats)
         yield from zip(chunk, results)
         done += len(chunk)
