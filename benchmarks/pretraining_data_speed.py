@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import logging
 import os
 import pathlib
@@ -59,22 +60,21 @@ def cleaned_comments(limit: int) -> list[str]:
     return unique * -(-limit // len(unique))
 
 
-def run_mlm_pipeline(tokenizer, texts: list[str], block_size: int) -> tuple[list[list[int]], int]:
-    """run_mlm.py's `tokenize_function` over batches of 1,000, then `group_texts`: the blocks, and
-    the comment tokens tokenized."""
+def tokenize_function(tokenizer, texts: list[str]) -> list[list[int]]:
+    """run_mlm.py's `tokenize_function` over batches of 1,000: each text's ids, `[CLS]` and `[SEP]`
+    included (its special-tokens mask is asked for, as run_mlm.py does)."""
     ids: list[list[int]] = []
-    special: list[list[int]] = []
     for start in range(0, len(texts), MAP_BATCH):
-        batch = tokenizer(texts[start:start + MAP_BATCH], return_special_tokens_mask=True)
-        ids.extend(batch["input_ids"])
-        special.extend(batch["special_tokens_mask"])
-    concatenated: list[int] = []
-    comment_tokens = 0
-    for row, mask in zip(ids, special):
-        concatenated.extend(row)
-        comment_tokens += len(row) - sum(mask)
+        ids.extend(tokenizer(texts[start:start + MAP_BATCH], return_special_tokens_mask=True)["input_ids"])
+    return ids
+
+
+def group_texts(ids: list[list[int]], block_size: int) -> list[list[int]]:
+    """run_mlm.py's `group_texts`: every text's ids concatenated, cut into blocks of
+    ``block_size``, the remainder dropped."""
+    concatenated = list(itertools.chain.from_iterable(ids))
     total = len(concatenated) // block_size * block_size
-    return [concatenated[i:i + block_size] for i in range(0, total, block_size)], comment_tokens
+    return [concatenated[i:i + block_size] for i in range(0, total, block_size)]
 
 
 def our_job(input_path: str, vocab: str, output: str, max_seq_length: int) -> dict:
@@ -121,20 +121,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running the transformers pipeline on {len(texts):,} comments ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
         tokenizer = AutoTokenizer.from_pretrained(str(vocab_dir))
-        blocks, peer_tokens = run_mlm_pipeline(tokenizer, texts, args.max_seq_length)
+        peer_ids = tokenize_function(tokenizer, texts)
+        blocks = len(group_texts(peer_ids, args.max_seq_length))
         peer_seconds = time.perf_counter() - start
+        specials = sorted({tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id})
+        peer = np.bincount(np.fromiter(itertools.chain.from_iterable(peer_ids), np.int64), minlength=len(tokenizer))
+        peer[specials] = 0  # counted as in our records: every id but [CLS], [SEP], [PAD]
+        peer_tokens = int(peer.sum())
+        del peer_ids  # not left for the garbage collector to walk while our job runs
         print("running make-pretraining-data ...", file=sys.stderr, flush=True)
         output = os.path.join(tmp, "ours")
         start = time.perf_counter()
         stats = our_job(input_path, str(vocab_dir), output, args.max_seq_length)
         our_seconds = time.perf_counter() - start
 
-        specials = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id}
-        ours = record_token_counts(output, args.max_seq_length, len(tokenizer), specials)
-        peer = np.zeros(len(tokenizer), np.int64)
-        for start_index in range(0, len(texts), MAP_BATCH):
-            batch = tokenizer(texts[start_index:start_index + MAP_BATCH], add_special_tokens=False)["input_ids"]
-            peer += np.bincount(np.fromiter((i for row in batch for i in row), np.int64), minlength=len(tokenizer))
+        ours = record_token_counts(output, args.max_seq_length, len(tokenizer), set(specials))
     same = bool((ours == peer).all())
     our_tokens = stats["tokens"]
     print(f"\n{len(texts):,} cleaned comments ({pathlib.Path(input_path).name}, the shared comments repeated), "
@@ -142,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| side | comment tokens | sequences | fill | seconds | tokens/s | vs transformers |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     peer_rate, our_rate = peer_tokens / peer_seconds, our_tokens / our_seconds
-    peer_fill = peer_tokens / max(1, len(blocks) * args.max_seq_length)
-    print(f"| transformers: run_mlm.py's tokenize + group_texts (1 process) | {peer_tokens:,} | {len(blocks):,} | "
+    peer_fill = peer_tokens / max(1, blocks * args.max_seq_length)
+    print(f"| transformers: run_mlm.py's tokenize + group_texts (1 process) | {peer_tokens:,} | {blocks:,} | "
           f"{peer_fill:.1%} of ids are comment tokens | {peer_seconds:.2f} | {peer_rate:,.0f} | 1.00x |")
     print(f"| kcbert-tf make-pretraining-data (Beam, local) | {our_tokens:,} | {stats['sequences']:,} | "
           f"{stats['fill_ratio']:.1%} non-pad | {our_seconds:.2f} | {our_rate:,.0f} | {our_rate / peer_rate:.2f}x |")
