@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.predict_speed
 	$(BIN)/python -m benchmarks.pretraining_data_speed
 	$(BIN)/python -m benchmarks.startup
+	$(BIN)/python -m benchmarks.batch_predict
 
 clean:
 	rm -rf $(VENV) $(TPU_STACK_VENV) $(DEMO_DIR) dist build *.egg-info

@@ -31,11 +31,8 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.job_files import (
-    delete_stale_files,
-    match_files,
-    refuse_occupied_output,
-)
+from beam_jobs.comment_files import SplitFileIntoChunks, match_input_files, rejected_line
+from beam_jobs.job_files import delete_stale_files, refuse_occupied_output
 from beam_jobs.job_reporting import (
     TotalStats,
     WriteStatsFile,
@@ -48,13 +45,11 @@ from kcbert_tf.errors import UserError
 from kcbert_tf.text.cleaning import MIN_CHARS, clean
 from kcbert_tf.text.comment_sources import (
     REJECT_REASONS,
-    REJECTED_RAW_BYTES,
     FileChunk,
     InputFormat,
     RejectedLine,
     open_source,
     read_chunk_lines,
-    split_into_chunks,
 )
 from kcbert_tf.text.records import text_example
 
@@ -83,21 +78,6 @@ RECORDS_PREFIX = "comments"
 RECORDS_SUFFIX = ".tfrecord"
 REJECTED_DIR = "rejected"
 STATS_FILE = "stats.json"
-
-
-class SplitFileIntoChunks(beam.DoFn):
-    """A matched file → line-aligned :class:`FileChunk` s of about ``chunk_bytes``."""
-
-    def __init__(self, fmt: InputFormat, chunk_bytes: int):
-        super().__init__()
-        self._fmt = fmt
-        self._chunk_bytes = chunk_bytes
-
-    def process(self, metadata) -> Iterator:
-        path = metadata.path
-        with open_source(path) as fileobj:
-            yield from split_into_chunks(path, fileobj, self._fmt, self._chunk_bytes)
-        yield _report_counts({"files": 1})
 
 
 class CleanChunk(beam.DoFn):
@@ -147,18 +127,6 @@ class CleanChunk(beam.DoFn):
             sum(counts[reason] for reason in REJECT_REASONS),
         )
         yield _report_counts(counts)
-
-
-def rejected_line(chunk: FileChunk, index: int, line: bytes, rejected: RejectedLine) -> dict:
-    """The report of the ``index``-th line (1-based) of ``chunk``: where, why, and its bytes."""
-    return {
-        "file": chunk.path,
-        "line": chunk.first_line + index - 1,
-        "reason": rejected.reason,
-        "detail": rejected.detail,
-        "bytes": getattr(line, "length", len(line)),
-        "raw": line[:REJECTED_RAW_BYTES].decode("utf-8", "backslashreplace"),
-    }
 
 
 class DropDuplicates(beam.DoFn):
@@ -213,7 +181,7 @@ class CleanDedup(beam.PTransform):
             pbegin
             | "MatchFiles" >> fileio.MatchFiles(self._file_pattern)
             | "SplitIntoChunks"
-            >> beam.ParDo(SplitFileIntoChunks(self._fmt, self._chunk_bytes)).with_outputs(
+            >> beam.ParDo(SplitFileIntoChunks(self._fmt, self._chunk_bytes, COUNTER_NAMESPACE)).with_outputs(
                 "stats", main="chunks"
             )
         )
@@ -293,21 +261,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[InputFormat, int]:
         raise UserError(f"--format: {error}") from None
     if args.min_chars < 0:
         raise UserError(f"--min-chars must be >= 0, got {args.min_chars}")
-    try:
-        inputs = match_files(args.input)
-    except Exception as error:  # A filesystem the runner cannot reach, a bad scheme, ...
-        raise UserError(f"--input {args.input}: cannot list it ({error})") from None
-    if not inputs:
-        raise UserError(f"--input {args.input}: no such file (check the path or glob)")
-    if fmt.has_header:  # A wrong column name fails here, not deep inside a worker.
-        for metadata in inputs:
-            with open_source(metadata.path) as handle:
-                header = handle.readline()
-            if header:
-                try:
-                    fmt.column_index(header.rstrip(b"\r\n"), metadata.path)
-                except ValueError as error:
-                    raise UserError(str(error)) from None
+    inputs = match_input_files(args.input, fmt)
     refuse_occupied_output(args.output, f"*{RECORDS_SUFFIX}*", args.overwrite)
     return fmt, sum(metadata.size_in_bytes for metadata in inputs)
 

@@ -77,15 +77,18 @@ class WriteStatsFile(beam.DoFn):
         yield write_text_atomically(self._path, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
 
 
-def run_job(options, build, stats_path: str, namespace: str) -> tuple[dict, dict[str, int]]:
+def run_job(options, build, stats_path: str, namespace: str, on_result=None) -> tuple[dict, dict[str, int]]:
     """Build a pipeline with ``build(pipeline)``, run it to the end; return the ``stats.json``
-    it wrote and its Beam counters of ``namespace``."""
+    it wrote and its Beam counters of ``namespace``.  ``on_result(result)``, if given, sees the
+    finished pipeline's result (its other metrics)."""
     from beam_jobs.job_files import read_json
 
     pipeline = beam.Pipeline(options=options)
     build(pipeline)
     result = pipeline.run()
     result.wait_until_finish()
+    if on_result is not None:
+        on_result(result)
     return read_json(stats_path), read_counters(result, namespace)
 
 

@@ -30,14 +30,16 @@ LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.fn_runner.FnApiRun
 MULTI_PROCESS_MIN_BYTES = 64 << 20
 
 
-def job_pipeline_options(beam_args: Sequence[str], input_bytes: int = 0) -> PipelineOptions:
-    """Beam options from a job's leftover arguments, with the local defaults filled in."""
+def job_pipeline_options(beam_args: Sequence[str], input_bytes: int = 0, *,
+                         multi_process_min_bytes: int = MULTI_PROCESS_MIN_BYTES) -> PipelineOptions:
+    """Beam options from a job's leftover arguments, with the local defaults filled in (a worker
+    process per core from ``multi_process_min_bytes`` of input on)."""
     args = list(beam_args)
     given = {arg.split("=", 1)[0] for arg in args if arg.startswith("--")}
     if "--runner" not in given:
         args.append(f"--runner={LOCAL_RUNNER}")
         if not given & {"--direct_num_workers", "--direct_running_mode"}:
-            if input_bytes >= MULTI_PROCESS_MIN_BYTES:  # 0 workers: one per core.
+            if input_bytes >= multi_process_min_bytes:  # 0 workers: one per core.
                 args += ["--direct_num_workers=0", "--direct_running_mode=multi_processing"]
             else:
                 args += ["--direct_num_workers=1", "--direct_running_mode=in_memory"]

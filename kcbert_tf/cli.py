@@ -56,6 +56,10 @@ SUBCOMMANDS = {
         "kcbert_tf.inference.predict:run",
         "a task model's predictions for a file (finetune's, or a transformers head from import-hf): labels, entities, answers",
     ),
+    "batch-predict": (
+        "beam_jobs.batch_predict:run",
+        "label (and filter) a whole corpus with a classifier: Beam RunInference over its SavedModel",
+    ),
     "demo": (
         "kcbert_tf.demo:run",
         "every stage on the demo corpus, with a summary table (what `make demo` runs)",

@@ -62,3 +62,17 @@ def test_startup_benchmark_reports_every_subcommand():
     rows = {line.split("|")[1].strip(): line for line in stdout.splitlines() if line.startswith("| kcbert-tf ")}
     assert set(rows) >= {"kcbert-tf predict", "kcbert-tf finetune", "kcbert-tf preprocess"}
     assert "torch" not in rows["kcbert-tf predict"] and "Beam" not in rows["kcbert-tf predict"]
+
+
+@pytest.mark.slow
+def test_batch_predict_benchmark_runs_on_1_and_2_workers_and_agrees_with_predict():
+    shared_file("nsmc/train.txt")
+    stdout = _run_benchmark("benchmarks.batch_predict", "--layers", "1", "--hidden", "64", "--rows", "120",
+                            "--small-rows", "10")
+    lines = stdout.splitlines()
+    table = lines[lines.index(next(line for line in lines if line.startswith("side "))) + 1:][:3]
+    assert [line.split(",")[0].split("  ")[0] for line in table] == ["kcbert-tf predict", "batch-predict",
+                                                                     "batch-predict"]
+    assert "model loaded 2 time(s)" in stdout  # once per worker process, 2 workers
+    assert "labels equal, probabilities within 1e-4: yes" in stdout
+    assert "paper estimate" in stdout

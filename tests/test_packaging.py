@@ -40,6 +40,9 @@ def test_sdist_ships_every_module_a_beam_worker_needs(tmp_path):
         members = {member.split("/", 1)[1] for member in archive.getnames() if "/" in member}
     for module in (
         "beam_jobs/clean_dedup.py",
+        "beam_jobs/batch_predict.py",
+        "beam_jobs/classifier_handler.py",
+        "beam_jobs/comment_files.py",
         "beam_jobs/pipeline_options.py",
         "beam_jobs/pretraining_data.py",
         "beam_jobs/job_files.py",

@@ -270,6 +270,9 @@ def export_saved_model(
                 "max_seq_length": export.max_seq_length,
                 "clean_in_graph": export.clean,
                 "labels": export.labels,
+                # A sentence-pair task (KorNLI, PAWS, ...): its examples go through `pair`.
+                "pair_task": bool(export.source.task and export.source.task.columns
+                                  and export.source.task.columns.text_pair),
                 "vocab_size": config.vocab_size,
                 "hidden_size": config.hidden_size,
                 "signatures": {

@@ -31,6 +31,7 @@ __all__ = [
     "read_texts",
     "TOKEN_IDS_FEATURE",
     "token_ids_example",
+    "prediction_example",
     "CorruptRecord",
     "tfrecord_frame",
     "read_tfrecord_frames",
@@ -135,6 +136,37 @@ def token_ids_example(ids: Iterable[int]) -> bytes:
     parsed with ``tf.io.FixedLenFeature([max_seq_length], tf.int64)``.
     """
     return _example({TOKEN_IDS_FEATURE: _int64_feature(ids)})
+
+
+def _float_feature(values: Iterable[float]) -> bytes:
+    # Feature.float_list = 2, FloatList.value = 1 (packed little-endian float32)
+    values = list(values)
+    packed = struct.pack(f"<{len(values)}f", *values)
+    return _length_delimited(2, _length_delimited(1, packed) if packed else b"")
+
+
+def prediction_example(file: str, line: int, text: str, label: str | None,
+                       probabilities: Iterable[float] | None = None, score: float | None = None) -> bytes:
+    """A serialized ``tf.train.Example`` of a ``batch-predict`` prediction: bytes ``file``,
+    ``text`` and ``label`` (empty: no label), int64 ``line``, and float ``probabilities`` (in
+    label order) or ``score``, as present.
+
+    >>> import tensorflow as tf
+    >>> example = tf.train.Example.FromString(prediction_example("a.txt", 3, "좋다", "1", [0.25, 0.75]))
+    >>> example.features.feature["line"].int64_list.value[0], list(example.features.feature["probabilities"].float_list.value)
+    (3, [0.25, 0.75])
+    """
+    features = {
+        "file": _bytes_feature([file.encode("utf-8")]),
+        "line": _int64_feature([line]),
+        "text": _bytes_feature([text.encode("utf-8")]),
+        "label": _bytes_feature([(label or "").encode("utf-8")]),
+    }
+    if probabilities is not None:
+        features["probabilities"] = _float_feature(probabilities)
+    if score is not None:
+        features["score"] = _float_feature([score])
+    return _example(features)
 
 
 # TFRecord files: each record is framed as its length (uint64, little-endian), the masked CRC32C

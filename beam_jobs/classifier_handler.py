@@ -1,0 +1,127 @@
+"""RunInference's model handler for a comment classifier SavedModel (``export-savedmodel``).
+
+Beam's ``RunInference`` loads a model once per worker process (its shared model manager) and
+calls the handler on each batch.  This handler loads the SavedModel with ``tf.saved_model.load``
+and runs its ``serving_default(text)`` signature, which cleans (when the export says so),
+tokenizes, packs and classifies in the graph: a worker needs only ``tensorflow`` and
+``tensorflow_text``, not Keras.  (Beam's own ``TFModelHandlerTensor`` loads through
+``tf.keras.models.load_model``, which under Keras 3 reads only ``.keras`` files, and imports
+``tensorflow_hub``; neither fits a SavedModel of signatures.)
+
+Each element is a :class:`Comment`.  ``batch-predict`` hands the handler groups of comments
+(:mod:`beam_jobs.batch_predict`); the handler sorts a group by the number of ids each comment
+packs to and runs it ``batch_size`` comments at a time, each batch padded in the graph to its
+own longest comment, as ``kcbert-tf predict`` batches.  Each result is a
+:class:`Prediction`: the comment, the label and each class's probability, or the score of a
+regressor.
+
+Example (a SavedModel written by ``kcbert-tf export-savedmodel``)::
+
+    handler = ClassifierHandler("runs/nsmc-sm")
+    model = handler.load_model()
+    [p.label for p in handler.run_inference([Comment("a.txt", 1, "재밌다", "재밌다")], model)]
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, NamedTuple, Sequence
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import ModelHandler
+
+__all__ = ["Comment", "Prediction", "ClassifierHandler", "read_export_info"]
+
+#: Where ``export-savedmodel`` describes the export (kind, labels, max length, cleaning).
+EXPORT_INFO = ("assets", "export.json")
+
+
+class Comment(NamedTuple):
+    """A comment read from the input: its file and line (1-based, a header counted), the text
+    as read (what the model is given) and ``prepared``, the text as the model sees it (KcBERT's
+    ``clean()`` when the model cleans, else stripped): what batches are sorted by and what the
+    filter writes."""
+
+    file: str
+    line: int
+    text: str
+    prepared: str
+
+
+class Prediction(NamedTuple):
+    """A comment's prediction: ``label`` and ``probabilities`` (one per class, in label order)
+    for a classifier, ``score`` for a regressor; ``label`` is None for an empty comment."""
+
+    comment: Comment
+    label: str | None
+    probabilities: tuple[float, ...] | None = None
+    score: float | None = None
+    num_ids: int = 0  # ids the comment packs to
+    padded_ids: int = 0  # its share of the batch's padded width
+
+
+def read_export_info(saved_model: str) -> dict:
+    """The ``assets/export.json`` of a SavedModel (any Beam filesystem); ``{}`` when absent."""
+    path = FileSystems.join(saved_model, *EXPORT_INFO)
+    if not FileSystems.exists(path):
+        return {}
+    with FileSystems.open(path) as handle:
+        return json.load(handle)
+
+
+class ClassifierHandler(ModelHandler[Comment, Prediction, object]):
+    """Loads a classifier SavedModel once per worker and labels groups of :class:`Comment`.
+
+    ``labels`` (the export's, in id order) is None for a regressor.  ``env_vars`` are set before
+    the model loads (for example ``TF_NUM_INTRAOP_THREADS`` to share a machine's cores between
+    worker processes).
+    """
+
+    def __init__(self, saved_model: str, labels: Sequence[str] | None, *, batch_size: int = 64,
+                 env_vars: dict[str, str] | None = None):
+        super().__init__(env_vars=env_vars or {})
+        self._saved_model = saved_model
+        self._labels = None if labels is None else tuple(labels)
+        self._batch_size = batch_size
+
+    def load_model(self):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401 - registers the in-graph tokenizer's ops
+
+        return tf.saved_model.load(self._saved_model)  # RunInference times it (load_model_latency)
+
+    def run_inference(self, batch: Sequence[Comment], model, inference_args=None) -> Iterable[Prediction]:
+        """Predictions for ``batch`` in its order.  A batch of more than ``batch_size`` comments
+        is sorted by the number of ids each packs to (the ``lengths`` signature: the tokenizer
+        alone) and run ``batch_size`` at a time, each padded only to its own longest comment."""
+        import numpy as np
+        import tensorflow as tf
+
+        if not len(batch):
+            return []
+        texts = tf.constant([comment.text for comment in batch])
+        if len(batch) > self._batch_size:
+            order = np.argsort(model.signatures["lengths"](text=texts)["num_ids"].numpy(), kind="stable")
+        else:
+            order = np.arange(len(batch))
+        classify = model.signatures["serving_default"]
+        predictions: list[Prediction | None] = [None] * len(batch)
+        for start in range(0, len(batch), self._batch_size):
+            chosen = order[start : start + self._batch_size]
+            outputs = classify(text=tf.gather(texts, chosen))
+            mask = outputs["padding_mask"].numpy()
+            num_ids, width = mask.sum(axis=1), mask.shape[1]
+            if self._labels is None:
+                for i, score, n in zip(chosen, outputs["score"].numpy(), num_ids):
+                    predictions[i] = Prediction(batch[i], None, score=float(score), num_ids=int(n), padded_ids=width)
+                continue
+            for i, row, n in zip(chosen, outputs["probabilities"].numpy(), num_ids):
+                predictions[i] = Prediction(batch[i], self._labels[int(row.argmax())], tuple(map(float, row)),
+                                            num_ids=int(n), padded_ids=width)
+        return predictions
+
+    def get_num_bytes(self, batch: Sequence[Comment]) -> int:
+        return sum(len(comment.text.encode("utf-8")) for comment in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "batch_predict_model"
