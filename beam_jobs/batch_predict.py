@@ -425,10 +425,10 @@ def _classifier_info(model: str) -> dict:
 
 
 def _model_dir_to_saved_model(model: str, output: str) -> str:
-    """Export a model directory (a sentence classifier) to ``OUTPUT/model``; return that path."""
+    """Export a model directory (a sentence classifier) to ``OUTPUT/model`` (any Beam filesystem:
+    workers read it from there); return that path."""
+    import shutil
     import tempfile
-
-    import tensorflow as tf
 
     from kcbert_tf.conversion.saved_model import export_saved_model
     from kcbert_tf.model.model_dir import ModelDir
@@ -447,12 +447,12 @@ def _model_dir_to_saved_model(model: str, output: str) -> str:
     print(f"batch-predict: exporting {model} to {target}", flush=True)
     with tempfile.TemporaryDirectory() as local:
         exported = export_saved_model(model, os.path.join(local, "sm"))
-        for directory, _, files in tf.io.gfile.walk(exported):
+        for directory, _, files in os.walk(exported):
             relative = os.path.relpath(directory, exported)
-            destination = target if relative == "." else FileSystems.join(target, relative)
-            tf.io.gfile.makedirs(destination)
             for name in files:
-                tf.io.gfile.copy(os.path.join(directory, name), FileSystems.join(destination, name), overwrite=True)
+                path = FileSystems.join(target, name) if relative == "." else FileSystems.join(target, relative, name)
+                with open(os.path.join(directory, name), "rb") as source_file, FileSystems.create(path) as copy:
+                    shutil.copyfileobj(source_file, copy, 1 << 24)
     return target
 
 

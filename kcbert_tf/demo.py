@@ -81,7 +81,7 @@ def run(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument("--pretrain-steps", type=int, default=300)
     args = parser.parse_args(argv)
 
-    from beam_jobs import clean_dedup, pretraining_data
+    from beam_jobs import batch_predict, clean_dedup, pretraining_data
     from kcbert_tf.conversion import hugging_face, saved_model
     from kcbert_tf.inference import fill_mask, predict
     from kcbert_tf.training import vocab_training
@@ -143,6 +143,11 @@ def run(argv: Sequence[str] | None = None) -> list[dict]:
     stage("export-savedmodel (classifier)", path("sentiment-sm"),
           lambda: _serve(saved_model.export_saved_model(path("sentiment"), path("sentiment-sm")), new),
           lambda labels: " ".join(labels) + " from raw text (clean() in the graph)")
+    stage("batch-predict (corpus)", path("labelled"),
+          lambda: batch_predict.run(["--model", path("sentiment-sm"), "--input", path("cleaned"), "--format", "records",
+                                     "--output", path("labelled"), "--keep-labels", "1"]),
+          lambda s: f"{s['predicted']:,} comments labelled ("
+          + ", ".join(f"{name}: {count:,}" for name, count in s["labels"].items()) + f"), {s['kept']:,} kept as 1")
 
     names, width = max(len(row["stage"]) for row in table), max(len(row["output"]) for row in table)
     print(f"\n{'stage':<{names}} {'output':<{width}} {'seconds':>8}  key number")

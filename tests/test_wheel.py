@@ -103,3 +103,16 @@ def test_the_installed_wheel_pretrains_from_another_directory(tmp_path):
     for field in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"):
         assert written[field] == model_config[field], field
     assert (work / "run" / "model.weights.h5").exists()
+
+    # The installed batch-predict: fine-tune the model a little on the packaged sentiment sample,
+    # then label the packaged comments with it, on Beam, from the installed package alone.
+    resources = site / "kcbert_tf" / "resources"
+    _run(cli + ["finetune", "--task", "nsmc", "--train", str(resources / "demo_sentiment_train.tsv"), "--eval",
+                str(resources / "demo_sentiment_eval.tsv"), "--init", "run", "--output", "sentiment", "--epochs", "1",
+                "--batch-size", "16", "--max-seq-length", "32"], cwd=work, env=env, timeout=600)
+    labelled = _run(cli + ["batch-predict", "--model", "sentiment", "--input", str(corpus), "--output", "labelled",
+                           "--keep-labels", "1"], cwd=work, env=env, timeout=600)
+    stats = json.loads((work / "labelled" / "stats.json").read_text())
+    lines = corpus.read_text(encoding="utf-8").count("\n")
+    assert stats["lines_read"] == lines == stats["predicted"] + stats["empty"]
+    assert stats["kept"] == stats["labels"].get("1", 0) and "kept" in labelled.stdout
