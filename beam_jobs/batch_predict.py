@@ -45,12 +45,11 @@ import sys
 from typing import Iterator, Sequence
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import RunInference
 
 from beam_jobs.classifier_handler import ClassifierHandler, Comment, Prediction, read_export_info
-from beam_jobs.comment_files import SplitFileIntoChunks, match_input_files, rejected_line
+from beam_jobs.comment_files import ChunkFiles, match_input_files, rejected_line
 from beam_jobs.job_files import delete_stale_files, refuse_occupied_output
 from beam_jobs.job_reporting import TotalStats, WriteStatsFile, format_counters, report_counts, run_job
 from beam_jobs.pipeline_options import job_pipeline_options
@@ -206,6 +205,8 @@ class ReadCommentGroups(beam.DoFn):
                 continue
             comments.append(comment)
         comments.sort(key=lambda comment: len(comment.prepared))  # neighbours in a group
+        _LOG.info("%s from line %d: %d comments to label, %d empty, %d rejected", chunk.path, chunk.first_line,
+                  len(comments), counts["empty"], sum(counts[reason] for reason in REJECT_REASONS))
         for start in range(0, len(comments), self._group_size):
             yield comments[start : start + self._group_size]
         yield report_counts(COUNTER_NAMESPACE, counts)
@@ -299,20 +300,10 @@ class BatchPredict(beam.PTransform):
         self._env_vars = env_vars
 
     def expand(self, pbegin):
-        chunks = (
-            pbegin
-            | "MatchFiles" >> fileio.MatchFiles(self._file_pattern)
-            | "SplitIntoChunks"
-            >> beam.ParDo(
-                WholeRecordFiles()
-                if self._fmt is None
-                else SplitFileIntoChunks(self._fmt, self._chunk_bytes, COUNTER_NAMESPACE)
-            ).with_outputs("stats", main="chunks")
-        )
+        chunks = pbegin | "ChunkFiles" >> ChunkFiles(self._file_pattern, self._fmt, self._chunk_bytes, COUNTER_NAMESPACE)
         read = (
-            chunks.chunks
-            | "SpreadChunks" >> beam.Reshuffle()
-            | "ReadAndBatch"
+            chunks["chunks"]
+            | "ReadAndGroup"
             >> beam.ParDo(
                 ReadCommentGroups(self._fmt, self._clean, self._batch_size * BATCHES_A_GROUP)
             ).with_outputs("empty", "rejected", "stats", main="groups")
@@ -328,16 +319,8 @@ class BatchPredict(beam.PTransform):
             )
         )
         keys = STATS_KEYS + tuple(LABEL_PREFIX + label for label in self._labels or ())
-        stats = (chunks.stats, read.stats, counted.stats) | "Stats" >> TotalStats(keys)
+        stats = (chunks["stats"], read.stats, counted.stats) | "Stats" >> TotalStats(keys)
         return {"predictions": counted.predictions, "kept": counted.kept, "rejected": read.rejected, "stats": stats}
-
-
-class WholeRecordFiles(beam.DoFn):
-    """A matched TFRecord file → one chunk, the whole file (records cannot be cut by bytes)."""
-
-    def process(self, metadata) -> Iterator:
-        yield FileChunk(metadata.path, 0, -1, 1)
-        yield report_counts(COUNTER_NAMESPACE, {"files": 1})
 
 
 # --- The command --------------------------------------------------------------------------------

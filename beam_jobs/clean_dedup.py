@@ -28,10 +28,9 @@ import zlib
 from typing import Iterator, Sequence
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.comment_files import SplitFileIntoChunks, match_input_files, rejected_line
+from beam_jobs.comment_files import ChunkFiles, match_input_files, rejected_line
 from beam_jobs.job_files import delete_stale_files, refuse_occupied_output
 from beam_jobs.job_reporting import (
     TotalStats,
@@ -177,17 +176,11 @@ class CleanDedup(beam.PTransform):
         self._num_buckets = num_buckets
 
     def expand(self, pbegin):
-        split = (
-            pbegin
-            | "MatchFiles" >> fileio.MatchFiles(self._file_pattern)
-            | "SplitIntoChunks"
-            >> beam.ParDo(SplitFileIntoChunks(self._fmt, self._chunk_bytes, COUNTER_NAMESPACE)).with_outputs(
-                "stats", main="chunks"
-            )
+        chunks = pbegin | "ChunkFiles" >> ChunkFiles(
+            self._file_pattern, self._fmt, self._chunk_bytes, COUNTER_NAMESPACE
         )
         cleaned = (
-            split.chunks
-            | "SpreadChunks" >> beam.Reshuffle()
+            chunks["chunks"]
             | "CleanAndFilter"
             >> beam.ParDo(CleanChunk(self._fmt, self._min_chars, self._num_buckets)).with_outputs(
                 "rejected", "stats", main="buckets"
@@ -198,7 +191,7 @@ class CleanDedup(beam.PTransform):
             | "GroupBuckets" >> beam.GroupByKey()
             | "DropDuplicates" >> beam.ParDo(DropDuplicates()).with_outputs("stats", main="comments")
         )
-        stats = (split.stats, cleaned.stats, unique.stats) | "Stats" >> TotalStats(STATS_KEYS)
+        stats = (chunks["stats"], cleaned.stats, unique.stats) | "Stats" >> TotalStats(STATS_KEYS)
         return {"comments": unique.comments, "rejected": cleaned.rejected, "stats": stats}
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import apache_beam as beam
+from apache_beam.io import fileio
 
 from beam_jobs.job_files import match_files
 from beam_jobs.job_reporting import report_counts
@@ -36,7 +37,7 @@ from kcbert_tf.text.comment_sources import (
     split_into_chunks,
 )
 
-__all__ = ["SplitFileIntoChunks", "match_input_files", "rejected_line"]
+__all__ = ["ChunkFiles", "SplitFileIntoChunks", "WholeFiles", "match_input_files", "rejected_line"]
 
 
 def match_input_files(pattern: str, fmt: InputFormat) -> list:
@@ -87,3 +88,42 @@ def rejected_line(chunk: FileChunk, index: int, line: bytes, rejected: RejectedL
         "bytes": getattr(line, "length", len(line)),
         "raw": line[:REJECTED_RAW_BYTES].decode("utf-8", "backslashreplace"),
     }
+
+
+class WholeFiles(beam.DoFn):
+    """A matched file → one chunk, the whole file (TFRecords cannot be cut at a byte offset), and
+    a ``stats`` count of one file."""
+
+    def __init__(self, namespace: str):
+        super().__init__()
+        self._namespace = namespace
+
+    def process(self, metadata) -> Iterator:
+        yield FileChunk(metadata.path, 0, -1, 1)
+        yield report_counts(self._namespace, {"files": 1})
+
+
+class ChunkFiles(beam.PTransform):
+    """A file pattern → ``{"chunks", "stats"}``: each matched file cut into line-aligned
+    :class:`FileChunk` s of about ``chunk_bytes`` (whole files when ``fmt`` is None), spread over
+    the workers; ``stats`` counts the files in the counters of ``namespace``."""
+
+    def __init__(self, file_pattern: str, fmt: InputFormat | None, chunk_bytes: int, namespace: str):
+        super().__init__()
+        self._file_pattern = file_pattern
+        self._fmt = fmt
+        self._chunk_bytes = chunk_bytes
+        self._namespace = namespace
+
+    def expand(self, pbegin):
+        split_file = (
+            WholeFiles(self._namespace)
+            if self._fmt is None
+            else SplitFileIntoChunks(self._fmt, self._chunk_bytes, self._namespace)
+        )
+        split = (
+            pbegin
+            | "MatchFiles" >> fileio.MatchFiles(self._file_pattern)
+            | "SplitIntoChunks" >> beam.ParDo(split_file).with_outputs("stats", main="chunks")
+        )
+        return {"chunks": split.chunks | "SpreadChunks" >> beam.Reshuffle(), "stats": split.stats}

@@ -18,6 +18,19 @@ def model_config(name: str = "kcbert-tiny", **overrides) -> dict:
     return {**json.loads((REPO / "configs" / f"{name}.json").read_text()), **overrides}
 
 
+def randomize(model, seed: int = 0) -> None:
+    """Non-trivial values for every weight of ``model`` (biases and layer-norm betas not zero,
+    gammas not one), so that a test sees every weight at work."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        value = rng.normal(0.0, 0.2, tuple(variable.shape))
+        if variable.path.endswith("gamma"):
+            value += 1.0
+        variable.assign(value.astype("float32"))
+
+
 def shared_file(relative: str) -> pathlib.Path:
     """A file of ../shared/data, or skip the test naming what is missing."""
     path = SHARED_DATA / relative

@@ -16,21 +16,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import shared_file
+from conftest import randomize, shared_file
 from kcbert_tf.cli import main as cli
 from kcbert_tf.text.cleaning import clean
 
 LABELS = ("none", "offensive", "hate")
-
-
-def randomize(model, seed: int) -> None:
-    """Non-trivial values for every weight, so that each label is predicted for some comments."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        value = rng.normal(0.0, 0.2, tuple(variable.shape))
-        if variable.path.endswith("gamma"):
-            value += 1.0
-        variable.assign(value.astype("float32"))
 
 
 def write_classifier(directory: pathlib.Path, vocab_file: pathlib.Path, labels, *, text_column: str,

@@ -13,7 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import reference_tokenizer
+from conftest import randomize, reference_tokenizer
 from kcbert_tf.text.cleaning import clean
 from kcbert_tf.model.config import BertConfig
 from kcbert_tf.model.masked_lm import build_masked_lm
@@ -64,16 +64,6 @@ LOAD_AND_RUN = textwrap.dedent(
     print("ok")
     """
 )
-
-
-def randomize(model, seed: int = 0) -> None:
-    """Non-trivial values for every weight (biases, layer-norm betas not zero, gammas not one)."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        value = rng.normal(0.0, 0.2, tuple(variable.shape))
-        if variable.path.endswith("gamma"):
-            value += 1.0
-        variable.assign(value.astype("float32"))
 
 
 @pytest.fixture(scope="module")
