@@ -70,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.pretraining_data_speed
 	$(BIN)/python -m benchmarks.startup
 	$(BIN)/python -m benchmarks.batch_predict
+	$(BIN)/python -m benchmarks.finetune_profile
 
 clean:
 	rm -rf $(VENV) $(TPU_STACK_VENV) $(DEMO_DIR) dist build *.egg-info

@@ -76,3 +76,14 @@ def test_batch_predict_benchmark_runs_on_1_and_2_workers_and_agrees_with_predict
     assert "model loaded 2 time(s)" in stdout  # once per worker process, 2 workers
     assert "labels equal, probabilities within 1e-4: yes" in stdout
     assert "paper estimate" in stdout
+
+
+@pytest.mark.slow
+def test_finetune_profile_runs_and_reads_its_trace():
+    shared_file("nsmc/train.txt")
+    stdout = _run_benchmark("benchmarks.finetune_profile", "--processes", "1", "--epochs", "1", "--train-size", "640",
+                            "--eval-size", "64")
+    lines = stdout.splitlines()
+    row = lines[lines.index(next(line for line in lines if line.startswith("process "))) + 1].split()
+    assert row[0] == "1" and int(row[5]) == 10  # 640 rows / 64 = 10 steps, each timed
+    assert "inter-op" in stdout and "_MklMatMul" in stdout  # the trace was read back
