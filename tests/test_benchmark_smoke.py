@@ -19,10 +19,17 @@ def test_predict_speed_runs_and_agrees_with_transformers():
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    lines = result.stdout.splitlines()
-    table = lines[lines.index(next(line for line in lines if line.startswith("side "))) + 1:][:3]
+    table = rows_after(result.stdout, "side ", 3)
     assert [line.split()[0] for line in table] == ["transformers", "kcbert-tf", "SavedModel"]
     assert "probabilities equal within 1e-4: yes" in result.stdout
+
+
+def rows_after(stdout: str, header: str, count: int) -> list[str]:
+    """The ``count`` lines after the first line of ``stdout`` that starts with ``header``: a
+    benchmark table's rows."""
+    lines = stdout.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith(header))) + 1
+    return lines[start : start + count]
 
 
 def _run_benchmark(*argv: str) -> str:
@@ -69,8 +76,7 @@ def test_batch_predict_benchmark_runs_on_1_and_2_workers_and_agrees_with_predict
     shared_file("nsmc/train.txt")
     stdout = _run_benchmark("benchmarks.batch_predict", "--layers", "1", "--hidden", "64", "--rows", "120",
                             "--small-rows", "10")
-    lines = stdout.splitlines()
-    table = lines[lines.index(next(line for line in lines if line.startswith("side "))) + 1:][:3]
+    table = rows_after(stdout, "side ", 3)
     assert [line.split(",")[0].split("  ")[0] for line in table] == ["kcbert-tf predict", "batch-predict",
                                                                      "batch-predict"]
     assert "model loaded 2 time(s)" in stdout  # once per worker process, 2 workers
@@ -83,7 +89,6 @@ def test_finetune_profile_runs_and_reads_its_trace():
     shared_file("nsmc/train.txt")
     stdout = _run_benchmark("benchmarks.finetune_profile", "--processes", "1", "--epochs", "1", "--train-size", "640",
                             "--eval-size", "64")
-    lines = stdout.splitlines()
-    row = lines[lines.index(next(line for line in lines if line.startswith("process "))) + 1].split()
+    row = rows_after(stdout, "process ", 1)[0].split()
     assert row[0] == "1" and int(row[5]) == 10  # 640 rows / 64 = 10 steps, each timed
     assert "inter-op" in stdout and "_MklMatMul" in stdout  # the trace was read back
