@@ -32,7 +32,7 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.nsmc_split import NSMC, VOCAB, missing_shared_files  # noqa: E402
+from benchmarks.nsmc_split import NSMC, VOCAB, shared_data_absent  # noqa: E402
 from benchmarks.predict_speed import LABELS, reviews, run, write_classifier  # noqa: E402
 
 #: The comments KcBERT was pretrained on (its card: 86M comments of news articles, 12.5 GB).
@@ -70,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-rows", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args(argv)
-    missing = missing_shared_files(NSMC, VOCAB)
-    if missing:
-        print(f"skipped: the shared data is absent ({', '.join(missing)})")
+    if shared_data_absent(NSMC, VOCAB):
         return 0
 
     python = sys.executable

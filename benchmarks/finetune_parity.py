@@ -51,7 +51,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.nsmc_split import NSMC, VOCAB, missing_shared_files, write_split  # noqa: E402
+from benchmarks.nsmc_split import NSMC, VOCAB, shared_data_absent, write_split  # noqa: E402
 from benchmarks.parity_common import (  # noqa: E402
     ADAM_EPSILON, BATCH_SIZE, CLIP_NORM, GOAL_POINTS, LEARNING_RATE, MAX_LENGTH, PROCESSES, TRAIN_SEED, run_process,
     small_config, tail,
@@ -363,9 +363,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _nsmc_rows(args) -> None:
     """The NSMC rows: the split, the start, both sides, the table."""
-    missing = missing_shared_files(NSMC, VOCAB)
-    if missing:
-        print(f"skipped: the shared data is absent ({', '.join(missing)})")
+    if shared_data_absent(NSMC, VOCAB):
         return
     work = pathlib.Path(args.keep) if args.keep else pathlib.Path(tempfile.mkdtemp(prefix="finetune-parity-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.finetune_parity import write_hf_start  # noqa: E402
-from benchmarks.nsmc_split import NSMC, VOCAB, missing_shared_files, write_split  # noqa: E402
+from benchmarks.nsmc_split import NSMC, VOCAB, shared_data_absent, write_split  # noqa: E402
 from benchmarks.parity_common import BATCH_SIZE, LEARNING_RATE, MAX_LENGTH, TRAIN_SEED  # noqa: E402
 
 
@@ -125,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args.worker[0], args.worker[1], args.rest)
-    missing = missing_shared_files(NSMC, VOCAB)
-    if missing:
-        print(f"skipped: the shared data is absent ({', '.join(missing)})")
+    if shared_data_absent(NSMC, VOCAB):
         return 0
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="finetune-profile-"))

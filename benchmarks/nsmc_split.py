@@ -14,7 +14,7 @@ from __future__ import annotations
 import pathlib
 import random
 
-__all__ = ["SHARED", "NSMC", "VOCAB", "COMMENTS", "missing_shared_files", "write_split"]
+__all__ = ["SHARED", "NSMC", "VOCAB", "COMMENTS", "shared_data_absent", "write_split"]
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NSMC = SHARED / "nsmc" / "train.txt"
@@ -22,9 +22,13 @@ VOCAB = SHARED / "kcbert" / "vocab.txt"
 COMMENTS = SHARED / "comments" / "news_comments.txt"
 
 
-def missing_shared_files(*paths: pathlib.Path) -> list[str]:
-    """The paths among ``paths`` that do not exist (the shared data is absent on this machine)."""
-    return [str(path) for path in paths if not path.exists()]
+def shared_data_absent(*paths: pathlib.Path) -> bool:
+    """Whether any of ``paths`` is missing (the shared data is absent on this machine); if so,
+    print the benchmark's one "skipped" line naming them."""
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        print(f"skipped: the shared data is absent ({', '.join(missing)})")
+    return bool(missing)
 
 
 def write_split(

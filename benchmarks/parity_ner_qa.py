@@ -77,7 +77,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks import parity_common as parity  # noqa: E402
 from benchmarks.parity_common import ADAM_EPSILON, CLIP_NORM, GOAL_POINTS, TRAIN_SEED, run_process, tail  # noqa: E402
-from benchmarks.nsmc_split import SHARED, VOCAB, missing_shared_files  # noqa: E402
+from benchmarks.nsmc_split import SHARED, VOCAB, shared_data_absent  # noqa: E402
 
 __all__ = ["NerSettings", "QaSettings", "write_hf_start", "ner_rows", "qa_rows", "format_rows", "main"]
 
@@ -760,9 +760,7 @@ def main(argv: list[str] | None = None) -> int:
         worker = worker_transformers_ner if args.worker == "transformers-ner" else worker_transformers_qa
         return worker(spec, args.result)
 
-    missing = missing_shared_files(VOCAB, *(() if args.only == "qa" else (KLUE_NER,)), *(() if args.only == "ner" else (KORQUAD,)))
-    if missing:
-        print(f"skipped: the shared data is absent ({', '.join(missing)})")
+    if shared_data_absent(VOCAB, *(() if args.only == "qa" else (KLUE_NER,)), *(() if args.only == "ner" else (KORQUAD,))):
         return 0
     started = time.perf_counter()
     work = pathlib.Path(args.keep) if args.keep else pathlib.Path(tempfile.mkdtemp(prefix="parity-ner-qa-"))

@@ -36,7 +36,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.nsmc_split import NSMC, VOCAB, missing_shared_files  # noqa: E402
+from benchmarks.nsmc_split import NSMC, VOCAB, shared_data_absent  # noqa: E402
 
 LABELS = ["0", "1"]
 
@@ -159,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             worker_saved_model(rest[0], rest[1], rest[2], int(rest[3]))
         return 0
-    missing = missing_shared_files(NSMC, VOCAB)
-    if missing:
-        print(f"skipped: the shared data is absent ({', '.join(missing)})")
+    if shared_data_absent(NSMC, VOCAB):
         return 0
     import numpy as np
 

@@ -40,7 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.nsmc_split import COMMENTS, VOCAB, missing_shared_files  # noqa: E402
+from benchmarks.nsmc_split import COMMENTS, VOCAB, shared_data_absent  # noqa: E402
 
 #: run_mlm.py's `datasets.map(batched=True)` batch size.
 MAP_BATCH = 1000
@@ -103,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--comments", type=int, default=180_000, help="at least this many comments")
     parser.add_argument("--max-seq-length", type=int, default=128)
     args = parser.parse_args(argv)
-    missing = missing_shared_files(COMMENTS, VOCAB)
-    if missing:
-        print(f"skipped: the shared data is absent ({', '.join(missing)})")
+    if shared_data_absent(COMMENTS, VOCAB):
         return 0
     logging.getLogger().setLevel(logging.ERROR)
     import tensorflow  # noqa: F401  (imported before either clock starts)

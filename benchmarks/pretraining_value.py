@@ -46,7 +46,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from kcbert_tf.config_files import resolve_config  # noqa: E402
 
 from benchmarks.finetune_parity import small_config  # noqa: E402
-from benchmarks.nsmc_split import COMMENTS, NSMC, VOCAB, missing_shared_files, write_split  # noqa: E402
+from benchmarks.nsmc_split import COMMENTS, NSMC, VOCAB, shared_data_absent, write_split  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARDS, HELD_OUT_FRACTION, MLM_EVAL_STEPS = 8, 0.125, 10
@@ -213,9 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", help="keep every stage's output in this directory")
     args = parser.parse_args(argv)
 
-    missing = missing_shared_files(COMMENTS, NSMC, VOCAB)
-    if missing:
-        print(f"skipped: the shared data is absent ({', '.join(missing)})")
+    if shared_data_absent(COMMENTS, NSMC, VOCAB):
         return 0
     vocab_size = len(VOCAB.read_text(encoding="utf-8").splitlines())
     config = small_config(args.layers, args.hidden, vocab_size)
