@@ -50,7 +50,7 @@ from apache_beam.ml.inference.base import RunInference
 
 from beam_jobs.classifier_handler import ClassifierHandler, Comment, Prediction, read_export_info
 from beam_jobs.comment_files import ChunkFiles, match_input_files, rejected_line
-from beam_jobs.job_files import delete_stale_files, refuse_occupied_output
+from beam_jobs.job_files import delete_stale_files, records_of_directory, refuse_occupied_output
 from beam_jobs.job_reporting import TotalStats, WriteStatsFile, format_counters, report_counts, run_job
 from beam_jobs.pipeline_options import job_pipeline_options
 from kcbert_tf.errors import UserError
@@ -107,7 +107,7 @@ RECORDS_SUFFIX = ".tfrecord"
 REJECTED_DIR = "rejected"
 MODEL_DIR = "model"
 STATS_FILE = "stats.json"
-OUTPUT_SUFFIXES = {"jsonl": ".jsonl", "tfrecord": RECORDS_SUFFIX}
+OUTPUT_FORMATS = ("jsonl", "tfrecord")
 
 
 # --- The filter ---------------------------------------------------------------------------------
@@ -193,9 +193,7 @@ class ReadCommentGroups(beam.DoFn):
             counts["lines_read"] += 1
             if isinstance(text, RejectedLine):
                 counts[text.reason] += 1
-                yield beam.pvalue.TaggedOutput(
-                    "rejected", rejected_line(chunk._replace(first_line=number), 1, raw, text)
-                )
+                yield beam.pvalue.TaggedOutput("rejected", rejected_line(chunk.path, number, raw, text))
                 continue
             prepared = text if self._fmt is None else prepare_text(text, self._cleans)
             comment = Comment(chunk.path, number, text, prepared)
@@ -223,20 +221,18 @@ class CountPredictions(beam.DoFn):
 
     def process(self, prediction: Prediction) -> Iterator:
         yield prediction
-        if prediction.comment.prepared:
-            counts = {"predicted": 1, "ids": prediction.num_ids, "padded_ids": prediction.padded_ids}
-            if prediction.label is not None:
-                counts[LABEL_PREFIX + prediction.label] = 1
-        else:
-            counts = {}
-        if self._rule is not None and prediction.comment.prepared:
+        if not prediction.comment.prepared:  # an empty comment, counted where it was read
+            return
+        counts = {"predicted": 1, "ids": prediction.num_ids, "padded_ids": prediction.padded_ids}
+        if prediction.label is not None:
+            counts[LABEL_PREFIX + prediction.label] = 1
+        if self._rule is not None:
             if self._rule.keeps_prediction(prediction, self._labels):
                 counts["kept"] = 1
                 yield beam.pvalue.TaggedOutput("kept", prediction.comment.prepared)
             else:
                 counts["dropped"] = 1
-        if counts:
-            yield report_counts(COUNTER_NAMESPACE, counts)
+        yield report_counts(COUNTER_NAMESPACE, counts)
 
 
 def prediction_json(prediction: Prediction, labels: Sequence[str] | None) -> str:
@@ -354,7 +350,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", default="text",
                         help="text (a comment a line), tsv:COLUMN, csv:COLUMN (header row), jsonl:FIELD, or records "
                         "(the TFRecords of `kcbert-tf preprocess`)")
-    parser.add_argument("--output-format", choices=sorted(OUTPUT_SUFFIXES), default="jsonl",
+    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="jsonl",
                         help="predictions as JSON lines (default) or tf.train.Example TFRecords")
     parser.add_argument("--keep-labels", default=None, help="keep the comments predicted as one of these labels (a,b)")
     parser.add_argument("--drop-labels", default=None, help="keep every comment but those predicted as one of these")
@@ -407,13 +403,9 @@ def _classifier_info(model: str) -> dict:
     return info
 
 
-def _model_dir_to_saved_model(model: str, output: str) -> str:
-    """Export a model directory (a sentence classifier) to ``OUTPUT/model`` (any Beam filesystem:
-    workers read it from there); return that path."""
-    import shutil
-    import tempfile
-
-    from kcbert_tf.conversion.saved_model import export_saved_model
+def _read_classifier_dir(model: str):
+    """The model directory ``model`` (a ``ModelDir``) if it holds a single-text sentence
+    classifier with its task record; a UserError for anything else."""
     from kcbert_tf.model.model_dir import ModelDir
 
     source = ModelDir.read(model)
@@ -426,6 +418,17 @@ def _model_dir_to_saved_model(model: str, output: str) -> str:
     if task.columns is not None and task.columns.text_pair:
         raise UserError(f"--model {model}: a sentence-pair classifier ({task.task}: two texts an example); "
                         "batch-predict labels single comments: use `kcbert-tf predict` for pairs")
+    return source
+
+
+def _export_to_output(model: str, output: str) -> str:
+    """Export the model directory ``model`` to ``OUTPUT/model`` (any Beam filesystem: workers read
+    it from there); return that path."""
+    import shutil
+    import tempfile
+
+    from kcbert_tf.conversion.saved_model import export_saved_model
+
     target = FileSystems.join(output, MODEL_DIR)
     print(f"batch-predict: exporting {model} to {target}", flush=True)
     with tempfile.TemporaryDirectory() as local:
@@ -460,12 +463,12 @@ def check_arguments(args: argparse.Namespace) -> CheckedJob:
     is_model_dir = FileSystems.exists(FileSystems.join(model, "config.json"))
     if not is_model_dir and not FileSystems.exists(model):
         raise UserError(f"--model {model}: no such directory")
+    # The model is checked (and its labels against the filter) before anything is exported.
     info = None if is_model_dir else _classifier_info(model)
+    labels = _read_classifier_dir(model).config.labels if is_model_dir else info.get("labels")
+    rule = _check_rule(args, labels, model)
     if fmt is None:
-        pattern = args.input
-        records = FileSystems.join(pattern, f"*{RECORDS_SUFFIX}*")
-        if not any(char in pattern for char in "*?[") and match_input_files_or_none(records):
-            args.input = records  # the output directory of preprocess
+        args.input = records_of_directory(args.input, RECORDS_SUFFIX)  # the output directory of preprocess
         inputs = match_input_files(args.input, InputFormat("text"))
         others = [metadata.path for metadata in inputs if not is_tfrecord_path(metadata.path)]
         if others:
@@ -476,22 +479,9 @@ def check_arguments(args: argparse.Namespace) -> CheckedJob:
     for pattern in (f"{PREDICTIONS_PREFIX}-*", f"{KEPT_DIR}/*"):
         refuse_occupied_output(args.output, pattern, args.overwrite)
     if is_model_dir:
-        # Labels are checked against the model directory's record before the export's work.
-        from kcbert_tf.model.model_dir import ModelDir
-
-        labels = ModelDir.read(model).config.labels
-        _check_rule(args, labels, model)
-        model = _model_dir_to_saved_model(model, args.output)
+        model = _export_to_output(model, args.output)
         info = _classifier_info(model)
-    rule = _check_rule(args, info.get("labels"), model)
     return CheckedJob(fmt, sum(metadata.size_in_bytes for metadata in inputs), model, info, rule)
-
-
-def match_input_files_or_none(pattern: str) -> list:
-    try:
-        return match_input_files(pattern, InputFormat("text"))
-    except UserError:
-        return []
 
 
 def _check_rule(args: argparse.Namespace, labels: list | None, model: str) -> KeepRule | None:

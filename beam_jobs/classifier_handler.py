@@ -3,8 +3,9 @@
 Beam's ``RunInference`` loads a model once per worker process (its shared model manager) and
 calls the handler on each batch.  This handler loads the SavedModel with ``tf.saved_model.load``
 and runs its ``serving_default(text)`` signature, which cleans (when the export says so),
-tokenizes, packs and classifies in the graph: a worker needs only ``tensorflow`` and
-``tensorflow_text``, not Keras.  (Beam's own ``TFModelHandlerTensor`` loads through
+tokenizes, packs and classifies in the graph: a worker needs ``tensorflow`` (with the Keras it
+installs, which ``tensorflow_text`` imports) and ``tensorflow_text``, not KerasHub or this
+package's model layers.  (Beam's own ``TFModelHandlerTensor`` loads through
 ``tf.keras.models.load_model``, which under Keras 3 reads only ``.keras`` files, and imports
 ``tensorflow_hub``; neither fits a SavedModel of signatures.)
 
@@ -17,7 +18,7 @@ regressor.
 
 Example (a SavedModel written by ``kcbert-tf export-savedmodel``)::
 
-    handler = ClassifierHandler("runs/nsmc-sm")
+    handler = ClassifierHandler("runs/nsmc-sm", labels=["0", "1"])
     model = handler.load_model()
     [p.label for p in handler.run_inference([Comment("a.txt", 1, "재밌다", "재밌다")], model)]
 """
@@ -94,20 +95,20 @@ class ClassifierHandler(ModelHandler[Comment, Prediction, object]):
         """Predictions for ``batch`` in its order.  A batch of more than ``batch_size`` comments
         is sorted by the number of ids each packs to (the ``lengths`` signature: the tokenizer
         alone) and run ``batch_size`` at a time, each padded only to its own longest comment."""
-        import numpy as np
         import tensorflow as tf
+
+        from kcbert_tf.text.model_inputs import batches_by_length
 
         if not len(batch):
             return []
         texts = tf.constant([comment.text for comment in batch])
         if len(batch) > self._batch_size:
-            order = np.argsort(model.signatures["lengths"](text=texts)["num_ids"].numpy(), kind="stable")
-        else:
-            order = np.arange(len(batch))
+            lengths = model.signatures["lengths"](text=texts)["num_ids"].numpy()
+        else:  # one batch: no sorting to do
+            lengths = [0] * len(batch)
         classify = model.signatures["serving_default"]
         predictions: list[Prediction | None] = [None] * len(batch)
-        for start in range(0, len(batch), self._batch_size):
-            chosen = order[start : start + self._batch_size]
+        for chosen in batches_by_length(lengths, self._batch_size):
             outputs = classify(text=tf.gather(texts, chosen))
             mask = outputs["padding_mask"].numpy()
             num_ids, width = mask.sum(axis=1), mask.shape[1]

@@ -103,7 +103,7 @@ class CleanChunk(beam.DoFn):
                 except RejectedLine as rejected:
                     counts[rejected.reason] += 1
                     yield beam.pvalue.TaggedOutput(
-                        "rejected", rejected_line(chunk, lines_read, line, rejected)
+                        "rejected", rejected_line(chunk.path, chunk.first_line + lines_read - 1, line, rejected)
                     )
                     continue
                 if len(text) < min_chars:

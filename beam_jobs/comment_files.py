@@ -78,11 +78,11 @@ class SplitFileIntoChunks(beam.DoFn):
         yield report_counts(self._namespace, {"files": 1})
 
 
-def rejected_line(chunk: FileChunk, index: int, line: bytes, rejected: RejectedLine) -> dict:
-    """The report of the ``index``-th line (1-based) of ``chunk``: where, why, and its bytes."""
+def rejected_line(path: str, line_number: int, line: bytes, rejected: RejectedLine) -> dict:
+    """The report of line ``line_number`` (1-based) of ``path``: where, why, and its bytes."""
     return {
-        "file": chunk.path,
-        "line": chunk.first_line + index - 1,
+        "file": path,
+        "line": line_number,
         "reason": rejected.reason,
         "detail": rejected.detail,
         "bytes": getattr(line, "length", len(line)),

@@ -26,6 +26,7 @@ from kcbert_tf.errors import UserError
 
 __all__ = [
     "match_files",
+    "records_of_directory",
     "refuse_occupied_output",
     "delete_stale_files",
     "read_json",
@@ -35,6 +36,18 @@ __all__ = [
 def match_files(pattern: str) -> list:
     """The files (Beam ``FileMetadata``: path, size) that ``pattern`` matches; none if none."""
     return FileSystems.match([pattern])[0].metadata_list
+
+
+def records_of_directory(pattern: str, records_suffix: str) -> str:
+    """``pattern`` as given, or, when it names a directory holding ``*records_suffix*`` files
+    (another job's output directory), the glob of those files."""
+    if any(char in pattern for char in "*?["):
+        return pattern
+    records = FileSystems.join(pattern, f"*{records_suffix}*")
+    try:
+        return records if match_files(records) else pattern
+    except Exception:  # An unreachable filesystem: the caller's own match of ``pattern`` says so.
+        return pattern
 
 
 def refuse_occupied_output(output: str, records_pattern: str, overwrite: bool) -> None:

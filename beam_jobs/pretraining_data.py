@@ -36,6 +36,7 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs.job_files import (
     delete_stale_files,
     match_files,
+    records_of_directory,
     refuse_occupied_output,
 )
 from beam_jobs.job_reporting import (
@@ -507,11 +508,8 @@ def check_arguments(args: argparse.Namespace) -> tuple[list[str], int]:
             raise UserError(f"{flag} must be >= 0, got {value}")
     if args.chunk_mb <= 0:
         raise UserError(f"--chunk-mb must be > 0, got {args.chunk_mb}")
-    pattern = args.input
-    directory_records = FileSystems.join(pattern, f"*{RECORDS_SUFFIX}*")
+    pattern = args.input = records_of_directory(args.input, RECORDS_SUFFIX)  # preprocess's output directory
     try:
-        if not any(char in pattern for char in "*?[") and match_files(directory_records):
-            pattern = args.input = directory_records  # The preprocess output directory.
         inputs = match_files(pattern)
     except Exception as error:  # A filesystem the runner cannot reach, a bad scheme, ...
         raise UserError(f"--input {args.input}: cannot list it ({error})") from None

@@ -363,7 +363,7 @@ def other_models(kcbert_vocab, tmp_path_factory) -> dict:
     }
 
 
-@pytest.mark.parametrize("case", ["masked-lm", "pair", "unknown-label", "regressor-filter", "missing-column",
+@pytest.mark.parametrize("case", ["masked-lm", "masked-lm-filter", "pair", "unknown-label", "regressor-filter", "missing-column",
                                   "both-filters", "no-model", "occupied"])
 def test_bad_input_is_one_line_and_status_2_with_nothing_written(case, classifier, other_models, nsmc_rows, tmp_path,
                                                                  capsys):
@@ -372,6 +372,7 @@ def test_bad_input_is_one_line_and_status_2_with_nothing_written(case, classifie
             "--output", str(output)]
     fragments = {
         "masked-lm": (["--model", str(other_models["mlm"])], "not a comment classifier"),
+        "masked-lm-filter": (["--model", str(other_models["mlm"]), "--keep-labels", "none"], "not a comment classifier"),
         "pair": (["--model", str(other_models["pair"])], "sentence-pair classifier"),
         "unknown-label": (["--keep-labels", "none,spam"], "unknown label(s) ['spam']"),
         "regressor-filter": (["--model", str(other_models["regressor"]), "--drop-labels", "hate"], "is a regressor"),

@@ -30,6 +30,8 @@ from typing import Callable
 
 import numpy as np
 
+from kcbert_tf.text.model_inputs import batches_by_length
+
 __all__ = ["EAGER_MAX_ROWS", "compiled_forward", "eager_for_small_inputs", "predict_by_length"]
 
 #: Inputs of at most this many rows run eagerly: tracing the tokenizer and the model (about 2 s
@@ -82,10 +84,8 @@ def predict_by_length(forward: Callable[[dict], np.ndarray], inputs: dict, *, ba
     mask = np.asarray(inputs["padding_mask"])
     rows, width = mask.shape
     lengths = mask.sum(axis=1)
-    order = np.argsort(lengths, kind="stable")
     outputs = None
-    for start in range(0, rows, batch_size):
-        chosen = order[start : start + batch_size]
+    for chosen in batches_by_length(lengths, batch_size):
         longest = max(int(lengths[chosen].max()), 1)
         batch = {name: np.ascontiguousarray(np.asarray(inputs[name])[chosen, :longest]) for name in INPUT_NAMES}
         result = np.asarray(forward(batch))

@@ -22,7 +22,7 @@ from kcbert_tf.errors import UserError
 
 __all__ = [
     "KCBERT_MAX_POSITIONS", "MIN_INPUT_LENGTH", "check_sequence_length",
-    "trim_pair_lengths", "pack_single", "pack_pair", "pack_fixed",
+    "trim_pair_lengths", "pack_single", "pack_pair", "pack_fixed", "batches_by_length",
 ]
 
 #: KcBERT's ``max_position_embeddings`` (configs/kcbert-base.json and -large.json): the longest
@@ -147,3 +147,18 @@ def pack_fixed(tokenizer, texts_a, texts_b, max_seq_length: int) -> dict:
         value.set_shape([None, max_seq_length])
         padded[name] = value
     return padded
+
+
+def batches_by_length(lengths, batch_size: int):
+    """Row indices in batches of ``batch_size`` neighbours in length (a stable sort), so that a
+    batch padded to its longest row pads little: how ``predict``, the SavedModel's callers and
+    ``batch-predict`` batch.
+
+    >>> [batch.tolist() for batch in batches_by_length([5, 2, 9, 2], 2)]
+    [[1, 3], [0, 2]]
+    """
+    import numpy as np
+
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
