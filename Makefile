@@ -24,7 +24,7 @@ $(STAMP): .ci/requirements.lock pyproject.toml
 # WordPiece vocab, packed records, a tiny model pretrained for 300 CPU steps, exported to Hugging
 # Face and reloaded by transformers, fill-mask, a sentiment classifier fine-tuned on a labelled
 # sample, predictions for new sentences, the classifier exported; then a summary table.
-# On real data: make demo CORPUS=../shared/data/comments/news_comments.txt LABELLED=../shared/data/nsmc/train.txt
+# On real data: make demo CORPUS=$KCBERT_TF_DATA/comments/news_comments.txt LABELLED=$KCBERT_TF_DATA/nsmc/train.txt
 CORPUS ?=
 LABELLED ?=
 DEMO_ARGS ?=

@@ -2,10 +2,10 @@
 
 The data flow (:class:`BatchPredict`)::
 
-    match files → cut into line-aligned chunks → read, decode, prepare each line
+    match files → cut into line-aligned chunks → read and decode each line
         → sort each chunk's comments by length into groups
-        → RunInference (the classifier SavedModel: each group sorted by ids into batches;
-          clean, tokenize, classify in the graph)
+        → RunInference (the classifier SavedModel: each group sorted by ids into batches; the
+          model's own preprocessor cleans, tokenizes and packs, then it classifies, in the graph)
         → predictions (+ rejected lines, + the kept comments of a filter, + stats)
 
 The input is read as ``preprocess`` reads it (:mod:`beam_jobs.comment_files`): text, TSV/CSV and
@@ -16,19 +16,20 @@ the SavedModel once per worker process and hands it each group
 (:class:`~beam_jobs.classifier_handler.ClassifierHandler`), which sorts the group by ids and runs
 it ``--batch-size`` comments at a time, each batch padded only to its longest comment: the
 batching of ``kcbert-tf predict``.  A line whose comment is empty once
-prepared gets a prediction with no label.
+prepared (the model's preprocessor says so) gets a prediction with no label.
 
 :func:`run` writes, under ``--output``: ``predictions-*.jsonl`` (or ``.tfrecord``), one per input
 line that gave a comment, ``rejected/`` (lines that could not be read, with file and line),
 ``stats.json`` (every line counted once, and the count of each predicted label) and, with
 ``--keep-labels`` or ``--drop-labels``, ``kept/comments-*.tfrecord``: the kept comments as
 ``preprocess`` records, which ``make-pretraining-data --input OUTPUT/kept`` reads.  A model
-directory (``finetune``, ``import-hf``) is exported to ``OUTPUT/model/`` first.
+directory (``finetune``, ``import-hf``) is exported to ``OUTPUT/model/`` first.  :func:`batch_predict`
+is the Python call; :func:`run` parses the command's flags into it.
 
 Example (a TestPipeline, a SavedModel ``sm`` of a classifier)::
 
     with TestPipeline() as p:
-        outputs = p | BatchPredict("reviews.tsv", "tsv:document", "sm", labels=["0", "1"], clean=True)
+        outputs = p | BatchPredict("reviews.tsv", "tsv:document", "sm", labels=["0", "1"])
         assert_that(outputs["predictions"] | beam.Map(lambda p: p.label), equal_to(["1", "0"]))
 """
 
@@ -41,7 +42,9 @@ import functools
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from typing import Iterator, Sequence
 
 import apache_beam as beam
@@ -53,8 +56,8 @@ from beam_jobs.comment_files import ChunkFiles, match_input_files, rejected_line
 from beam_jobs.job_files import delete_stale_files, records_of_directory, refuse_occupied_output
 from beam_jobs.job_reporting import TotalStats, WriteStatsFile, format_counters, report_counts, run_job
 from beam_jobs.pipeline_options import job_pipeline_options
+from kcbert_tf.command_calls import call_with_flags
 from kcbert_tf.errors import UserError
-from kcbert_tf.text.cleaning import clean
 from kcbert_tf.text.comment_sources import (
     REJECT_REASONS,
     FileChunk,
@@ -72,7 +75,7 @@ from kcbert_tf.text.records import (
     text_example,
 )
 
-__all__ = ["BatchPredict", "KeepRule", "STATS_KEYS", "run"]
+__all__ = ["BatchPredict", "KeepRule", "STATS_KEYS", "batch_predict", "run"]
 
 COUNTER_NAMESPACE = "batch_predict"
 _LOG = logging.getLogger(__name__)
@@ -149,21 +152,14 @@ class KeepRule:
 # --- The steps ----------------------------------------------------------------------------------
 
 
-def prepare_text(text: str, cleans: bool) -> str:
-    """The text as the model sees it: KcBERT's ``clean()`` when the model cleans, else stripped
-    (what ``kcbert-tf predict`` gives its tokenizer)."""
-    return clean(text) if cleans else text.strip()
-
-
 class ReadCommentGroups(beam.DoFn):
     """A chunk → its comments sorted by length in groups of ``group_size`` (lists of
-    :class:`Comment`: the handler sorts a group by ids and batches it), plus ``empty``
-    comments, ``rejected`` lines (dicts) and ``stats``."""
+    :class:`Comment`: the handler sorts a group by ids and batches it), plus ``rejected`` lines
+    (dicts) and ``stats``."""
 
-    def __init__(self, fmt: InputFormat | None, cleans: bool, group_size: int):
+    def __init__(self, fmt: InputFormat | None, group_size: int):
         super().__init__()
         self._fmt = fmt  # None: preprocess's TFRecords
-        self._cleans = cleans
         self._group_size = group_size
 
     def _lines(self, chunk: FileChunk) -> Iterator:
@@ -195,16 +191,10 @@ class ReadCommentGroups(beam.DoFn):
                 counts[text.reason] += 1
                 yield beam.pvalue.TaggedOutput("rejected", rejected_line(chunk.path, number, raw, text))
                 continue
-            prepared = text if self._fmt is None else prepare_text(text, self._cleans)
-            comment = Comment(chunk.path, number, text, prepared)
-            if not prepared:
-                counts["empty"] += 1
-                yield beam.pvalue.TaggedOutput("empty", Prediction(comment, None))
-                continue
-            comments.append(comment)
-        comments.sort(key=lambda comment: len(comment.prepared))  # neighbours in a group
-        _LOG.info("%s from line %d: %d comments to label, %d empty, %d rejected", chunk.path, chunk.first_line,
-                  len(comments), counts["empty"], sum(counts[reason] for reason in REJECT_REASONS))
+            comments.append(Comment(chunk.path, number, text))
+        comments.sort(key=lambda comment: len(comment.text))  # neighbours in a group
+        _LOG.info("%s from line %d: %d comments to label, %d rejected", chunk.path, chunk.first_line,
+                  len(comments), sum(counts[reason] for reason in REJECT_REASONS))
         for start in range(0, len(comments), self._group_size):
             yield comments[start : start + self._group_size]
         yield report_counts(COUNTER_NAMESPACE, counts)
@@ -221,7 +211,8 @@ class CountPredictions(beam.DoFn):
 
     def process(self, prediction: Prediction) -> Iterator:
         yield prediction
-        if not prediction.comment.prepared:  # an empty comment, counted where it was read
+        if not prediction.prepared:  # empty once prepared for the model: no label
+            yield report_counts(COUNTER_NAMESPACE, {"empty": 1})
             return
         counts = {"predicted": 1, "ids": prediction.num_ids, "padded_ids": prediction.padded_ids}
         if prediction.label is not None:
@@ -229,7 +220,7 @@ class CountPredictions(beam.DoFn):
         if self._rule is not None:
             if self._rule.keeps_prediction(prediction, self._labels):
                 counts["kept"] = 1
-                yield beam.pvalue.TaggedOutput("kept", prediction.comment.prepared)
+                yield beam.pvalue.TaggedOutput("kept", prediction.prepared)
             else:
                 counts["dropped"] = 1
         yield report_counts(COUNTER_NAMESPACE, counts)
@@ -265,8 +256,8 @@ class BatchPredict(beam.PTransform):
     (empty without a rule).  ``rejected``: a dict per unreadable line (file, line, reason, raw
     bytes escaped).  ``stats``: one dict with the counts of :data:`STATS_KEYS` and one
     ``label:NAME`` count per label.  ``input_format`` is a line format or ``"records"``;
-    ``saved_model`` a classifier SavedModel, ``labels`` its labels (None: a regressor), ``clean``
-    whether it cleans its texts (``export.json``'s ``clean_in_graph``).
+    ``saved_model`` a classifier SavedModel (its own preprocessor prepares each comment),
+    ``labels`` its labels (None: a regressor).
     """
 
     def __init__(
@@ -275,7 +266,6 @@ class BatchPredict(beam.PTransform):
         input_format: InputFormat | str,
         saved_model: str,
         labels: Sequence[str] | None,
-        clean: bool,
         *,
         rule: KeepRule | None = None,
         batch_size: int = 64,
@@ -289,7 +279,6 @@ class BatchPredict(beam.PTransform):
         self._fmt = input_format
         self._saved_model = saved_model
         self._labels = None if labels is None else list(labels)
-        self._clean = clean
         self._rule = rule
         self._batch_size = batch_size
         self._chunk_bytes = chunk_bytes
@@ -301,15 +290,14 @@ class BatchPredict(beam.PTransform):
             chunks["chunks"]
             | "ReadAndGroup"
             >> beam.ParDo(
-                ReadCommentGroups(self._fmt, self._clean, self._batch_size * BATCHES_A_GROUP)
-            ).with_outputs("empty", "rejected", "stats", main="groups")
+                ReadCommentGroups(self._fmt, self._batch_size * BATCHES_A_GROUP)
+            ).with_outputs("rejected", "stats", main="groups")
         )
         handler = ClassifierHandler(self._saved_model, self._labels, batch_size=self._batch_size,
                                     env_vars=self._env_vars)
         predicted = read.groups | "Classify" >> RunInference(handler.with_no_batching())
         counted = (
-            (predicted, read.empty)
-            | "AllLines" >> beam.Flatten()
+            predicted
             | "Count" >> beam.ParDo(CountPredictions(self._labels, self._rule)).with_outputs(
                 "kept", "stats", main="predictions"
             )
@@ -365,30 +353,46 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 
 @dataclasses.dataclass(frozen=True)
-class CheckedJob:
-    """What :func:`check_arguments` found: the input format (None: records), the input's size,
-    the SavedModel to use and its export info, the filter."""
+class Classifier:
+    """What the job needs to know of its classifier: the SavedModel, its labels (None: a
+    regressor) and its kind."""
 
-    fmt: InputFormat | None
-    input_bytes: int
     saved_model: str
-    info: dict
+    labels: list | None
+    kind: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedJob:
+    """A job checked before Beam starts: where it reads and writes, in which formats, with which
+    classifier and filter, how it batches."""
+
+    input: str
+    fmt: InputFormat | None  # None: preprocess's TFRecords
+    input_bytes: int
+    output: str
+    output_format: str
+    classifier: Classifier
     rule: KeepRule | None
+    batch_size: int
+    chunk_bytes: int
+    num_shards: int
 
 
-def _label_list(flag: str, value: str, labels: list | None, model: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
+def _label_list(flag: str, value: str | Sequence[str], labels: list | None, model: str) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = tuple(name.strip() for name in items if name.strip())
     if labels is None:
         raise UserError(f"{flag}: {model} is a regressor (a score, no labels); it cannot filter by label")
     unknown = [name for name in names if name not in labels]
     if unknown or not names:
-        raise UserError(f"{flag} {value}: unknown label(s) {unknown or [value]}; {model}'s labels are "
+        raise UserError(f"{flag} {','.join(items)}: unknown label(s) {unknown or items}; {model}'s labels are "
                         f"{', '.join(labels)}")
     return names
 
 
-def _classifier_info(model: str) -> dict:
-    """The export info of a classifier SavedModel; a UserError for anything else."""
+def _saved_classifier(model: str) -> Classifier:
+    """The classifier of a SavedModel (``export-savedmodel``); a UserError for anything else."""
     info = read_export_info(model)
     if not FileSystems.exists(FileSystems.join(model, "saved_model.pb")):
         raise UserError(f"--model {model}: neither a SavedModel (no saved_model.pb) nor a model directory "
@@ -397,15 +401,18 @@ def _classifier_info(model: str) -> dict:
         raise UserError(f"--model {model}: a {info.get('kind', 'SavedModel without assets/export.json')}, "
                         "not a comment classifier; pass a classifier fine-tuned with `kcbert-tf finetune` "
                         "(or its export-savedmodel)")
-    if info.get("pair_task"):
+    if "text" not in info.get("outputs", ()):
+        raise UserError(f"--model {model}: exported by an earlier kcbert-tf (its signatures do not give the "
+                        "prepared text); export it again with `kcbert-tf export-savedmodel`")
+    if info.get("segments", 1) == 2:
         raise UserError(f"--model {model}: a sentence-pair classifier (two texts an example); batch-predict "
                         "labels single comments: use `kcbert-tf predict` for pairs")
-    return info
+    return Classifier(model, info.get("labels"), info["kind"])
 
 
-def _read_classifier_dir(model: str):
-    """The model directory ``model`` (a ``ModelDir``) if it holds a single-text sentence
-    classifier with its task record; a UserError for anything else."""
+def _directory_classifier(model: str) -> Classifier:
+    """The classifier of a model directory (``finetune``, ``import-hf``), before it is exported;
+    a UserError for anything but a single-text sentence classifier with its task record."""
     from kcbert_tf.model.model_dir import ModelDir
 
     source = ModelDir.read(model)
@@ -415,18 +422,16 @@ def _read_classifier_dir(model: str):
                         f"{'' if task else ' without a task record'}, not a comment classifier; pass a classifier "
                         "fine-tuned with `kcbert-tf finetune` (or imported from a transformers "
                         "BertForSequenceClassification with `import-hf`)")
-    if task.columns is not None and task.columns.text_pair:
+    if task.segments == 2:
         raise UserError(f"--model {model}: a sentence-pair classifier ({task.task}: two texts an example); "
                         "batch-predict labels single comments: use `kcbert-tf predict` for pairs")
-    return source
+    labels = source.config.labels
+    return Classifier(model, labels, "regressor" if labels is None else "classifier")
 
 
 def _export_to_output(model: str, output: str) -> str:
     """Export the model directory ``model`` to ``OUTPUT/model`` (any Beam filesystem: workers read
     it from there); return that path."""
-    import shutil
-    import tempfile
-
     from kcbert_tf.conversion.saved_model import export_saved_model
 
     target = FileSystems.join(output, MODEL_DIR)
@@ -442,110 +447,58 @@ def _export_to_output(model: str, output: str) -> str:
     return target
 
 
-def check_arguments(args: argparse.Namespace) -> CheckedJob:
-    """Fail before Beam starts (and before anything is written) on a bad setting, model, input
-    or output; export a model directory.  Raises :class:`UserError`."""
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.chunk_mb <= 0:
-        raise UserError(f"--chunk-mb must be > 0, got {args.chunk_mb}")
-    if not 0.0 <= args.min_probability <= 1.0:
-        raise UserError(f"--min-probability must be within [0, 1], got {args.min_probability}")
-    if args.keep_labels is not None and args.drop_labels is not None:
-        raise UserError("--keep-labels and --drop-labels: pass one of them")
-    fmt = None
-    if args.format != RECORDS_FORMAT:
-        try:
-            fmt = InputFormat.parse(args.format)
-        except ValueError as error:
-            raise UserError(f"--format: {error} (or records, the output of `kcbert-tf preprocess`)") from None
-    model = args.model.rstrip("/")
-    is_model_dir = FileSystems.exists(FileSystems.join(model, "config.json"))
-    if not is_model_dir and not FileSystems.exists(model):
-        raise UserError(f"--model {model}: no such directory")
-    # The model is checked (and its labels against the filter) before anything is exported.
-    info = None if is_model_dir else _classifier_info(model)
-    labels = _read_classifier_dir(model).config.labels if is_model_dir else info.get("labels")
-    rule = _check_rule(args, labels, model)
-    if fmt is None:
-        args.input = records_of_directory(args.input, RECORDS_SUFFIX)  # the output directory of preprocess
-        inputs = match_input_files(args.input, InputFormat("text"))
-        others = [metadata.path for metadata in inputs if not is_tfrecord_path(metadata.path)]
-        if others:
-            raise UserError(f"--input {args.input}: --format records reads the TFRecords of `kcbert-tf preprocess`, "
-                            f"and {others[0]} is not one; pass --format text (or tsv:COLUMN, ...) for it")
-    else:
-        inputs = match_input_files(args.input, fmt)
-    for pattern in (f"{PREDICTIONS_PREFIX}-*", f"{KEPT_DIR}/*"):
-        refuse_occupied_output(args.output, pattern, args.overwrite)
-    if is_model_dir:
-        model = _export_to_output(model, args.output)
-        info = _classifier_info(model)
-    return CheckedJob(fmt, sum(metadata.size_in_bytes for metadata in inputs), model, info, rule)
-
-
-def _check_rule(args: argparse.Namespace, labels: list | None, model: str) -> KeepRule | None:
-    if args.keep_labels is not None:
-        return KeepRule(keep=_label_list("--keep-labels", args.keep_labels, labels, model),
-                        min_probability=args.min_probability)
-    if args.drop_labels is not None:
-        return KeepRule(drop=_label_list("--drop-labels", args.drop_labels, labels, model),
-                        min_probability=args.min_probability)
-    return None
-
-
-def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, job: CheckedJob, env_vars: dict) -> None:
+def build_pipeline(pipeline: beam.Pipeline, job: CheckedJob, env_vars: dict) -> None:
     """Add the whole job to ``pipeline``: BatchPredict, then the predictions, kept comments,
     rejected lines and stats."""
-    labels = job.info.get("labels")
+    labels = job.classifier.labels
     outputs = pipeline | "BatchPredict" >> BatchPredict(
-        args.input,
+        job.input,
         job.fmt or RECORDS_FORMAT,
-        job.saved_model,
+        job.classifier.saved_model,
         labels,
-        bool(job.info.get("clean_in_graph")),
         rule=job.rule,
-        batch_size=args.batch_size,
-        chunk_bytes=max(1, int(args.chunk_mb * (1 << 20))),
+        batch_size=job.batch_size,
+        chunk_bytes=job.chunk_bytes,
         env_vars=env_vars,
     )
-    prefix = FileSystems.join(args.output, PREDICTIONS_PREFIX)
-    if args.output_format == "jsonl":
+    prefix = FileSystems.join(job.output, PREDICTIONS_PREFIX)
+    if job.output_format == "jsonl":
         prediction_files = (
             outputs["predictions"]
             | "ToJson" >> beam.Map(prediction_json, labels)
-            | "WritePredictions" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl", num_shards=args.num_shards)
+            | "WritePredictions" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl", num_shards=job.num_shards)
         )
     else:
         prediction_files = (
             outputs["predictions"]
             | "ToExamples" >> beam.Map(prediction_record)
             | "WritePredictions"
-            >> beam.io.WriteToTFRecord(prefix, file_name_suffix=RECORDS_SUFFIX, num_shards=args.num_shards)
+            >> beam.io.WriteToTFRecord(prefix, file_name_suffix=RECORDS_SUFFIX, num_shards=job.num_shards)
         )
     kept_files = (
         outputs["kept"]
         | "KeptToRecords" >> beam.Map(text_example)
         | "WriteKept"
-        >> beam.io.WriteToTFRecord(FileSystems.join(args.output, KEPT_DIR, KEPT_PREFIX), file_name_suffix=RECORDS_SUFFIX)
+        >> beam.io.WriteToTFRecord(FileSystems.join(job.output, KEPT_DIR, KEPT_PREFIX), file_name_suffix=RECORDS_SUFFIX)
     ) if job.rule is not None else (pipeline | "NoKeptFiles" >> beam.Create([]))
     rejected_files = (
         outputs["rejected"]
         | "RejectedToJson" >> beam.Map(json.dumps, ensure_ascii=False)
         | "WriteRejected"
-        >> beam.io.WriteToText(FileSystems.join(args.output, REJECTED_DIR, "rejected"), file_name_suffix=".jsonl")
+        >> beam.io.WriteToText(FileSystems.join(job.output, REJECTED_DIR, "rejected"), file_name_suffix=".jsonl")
     )
+    info = read_export_info(job.classifier.saved_model)
     settings = {
-        "input": args.input,
+        "input": job.input,
         "format": str(job.fmt or RECORDS_FORMAT),
-        "model": job.saved_model,
-        "kind": job.info["kind"],
-        "max_seq_length": job.info.get("max_seq_length"),
-        "clean": bool(job.info.get("clean_in_graph")),
+        "model": job.classifier.saved_model,
+        "kind": job.classifier.kind,
+        "max_seq_length": info.get("max_seq_length"),
+        "clean": bool(info.get("clean")),
         "filter": None if job.rule is None else dataclasses.asdict(job.rule),
     }
     _ = outputs["stats"] | "WriteStats" >> beam.ParDo(
-        WriteStatsFile(FileSystems.join(args.output, STATS_FILE), functools.partial(job_stats, settings)),
+        WriteStatsFile(FileSystems.join(job.output, STATS_FILE), functools.partial(job_stats, settings)),
         beam.pvalue.AsList(prediction_files),
         beam.pvalue.AsList(kept_files),
         beam.pvalue.AsList(rejected_files),
@@ -583,11 +536,60 @@ def model_loads(result) -> tuple[int, float]:
     return count, total_ms / 1000 / max(1, count)
 
 
-def run(argv: Sequence[str] | None = None) -> dict:
-    """Run the job from command-line arguments; return the stats (also in ``OUTPUT/stats.json``)."""
-    args, beam_args = build_arg_parser().parse_known_args(argv)
-    job = check_arguments(args)
-    options = job_pipeline_options(beam_args, job.input_bytes, multi_process_min_bytes=MULTI_PROCESS_MIN_BYTES)
+def batch_predict(model: str, input: str, output: str, *, format: str = "text", output_format: str = "jsonl",
+                  keep_labels: str | Sequence[str] | None = None, drop_labels: str | Sequence[str] | None = None,
+                  min_probability: float = 0.0, batch_size: int = 64, chunk_mb: float = 1.0, num_shards: int = 0,
+                  overwrite: bool = False, pipeline_args: Sequence[str] = ()) -> dict:
+    """Label (and filter) the comments of ``input`` with the classifier ``model`` (a SavedModel,
+    or a model directory exported first) into ``output``; return the stats (also in
+    ``OUTPUT/stats.json``).  ``pipeline_args`` are Beam's options (``--runner DataflowRunner``, ...).
+    Fails before Beam starts (and before anything is written) on a bad setting, model, input or
+    output; raises :class:`UserError`."""
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {batch_size}")
+    if chunk_mb <= 0:
+        raise UserError(f"--chunk-mb must be > 0, got {chunk_mb}")
+    if not 0.0 <= min_probability <= 1.0:
+        raise UserError(f"--min-probability must be within [0, 1], got {min_probability}")
+    if keep_labels is not None and drop_labels is not None:
+        raise UserError("--keep-labels and --drop-labels: pass one of them")
+    if output_format not in OUTPUT_FORMATS:
+        raise UserError(f"--output-format {output_format}: one of {', '.join(OUTPUT_FORMATS)}")
+    fmt = None
+    if format != RECORDS_FORMAT:
+        try:
+            fmt = InputFormat.parse(format)
+        except ValueError as error:
+            raise UserError(f"--format: {error} (or records, the output of `kcbert-tf preprocess`)") from None
+    model = model.rstrip("/")
+    is_model_dir = FileSystems.exists(FileSystems.join(model, "config.json"))
+    if not is_model_dir and not FileSystems.exists(model):
+        raise UserError(f"--model {model}: no such directory")
+    # The model is checked (and its labels against the filter) before anything is exported.
+    classifier = _directory_classifier(model) if is_model_dir else _saved_classifier(model)
+    rule = None
+    if keep_labels is not None:
+        rule = KeepRule(keep=_label_list("--keep-labels", keep_labels, classifier.labels, model),
+                        min_probability=min_probability)
+    elif drop_labels is not None:
+        rule = KeepRule(drop=_label_list("--drop-labels", drop_labels, classifier.labels, model),
+                        min_probability=min_probability)
+    if fmt is None:
+        input = records_of_directory(input, RECORDS_SUFFIX)  # the output directory of preprocess
+        inputs = match_input_files(input, InputFormat("text"))
+        others = [metadata.path for metadata in inputs if not is_tfrecord_path(metadata.path)]
+        if others:
+            raise UserError(f"--input {input}: --format records reads the TFRecords of `kcbert-tf preprocess`, "
+                            f"and {others[0]} is not one; pass --format text (or tsv:COLUMN, ...) for it")
+    else:
+        inputs = match_input_files(input, fmt)
+    for pattern in (f"{PREDICTIONS_PREFIX}-*", f"{KEPT_DIR}/*"):
+        refuse_occupied_output(output, pattern, overwrite)
+    if is_model_dir:
+        classifier = dataclasses.replace(classifier, saved_model=_export_to_output(model, output))
+    job = CheckedJob(input, fmt, sum(metadata.size_in_bytes for metadata in inputs), output, output_format,
+                      classifier, rule, batch_size, max(1, int(chunk_mb * (1 << 20))), num_shards)
+    options = job_pipeline_options(pipeline_args, job.input_bytes, multi_process_min_bytes=MULTI_PROCESS_MIN_BYTES)
     all_options = options.get_all_options()
     workers = all_options.get("direct_num_workers") or os.cpu_count() or 1
     # Local worker processes share the machine's cores: each gets its part for TensorFlow.
@@ -595,9 +597,10 @@ def run(argv: Sequence[str] | None = None) -> dict:
     env_vars = {}
     if local_processes and "TF_NUM_INTRAOP_THREADS" not in os.environ:  # the caller's setting wins
         env_vars["TF_NUM_INTRAOP_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    classifier = job.classifier
     print(
-        f"batch-predict: {args.input} ({job.fmt or RECORDS_FORMAT}, {job.input_bytes / 1e6:.1f} MB) with "
-        f"{job.saved_model} ({job.info['kind']}, labels {job.info.get('labels')}) -> {args.output} on "
+        f"batch-predict: {job.input} ({job.fmt or RECORDS_FORMAT}, {job.input_bytes / 1e6:.1f} MB) with "
+        f"{classifier.saved_model} ({classifier.kind}, labels {classifier.labels}) -> {job.output} on "
         f"{all_options['runner'].rsplit('.', 1)[-1]}"
         f"{f' ({workers} local worker processes)' if local_processes else ''}",
         flush=True,
@@ -605,18 +608,24 @@ def run(argv: Sequence[str] | None = None) -> dict:
     loads: list[tuple[int, float]] = []
 
     def build(pipeline):
-        build_pipeline(pipeline, args, job, env_vars)
+        build_pipeline(pipeline, job, env_vars)
 
-    stats, counters = run_job(options, build, FileSystems.join(args.output, STATS_FILE), COUNTER_NAMESPACE,
+    stats, counters = run_job(options, build, FileSystems.join(job.output, STATS_FILE), COUNTER_NAMESPACE,
                               on_result=lambda result: loads.append(model_loads(result)))
-    if args.overwrite:  # Only now, with the new files complete, drop the old ones.
-        delete_stale_files(args.output, (f"{PREDICTIONS_PREFIX}-*", f"{KEPT_DIR}/*", f"{REJECTED_DIR}/*"),
+    if overwrite:  # Only now, with the new files complete, drop the old ones.
+        delete_stale_files(job.output, (f"{PREDICTIONS_PREFIX}-*", f"{KEPT_DIR}/*", f"{REJECTED_DIR}/*"),
                            stats["prediction_files"] + stats["kept_files"] + stats["rejected_files"])
     print(summarize(stats, counters), flush=True)
     if loads and loads[0][0]:
         print(f"model loaded {loads[0][0]} time(s) (once per worker process), {loads[0][1]:.1f} s on average",
               flush=True)
     return stats
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    """``kcbert-tf batch-predict``: the flags (the rest are Beam's options) parsed into one
+    :func:`batch_predict` call; return the stats."""
+    return call_with_flags(batch_predict, build_arg_parser(), argv, pipeline_args=True)
 
 
 #: A local run stays in one process whatever the input's size (``--direct_num_workers`` and

@@ -2,8 +2,9 @@
 
 Beam's ``RunInference`` loads a model once per worker process (its shared model manager) and
 calls the handler on each batch.  This handler loads the SavedModel with ``tf.saved_model.load``
-and runs its ``serving_default(text)`` signature, which cleans (when the export says so),
-tokenizes, packs and classifies in the graph: a worker needs ``tensorflow`` (with the Keras it
+and runs its ``serving_default(text)`` signature, which runs the model's own preprocessor (clean
+when the model was trained so, tokenize, pack) and classifies in the graph, and gives back the
+text as the model saw it: a worker needs ``tensorflow`` (with the Keras it
 installs, which ``tensorflow_text`` imports) and ``tensorflow_text``, not KerasHub or this
 package's model layers.  (Beam's own ``TFModelHandlerTensor`` loads through
 ``tf.keras.models.load_model``, which under Keras 3 reads only ``.keras`` files, and imports
@@ -13,14 +14,14 @@ Each element is a :class:`Comment`.  ``batch-predict`` hands the handler groups 
 (:mod:`beam_jobs.batch_predict`); the handler sorts a group by the number of ids each comment
 packs to and runs it ``batch_size`` comments at a time, each batch padded in the graph to its
 own longest comment, as ``kcbert-tf predict`` batches.  Each result is a
-:class:`Prediction`: the comment, the label and each class's probability, or the score of a
-regressor.
+:class:`Prediction`: the comment, the text as prepared for the model, the label and each class's
+probability, or the score of a regressor (no label for a comment that is empty once prepared).
 
 Example (a SavedModel written by ``kcbert-tf export-savedmodel``)::
 
     handler = ClassifierHandler("runs/nsmc-sm", labels=["0", "1"])
     model = handler.load_model()
-    [p.label for p in handler.run_inference([Comment("a.txt", 1, "재밌다", "재밌다")], model)]
+    [p.label for p in handler.run_inference([Comment("a.txt", 1, "재밌다")], model)]
 """
 
 from __future__ import annotations
@@ -31,27 +32,29 @@ from typing import Iterable, NamedTuple, Sequence
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler
 
+from kcbert_tf.text.model_inputs import batches_by_length
+
 __all__ = ["Comment", "Prediction", "ClassifierHandler", "read_export_info"]
 
-#: Where ``export-savedmodel`` describes the export (kind, labels, max length, cleaning).
+#: Where ``export-savedmodel`` describes the export (kind, signatures, outputs) and the task
+#: record it was made with (labels, max length, cleaning, texts an example).
 EXPORT_INFO = ("assets", "export.json")
+TASK_RECORD = ("assets", "task.json")
 
 
 class Comment(NamedTuple):
-    """A comment read from the input: its file and line (1-based, a header counted), the text
-    as read (what the model is given) and ``prepared``, the text as the model sees it (KcBERT's
-    ``clean()`` when the model cleans, else stripped): what batches are sorted by and what the
-    filter writes."""
+    """A comment read from the input: its file and line (1-based, a header counted) and the
+    text as read (what the model is given)."""
 
     file: str
     line: int
     text: str
-    prepared: str
 
 
 class Prediction(NamedTuple):
-    """A comment's prediction: ``label`` and ``probabilities`` (one per class, in label order)
-    for a classifier, ``score`` for a regressor; ``label`` is None for an empty comment."""
+    """A comment's prediction: ``prepared``, its text as the model saw it (what the filter
+    writes); ``label`` and ``probabilities`` (one per class, in label order) for a classifier,
+    ``score`` for a regressor; ``label`` is None for a comment that is empty once prepared."""
 
     comment: Comment
     label: str | None
@@ -59,15 +62,24 @@ class Prediction(NamedTuple):
     score: float | None = None
     num_ids: int = 0  # ids the comment packs to
     padded_ids: int = 0  # its share of the batch's padded width
+    prepared: str = ""
 
 
-def read_export_info(saved_model: str) -> dict:
-    """The ``assets/export.json`` of a SavedModel (any Beam filesystem); ``{}`` when absent."""
-    path = FileSystems.join(saved_model, *EXPORT_INFO)
+def _read_json(saved_model: str, parts: tuple[str, ...]) -> dict:
+    path = FileSystems.join(saved_model, *parts)
     if not FileSystems.exists(path):
         return {}
     with FileSystems.open(path) as handle:
         return json.load(handle)
+
+
+def read_export_info(saved_model: str) -> dict:
+    """What a SavedModel says of itself (any Beam filesystem): ``assets/export.json`` (kind,
+    signatures, outputs) with its task record's labels, ``max_seq_length``, ``clean`` and
+    ``segments``; ``{}`` when absent."""
+    info = _read_json(saved_model, EXPORT_INFO)
+    record = _read_json(saved_model, TASK_RECORD)
+    return {**info, **{key: record[key] for key in ("labels", "max_seq_length", "clean", "segments") if key in record}}
 
 
 class ClassifierHandler(ModelHandler[Comment, Prediction, object]):
@@ -97,8 +109,6 @@ class ClassifierHandler(ModelHandler[Comment, Prediction, object]):
         alone) and run ``batch_size`` at a time, each padded only to its own longest comment."""
         import tensorflow as tf
 
-        from kcbert_tf.text.model_inputs import batches_by_length
-
         if not len(batch):
             return []
         texts = tf.constant([comment.text for comment in batch])
@@ -110,15 +120,19 @@ class ClassifierHandler(ModelHandler[Comment, Prediction, object]):
         predictions: list[Prediction | None] = [None] * len(batch)
         for chosen in batches_by_length(lengths, self._batch_size):
             outputs = classify(text=tf.gather(texts, chosen))
+            prepared = [text.decode("utf-8") for text in outputs["text"].numpy().tolist()]
             mask = outputs["padding_mask"].numpy()
             num_ids, width = mask.sum(axis=1), mask.shape[1]
-            if self._labels is None:
-                for i, score, n in zip(chosen, outputs["score"].numpy(), num_ids):
-                    predictions[i] = Prediction(batch[i], None, score=float(score), num_ids=int(n), padded_ids=width)
-                continue
-            for i, row, n in zip(chosen, outputs["probabilities"].numpy(), num_ids):
-                predictions[i] = Prediction(batch[i], self._labels[int(row.argmax())], tuple(map(float, row)),
-                                            num_ids=int(n), padded_ids=width)
+            values = outputs["score" if self._labels is None else "probabilities"].numpy()
+            for i, text, value, n in zip(chosen, prepared, values, num_ids):
+                if not text:  # nothing left for the model: no label
+                    predictions[i] = Prediction(batch[i], None, prepared="")
+                elif self._labels is None:
+                    predictions[i] = Prediction(batch[i], None, score=float(value), num_ids=int(n), padded_ids=width,
+                                                prepared=text)
+                else:
+                    predictions[i] = Prediction(batch[i], self._labels[int(value.argmax())], tuple(map(float, value)),
+                                                num_ids=int(n), padded_ids=width, prepared=text)
         return predictions
 
     def get_num_bytes(self, batch: Sequence[Comment]) -> int:

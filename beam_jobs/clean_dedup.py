@@ -7,10 +7,18 @@ The data flow (:class:`CleanDedup`)::
 
 Work is done a chunk of lines at a time inside the ``DoFn`` s and duplicates are dropped in hash
 buckets, so the per-element cost of the runner is paid per chunk and per bucket, not per line.
-:func:`run` writes the comments as ``tf.train.Example`` records (one bytes feature ``text``),
-the rejected lines as JSON lines under ``rejected/`` and ``stats.json``.
+:func:`preprocess` writes the comments as ``tf.train.Example`` records (one bytes feature
+``text``), the rejected lines as JSON lines under ``rejected/`` and ``stats.json``, and returns
+the stats; :func:`run` parses the command's flags into that one call.
 
-Example (a TestPipeline)::
+The command and the same job from Python::
+
+    kcbert-tf preprocess --input 'comments/*.txt' --output cleaned/ --min-chars 10
+
+    from beam_jobs.clean_dedup import preprocess
+    stats = preprocess("comments/*.txt", "cleaned/", min_chars=10)  # stats["kept"], ...
+
+The transform alone (a TestPipeline)::
 
     with TestPipeline() as p:
         outputs = p | CleanDedup("comments/*.txt")
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import functools
 import json
 import logging
@@ -40,6 +49,7 @@ from beam_jobs.job_reporting import (
     run_job,
 )
 from beam_jobs.pipeline_options import job_pipeline_options
+from kcbert_tf.command_calls import call_with_flags
 from kcbert_tf.errors import UserError
 from kcbert_tf.text.cleaning import MIN_CHARS, clean
 from kcbert_tf.text.comment_sources import (
@@ -52,7 +62,7 @@ from kcbert_tf.text.comment_sources import (
 )
 from kcbert_tf.text.records import text_example
 
-__all__ = ["CleanDedup", "STATS_KEYS", "run"]
+__all__ = ["CleanDedup", "STATS_KEYS", "preprocess", "run"]
 
 COUNTER_NAMESPACE = "clean_dedup"
 _LOG = logging.getLogger(__name__)
@@ -243,39 +253,38 @@ def build_arg_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_arguments(args: argparse.Namespace) -> tuple[InputFormat, int]:
-    """Fail before Beam starts on a bad format, a missing input or an occupied output.
+@dataclasses.dataclass(frozen=True)
+class CheckedJob:
+    """A job checked before Beam starts: what it reads, in which format, what it keeps and where
+    it writes."""
 
-    Returns the input format and the input's size in bytes.
-    """
-    try:
-        fmt = InputFormat.parse(args.format)
-    except ValueError as error:
-        raise UserError(f"--format: {error}") from None
-    if args.min_chars < 0:
-        raise UserError(f"--min-chars must be >= 0, got {args.min_chars}")
-    inputs = match_input_files(args.input, fmt)
-    refuse_occupied_output(args.output, f"*{RECORDS_SUFFIX}*", args.overwrite)
-    return fmt, sum(metadata.size_in_bytes for metadata in inputs)
+    input: str
+    fmt: InputFormat
+    input_bytes: int
+    output: str
+    min_chars: int
+    num_shards: int
+    chunk_bytes: int
+    num_buckets: int
 
 
-def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, fmt: InputFormat) -> None:
+def build_pipeline(pipeline: beam.Pipeline, job: CheckedJob) -> None:
     """Add the whole job to ``pipeline``: CleanDedup, then the records, rejected lines and stats."""
     outputs = pipeline | "CleanDedup" >> CleanDedup(
-        args.input,
-        fmt,
-        min_chars=args.min_chars,
-        chunk_bytes=max(1, int(args.chunk_mb * (1 << 20))),
-        num_buckets=args.dedup_buckets,
+        job.input,
+        job.fmt,
+        min_chars=job.min_chars,
+        chunk_bytes=job.chunk_bytes,
+        num_buckets=job.num_buckets,
     )
     record_files = (
         outputs["comments"]
         | "ToExamples" >> beam.Map(text_example)
         | "WriteRecords"
         >> beam.io.WriteToTFRecord(
-            FileSystems.join(args.output, RECORDS_PREFIX),
+            FileSystems.join(job.output, RECORDS_PREFIX),
             file_name_suffix=RECORDS_SUFFIX,
-            num_shards=args.num_shards,
+            num_shards=job.num_shards,
         )
     )
     rejected_files = (
@@ -283,12 +292,14 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, fmt: Input
         | "RejectedToJson" >> beam.Map(json.dumps, ensure_ascii=False)
         | "WriteRejected"
         >> beam.io.WriteToText(
-            FileSystems.join(args.output, REJECTED_DIR, "rejected"), file_name_suffix=".jsonl"
+            FileSystems.join(job.output, REJECTED_DIR, "rejected"), file_name_suffix=".jsonl"
         )
     )
-    settings = {"input": args.input, "format": str(fmt), "min_chars": args.min_chars}
+    settings = {"input": job.input, "format": str(job.fmt), "min_chars": job.min_chars}
     _ = outputs["stats"] | "WriteStats" >> beam.ParDo(
-        WriteStatsFile(FileSystems.join(args.output, STATS_FILE), functools.partial(job_stats, settings)),
+        WriteStatsFile(
+            FileSystems.join(job.output, STATS_FILE), functools.partial(job_stats, settings)
+        ),
         beam.pvalue.AsList(record_files),
         beam.pvalue.AsList(rejected_files),
     )
@@ -305,30 +316,67 @@ def summarize(stats: dict, counters: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
-def run(argv: Sequence[str] | None = None) -> dict:
-    """Run the job from command-line arguments; return the stats (also in ``OUTPUT/stats.json``)."""
-    args, beam_args = build_arg_parser().parse_known_args(argv)
-    fmt, input_bytes = check_arguments(args)
-    options = job_pipeline_options(beam_args, input_bytes)
+def preprocess(
+    input: str,
+    output: str,
+    *,
+    format: str = "text",
+    min_chars: int = MIN_CHARS,
+    num_shards: int = 0,
+    chunk_mb: float = 8.0,
+    dedup_buckets: int = 256,
+    overwrite: bool = False,
+    pipeline_args: Sequence[str] = (),
+) -> dict:
+    """Clean, filter and deduplicate the comments of ``input`` (a file, glob or ``gs://`` path)
+    into TFRecords under ``output``; return the stats (also in ``OUTPUT/stats.json``).
+
+    ``format`` is ``text`` (a comment a line), ``tsv:COLUMN``, ``csv:COLUMN`` or ``jsonl:FIELD``;
+    a cleaned comment is kept if it has at least ``min_chars`` characters, once.  ``num_shards``
+    record files (0: the runner decides); input files are read in chunks of ``chunk_mb`` MB and
+    deduplicated in ``dedup_buckets`` hash buckets.  ``overwrite`` replaces records already in
+    ``output``.  ``pipeline_args`` are Beam's options (``--runner DataflowRunner``, ...).
+    Raises :class:`UserError` on a bad setting, input or output (before Beam starts) and when no
+    comment is kept.
+    """
+    try:
+        fmt = InputFormat.parse(format)
+    except ValueError as error:
+        raise UserError(f"--format: {error}") from None
+    if min_chars < 0:
+        raise UserError(f"--min-chars must be >= 0, got {min_chars}")
+    inputs = match_input_files(input, fmt)
+    refuse_occupied_output(output, f"*{RECORDS_SUFFIX}*", overwrite)
+    job = CheckedJob(
+        input=input,
+        fmt=fmt,
+        input_bytes=sum(metadata.size_in_bytes for metadata in inputs),
+        output=output,
+        min_chars=min_chars,
+        num_shards=num_shards,
+        chunk_bytes=max(1, int(chunk_mb * (1 << 20))),
+        num_buckets=dedup_buckets,
+    )
+    options = job_pipeline_options(pipeline_args, job.input_bytes)
     all_options = options.get_all_options()
     _LOG.info(
         "preprocess: %s (%s, %.1f MB) -> %s on %s (%s)",
-        args.input,
-        fmt,
-        input_bytes / 1e6,
-        args.output,
+        job.input,
+        job.fmt,
+        job.input_bytes / 1e6,
+        job.output,
         all_options["runner"].rsplit(".", 1)[-1],
         all_options["direct_running_mode"] if "." in all_options["runner"] else "remote",
     )
     stats, counters = run_job(
         options,
-        lambda pipeline: build_pipeline(pipeline, args, fmt),
-        FileSystems.join(args.output, STATS_FILE),
+        lambda pipeline: build_pipeline(pipeline, job),
+        FileSystems.join(job.output, STATS_FILE),
         COUNTER_NAMESPACE,
     )
-    if args.overwrite:  # Only now, with the new files complete, drop the old ones.
+    if overwrite:  # Only now, with the new files complete, drop the old ones.
         delete_stale_files(
-            args.output,
+            job.output,
             (f"*{RECORDS_SUFFIX}*", f"{REJECTED_DIR}/*"),
             stats["record_files"] + stats["rejected_files"],
         )
@@ -336,11 +384,17 @@ def run(argv: Sequence[str] | None = None) -> dict:
     if not stats["kept"]:
         FileSystems.delete(stats["record_files"])
         raise UserError(
-            f"--input {args.input}: no comment was kept ({stats['lines_read']:,} lines read); "
-            f"check --format (now {fmt}) and --min-chars (now {args.min_chars}); "
-            f"see {FileSystems.join(args.output, STATS_FILE)} and {REJECTED_DIR}/"
+            f"--input {job.input}: no comment was kept ({stats['lines_read']:,} lines read); "
+            f"check --format (now {job.fmt}) and --min-chars (now {job.min_chars}); "
+            f"see {FileSystems.join(job.output, STATS_FILE)} and {REJECTED_DIR}/"
         )
     return stats
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    """``kcbert-tf preprocess``: the flags (the rest are Beam's options) parsed into one
+    :func:`preprocess` call; return the stats."""
+    return call_with_flags(preprocess, build_arg_parser(), argv, pipeline_args=True)
 
 
 if __name__ == "__main__":

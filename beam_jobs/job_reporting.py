@@ -22,6 +22,9 @@ from typing import Iterable, Sequence
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from beam_jobs.job_files import read_json
+from kcbert_tf.output_dir import write_text_atomically
+
 __all__ = [
     "report_counts",
     "sum_stats",
@@ -71,7 +74,6 @@ class WriteStatsFile(beam.DoFn):
         self._make_stats = make_stats
 
     def process(self, counts: dict, *side_inputs):
-        from kcbert_tf.output_dir import write_text_atomically
 
         stats = self._make_stats(counts, *side_inputs)
         yield write_text_atomically(self._path, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
@@ -81,7 +83,6 @@ def run_job(options, build, stats_path: str, namespace: str, on_result=None) -> 
     """Build a pipeline with ``build(pipeline)``, run it to the end; return the ``stats.json``
     it wrote and its Beam counters of ``namespace``.  ``on_result(result)``, if given, sees the
     finished pipeline's result (its other metrics)."""
-    from beam_jobs.job_files import read_json
 
     pipeline = beam.Pipeline(options=options)
     build(pipeline)

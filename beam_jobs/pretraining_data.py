@@ -10,8 +10,17 @@ The data flow (:class:`PretrainingData`)::
 The runner sees one element per chunk, per (chunk, group) and per (group, shard), never one per
 comment or per sequence.  The output depends only on the input comments and the settings: the
 same ``--seed`` (and settings) gives the same files, byte for byte, on any runner.
+:func:`make_pretraining_data` is the Python call (it returns the stats); :func:`run` parses the
+command's flags into it.
 
-Example (a TestPipeline)::
+The command and the same job from Python::
+
+    kcbert-tf make-pretraining-data --input cleaned/ --vocab vocab/ --output pretraining-128/
+
+    from beam_jobs.pretraining_data import make_pretraining_data
+    stats = make_pretraining_data("cleaned/", "vocab/", "pretraining-128/", max_seq_length=128)
+
+The transform alone (a TestPipeline)::
 
     with TestPipeline() as p:
         outputs = p | PretrainingData("cleaned/*.tfrecord", vocab_tokens, max_seq_length=128)
@@ -21,6 +30,7 @@ Example (a TestPipeline)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import logging
 import math
@@ -47,6 +57,7 @@ from beam_jobs.job_reporting import (
     run_job,
 )
 from beam_jobs.pipeline_options import job_pipeline_options
+from kcbert_tf.command_calls import call_with_flags
 from kcbert_tf.errors import UserError
 from kcbert_tf.output_dir import atomic_file, write_text_atomically
 from kcbert_tf.text.comment_sources import (
@@ -69,7 +80,7 @@ from kcbert_tf.text.records import (
 )
 from kcbert_tf.text.vocab import SPECIAL_TOKENS, read_vocab
 
-__all__ = ["PretrainingData", "STATS_KEYS", "run"]
+__all__ = ["PretrainingData", "STATS_KEYS", "make_pretraining_data", "run"]
 
 COUNTER_NAMESPACE = "pretraining_data"
 _LOG = logging.getLogger(__name__)
@@ -166,9 +177,9 @@ class TokenizeChunk(beam.DoFn):
         self._tokenizer = None
 
     def setup(self):
-        from kcbert_tf.text.tokenizer import KcBertTokenizer  # Imports TensorFlow, on the worker.
+        from kcbert_tf.text.tokenizer import KcBertWordPiece  # Imports TensorFlow, on the worker.
 
-        self._tokenizer = KcBertTokenizer(self._vocab_tokens)
+        self._tokenizer = KcBertWordPiece(self._vocab_tokens)
 
     def _texts(self, chunk: FileChunk, counts: dict) -> Iterator[str]:
         with open_source(chunk.path) as fileobj:
@@ -404,36 +415,36 @@ def full_stats(settings: dict, counts: dict, record_files: list, corrupt: list) 
     }
 
 
-def build_pipeline(
-    pipeline: beam.Pipeline, args: argparse.Namespace, vocab_tokens: list[str]
-) -> None:
+def build_pipeline(pipeline: beam.Pipeline, job: CheckedJob) -> None:
     """Add the whole job to ``pipeline``: PretrainingData, then the shard files and stats."""
     outputs = pipeline | "PretrainingData" >> PretrainingData(
-        args.input,
-        vocab_tokens,
-        max_seq_length=args.max_seq_length,
-        seed=args.seed,
-        num_groups=args.pack_groups,
-        num_shards=args.num_shards,
-        chunk_bytes=max(1, int(args.chunk_mb * (1 << 20))),
+        job.input,
+        job.vocab_tokens,
+        max_seq_length=job.max_seq_length,
+        seed=job.seed,
+        num_groups=job.pack_groups,
+        num_shards=job.num_shards,
+        chunk_bytes=job.chunk_bytes,
     )
-    every_shard = pipeline | "AllShards" >> beam.Create([(s, None) for s in range(args.num_shards)])
+    every_shard = pipeline | "AllShards" >> beam.Create([(s, None) for s in range(job.num_shards)])
     record_files = (
         (outputs["sequences"], every_shard)
         | "FlattenShards" >> beam.Flatten()
         | "GroupShards" >> beam.GroupByKey()
-        | "WriteShards" >> beam.ParDo(WriteShard(args.output, args.num_shards))
+        | "WriteShards" >> beam.ParDo(WriteShard(job.output, job.num_shards))
     )
     settings = {
-        "input": args.input,
-        "vocab": args.vocab,
-        "max_seq_length": args.max_seq_length,
-        "seed": args.seed,
-        "pack_groups": args.pack_groups,
-        "num_shards": args.num_shards,
+        "input": job.input,
+        "vocab": job.vocab,
+        "max_seq_length": job.max_seq_length,
+        "seed": job.seed,
+        "pack_groups": job.pack_groups,
+        "num_shards": job.num_shards,
     }
     _ = outputs["stats"] | "WriteStats" >> beam.ParDo(
-        WriteStatsFile(FileSystems.join(args.output, STATS_FILE), functools.partial(full_stats, settings)),
+        WriteStatsFile(
+            FileSystems.join(job.output, STATS_FILE), functools.partial(full_stats, settings)
+        ),
         beam.pvalue.AsList(record_files),
         beam.pvalue.AsList(outputs["corrupt"]),
     )
@@ -494,58 +505,36 @@ def _directory_of(path: str) -> str:
     return os.path.dirname(os.path.abspath(path))
 
 
-def check_arguments(args: argparse.Namespace) -> tuple[list[str], int]:
-    """Fail before Beam starts on a bad setting, vocab, input or output.  Returns the vocab's
-    tokens and the input's size in bytes.
+@dataclasses.dataclass(frozen=True)
+class CheckedJob:
+    """A job checked before Beam starts: the input pattern (a preprocess directory resolved to its
+    records) and its size, the vocab, where it writes, and how it packs (automatic sizes filled
+    in)."""
+
+    input: str
+    input_bytes: int
+    vocab: str
+    vocab_tokens: tuple[str, ...]
+    output: str
+    max_seq_length: int
+    seed: int
+    pack_groups: int
+    num_shards: int
+    chunk_bytes: int
+
+
+def automatic_sizes(input_bytes: int, pack_groups: int = 0, num_shards: int = 0) -> tuple[int, int]:
+    """``(pack_groups, num_shards)`` with each 0 (automatic) filled in: one group per
+    :data:`GROUP_INPUT_BYTES` and one shard per :data:`SHARD_INPUT_BYTES` of input.
+
+    >>> automatic_sizes(100 << 20), automatic_sizes(100 << 20, pack_groups=3, num_shards=5)
+    ((7, 2), (3, 5))
+    >>> automatic_sizes(0)
+    (1, 1)
     """
-    check_sequence_length(args.max_seq_length, KCBERT_MAX_POSITIONS, source="KcBERT", at_least=MIN_PACKED_LENGTH)
-    for flag, value in (
-        ("--seed", args.seed),
-        ("--num-shards", args.num_shards),
-        ("--pack-groups", args.pack_groups),
-    ):
-        if value < 0:
-            raise UserError(f"{flag} must be >= 0, got {value}")
-    if args.chunk_mb <= 0:
-        raise UserError(f"--chunk-mb must be > 0, got {args.chunk_mb}")
-    pattern = args.input = records_of_directory(args.input, RECORDS_SUFFIX)  # preprocess's output directory
-    try:
-        inputs = match_files(pattern)
-    except Exception as error:  # A filesystem the runner cannot reach, a bad scheme, ...
-        raise UserError(f"--input {args.input}: cannot list it ({error})") from None
-    inputs = [metadata for metadata in inputs if not os.path.isdir(metadata.path)]
-    if not inputs:
-        raise UserError(
-            f"--input {args.input}: no such file (pass the output directory of `kcbert-tf "
-            "preprocess`, or check the path or glob)"
-        )
-    kinds = {is_tfrecord_path(metadata.path): metadata.path for metadata in inputs}
-    if len(kinds) == 2:
-        raise UserError(
-            f"--input {args.input} matches TFRecord files and other files such as {kinds[False]}; "
-            f"pass only the records (DIR/*{RECORDS_SUFFIX}) or only text files"
-        )
-    output = _directory_of(FileSystems.join(args.output, "x"))
-    if any(_directory_of(metadata.path) == output for metadata in inputs):
-        raise UserError(
-            f"--output {args.output} holds the input files; write the pretraining records to "
-            "another directory"
-        )
-    refuse_occupied_output(args.output, f"*{RECORDS_SUFFIX}*", args.overwrite)
-    vocab_tokens = read_vocab(args.vocab)
-    input_bytes = sum(metadata.size_in_bytes for metadata in inputs)
-    return vocab_tokens, input_bytes
-
-
-def with_automatic_sizes(args: argparse.Namespace, input_bytes: int) -> argparse.Namespace:
-    """``args`` with ``pack_groups`` and ``num_shards`` filled in where they are 0 (automatic):
-    one group per :data:`GROUP_INPUT_BYTES` and one shard per :data:`SHARD_INPUT_BYTES` of input."""
-    return argparse.Namespace(
-        **{
-            **vars(args),
-            "pack_groups": args.pack_groups or max(1, math.ceil(input_bytes / GROUP_INPUT_BYTES)),
-            "num_shards": args.num_shards or max(1, math.ceil(input_bytes / SHARD_INPUT_BYTES)),
-        }
+    return (
+        pack_groups or max(1, math.ceil(input_bytes / GROUP_INPUT_BYTES)),
+        num_shards or max(1, math.ceil(input_bytes / SHARD_INPUT_BYTES)),
     )
 
 
@@ -562,24 +551,86 @@ def summarize(stats: dict, counters: dict[str, int]) -> str:
     )
 
 
-def run(argv: Sequence[str] | None = None) -> dict:
-    """Run the job from command-line arguments; return the stats (also in ``OUTPUT/stats.json``)."""
-    args, beam_args = build_arg_parser().parse_known_args(argv)
-    vocab_tokens, input_bytes = check_arguments(args)
-    args = with_automatic_sizes(args, input_bytes)
-    options = job_pipeline_options(beam_args, input_bytes)
+def make_pretraining_data(
+    input: str,
+    vocab: str,
+    output: str,
+    *,
+    max_seq_length: int = 128,
+    seed: int = 0,
+    num_shards: int = 0,
+    pack_groups: int = 0,
+    chunk_mb: float = 8.0,
+    overwrite: bool = False,
+    pipeline_args: Sequence[str] = (),
+) -> dict:
+    """Tokenize the cleaned comments of ``input`` with the WordPiece ``vocab`` and pack them into
+    TFRecords of ``max_seq_length`` ids under ``output``; return the stats (also in
+    ``OUTPUT/stats.json``).
+
+    ``input``: the output directory of :func:`beam_jobs.clean_dedup.preprocess`, or a file or
+    glob (``*.tfrecord*`` as its records, anything else as text, a comment a line); ``vocab``: a
+    ``vocab.txt`` or a directory holding one (copied to ``OUTPUT/vocab.txt``).  ``seed`` picks the
+    grouping, packing and shuffle; ``pack_groups`` and ``num_shards`` 0 are sized from the input;
+    text files are read in chunks of ``chunk_mb`` MB.  ``overwrite`` replaces records already in
+    ``output``.  ``pipeline_args`` are Beam's options (``--runner DataflowRunner``, ...).  Raises
+    :class:`UserError` on a bad setting, vocab, input or output (before Beam starts), and when the
+    input holds no comment or a corrupt file.
+    """
+    check_sequence_length(
+        max_seq_length, KCBERT_MAX_POSITIONS, source="KcBERT", at_least=MIN_PACKED_LENGTH
+    )
+    for flag, value in (
+        ("--seed", seed),
+        ("--num-shards", num_shards),
+        ("--pack-groups", pack_groups),
+    ):
+        if value < 0:
+            raise UserError(f"{flag} must be >= 0, got {value}")
+    if chunk_mb <= 0:
+        raise UserError(f"--chunk-mb must be > 0, got {chunk_mb}")
+    pattern = records_of_directory(input, RECORDS_SUFFIX)  # preprocess's output directory
+    try:
+        inputs = match_files(pattern)
+    except Exception as error:  # A filesystem the runner cannot reach, a bad scheme, ...
+        raise UserError(f"--input {pattern}: cannot list it ({error})") from None
+    inputs = [metadata for metadata in inputs if not os.path.isdir(metadata.path)]
+    if not inputs:
+        raise UserError(
+            f"--input {pattern}: no such file (pass the output directory of `kcbert-tf "
+            "preprocess`, or check the path or glob)"
+        )
+    kinds = {is_tfrecord_path(metadata.path): metadata.path for metadata in inputs}
+    if len(kinds) == 2:
+        raise UserError(
+            f"--input {pattern} matches TFRecord files and other files such as {kinds[False]}; "
+            f"pass only the records (DIR/*{RECORDS_SUFFIX}) or only text files"
+        )
+    output_dir = _directory_of(FileSystems.join(output, "x"))
+    if any(_directory_of(metadata.path) == output_dir for metadata in inputs):
+        raise UserError(
+            f"--output {output} holds the input files; write the pretraining records to "
+            "another directory"
+        )
+    refuse_occupied_output(output, f"*{RECORDS_SUFFIX}*", overwrite)
+    vocab_tokens = read_vocab(vocab)
+    input_bytes = sum(metadata.size_in_bytes for metadata in inputs)
+    pack_groups, num_shards = automatic_sizes(input_bytes, pack_groups, num_shards)
+    job = CheckedJob(pattern, input_bytes, vocab, tuple(vocab_tokens), output, max_seq_length, seed, pack_groups,
+                     num_shards, chunk_bytes=max(1, int(chunk_mb * (1 << 20))))
+    options = job_pipeline_options(pipeline_args, job.input_bytes)
     _LOG.info(
         "make-pretraining-data: %s (%.1f MB) -> %s, %d ids a sequence, %d group(s), %d shard(s)",
-        args.input,
-        input_bytes / 1e6,
-        args.output,
-        args.max_seq_length,
-        args.pack_groups,
-        args.num_shards,
+        job.input,
+        job.input_bytes / 1e6,
+        job.output,
+        job.max_seq_length,
+        job.pack_groups,
+        job.num_shards,
     )
-    stats_path = FileSystems.join(args.output, STATS_FILE)
+    stats_path = FileSystems.join(job.output, STATS_FILE)
     stats, counters = run_job(
-        options, lambda pipeline: build_pipeline(pipeline, args, vocab_tokens), stats_path, COUNTER_NAMESPACE
+        options, lambda pipeline: build_pipeline(pipeline, job), stats_path, COUNTER_NAMESPACE
     )
     print(summarize(stats, counters), flush=True)
     if stats["corrupt_files"] or not stats["comments"]:
@@ -587,22 +638,29 @@ def run(argv: Sequence[str] | None = None) -> dict:
         if stats["corrupt_files"]:
             first = stats["corrupt_files"][0]["problem"]
             raise UserError(
-                f"--input {args.input}: {len(stats['corrupt_files'])} file(s) cannot be read to "
+                f"--input {job.input}: {len(stats['corrupt_files'])} file(s) cannot be read to "
                 f"the end, e.g. {first}; re-create them with `kcbert-tf preprocess` or leave them "
                 f"out (all are listed in {stats_path}); no records were kept"
             )
         raise UserError(
-            f"--input {args.input}: no comment found ({stats['comments_read']:,} read, "
+            f"--input {job.input}: no comment found ({stats['comments_read']:,} read, "
             f"{stats['empty_comments']:,} empty, {stats['rejected_lines']:,} undecodable); pass "
             f"the cleaned comments of `kcbert-tf preprocess`; see {stats_path}"
         )
     # The records' ids mean something only with their vocab: keep it beside them for `pretrain`.
     write_text_atomically(
-        FileSystems.join(args.output, VOCAB_FILE), "".join(token + "\n" for token in vocab_tokens)
+        FileSystems.join(job.output, VOCAB_FILE),
+        "".join(token + "\n" for token in job.vocab_tokens),
     )
-    if args.overwrite:  # Only now, with the new files complete, drop the old ones.
-        delete_stale_files(args.output, (f"*{RECORDS_SUFFIX}*",), stats["record_files"])
+    if overwrite:  # Only now, with the new files complete, drop the old ones.
+        delete_stale_files(job.output, (f"*{RECORDS_SUFFIX}*",), stats["record_files"])
     return stats
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    """``kcbert-tf make-pretraining-data``: the flags (the rest are Beam's options) parsed into one
+    :func:`make_pretraining_data` call; return the stats."""
+    return call_with_flags(make_pretraining_data, build_arg_parser(), argv, pipeline_args=True)
 
 
 if __name__ == "__main__":

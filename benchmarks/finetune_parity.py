@@ -7,7 +7,7 @@ written with `save_pretrained` (safetensors) beside `vocab.txt` and a `tokenizer
 `kcbert-tf export-hf` writes one: both sides then start from the same embeddings, encoder and
 pooler, and only the 2 x hidden classifier layer is freshly drawn on each side.
 
-The data: the shared NSMC sample (``../shared/data/nsmc/train.txt``) split with a fixed seed
+The data: the shared NSMC sample (``$KCBERT_TF_DATA/nsmc/train.txt``) split with a fixed seed
 (`benchmarks.nsmc_split`) into a training and an evaluation file.  The settings: the nsmc preset
 (max length 50, batch 64, lr 5e-5, AdamW eps 1e-8, weight decay 0, linear decay to 0, no warmup,
 gradient clipping 1.0, seed 42), fewer epochs than the preset's 8 to fit the time budget, the same
@@ -102,11 +102,11 @@ def worker_ours(finetune_argv: list[str], result_path: str) -> int:
     import tensorflow as tf
 
     from kcbert_tf.cli import main as cli
-    from kcbert_tf.model.classifier import KcBertClassifier
+    from kcbert_tf.model.text_classifier import KcBertTextClassifier
 
     timings = {"fit": 0.0, "predict_in_fit": 0.0, "predict_calls": 0}
     inside_fit = [False]
-    original_fit, original_predict = KcBertClassifier.fit, KcBertClassifier.predict
+    original_fit, original_predict = KcBertTextClassifier.fit, KcBertTextClassifier.predict
 
     def timed_fit(self, *args, **kwargs):
         inside_fit[0], start = True, time.perf_counter()
@@ -125,7 +125,7 @@ def worker_ours(finetune_argv: list[str], result_path: str) -> int:
                 timings["predict_in_fit"] += time.perf_counter() - start
                 timings["predict_calls"] += 1
 
-    KcBertClassifier.fit, KcBertClassifier.predict = timed_fit, timed_predict
+    KcBertTextClassifier.fit, KcBertTextClassifier.predict = timed_fit, timed_predict
     rc = cli(["finetune", *finetune_argv])
     timings["rc"] = rc
     timings["threads"] = (

@@ -42,7 +42,7 @@ def worker(trace_dir: str, result: str, finetune_argv: list[str]) -> int:
     import tensorflow as tf
 
     from kcbert_tf.cli import main as cli
-    from kcbert_tf.model.classifier import KcBertClassifier
+    from kcbert_tf.model.text_classifier import KcBertTextClassifier
 
     steps_ms: list[float] = []
 
@@ -62,13 +62,13 @@ def worker(trace_dir: str, result: str, finetune_argv: list[str]) -> int:
             if self.window and batch == self.window[1] - 1:
                 tf.profiler.experimental.stop()
 
-    original = KcBertClassifier.fit
+    original = KcBertTextClassifier.fit
 
     def fit(self, *args, **kwargs):
         kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [StepProbe()]
         return original(self, *args, **kwargs)
 
-    KcBertClassifier.fit = fit
+    KcBertTextClassifier.fit = fit
     rc = cli(["finetune", *finetune_argv])
     pathlib.Path(result).write_text(json.dumps({"rc": rc, "steps_ms": steps_ms}), encoding="utf-8")
     return rc

@@ -1,6 +1,6 @@
 """The NSMC split the fine-tuning benchmarks share (`finetune_parity`, `pretraining_value`).
 
-The shared sample ``../shared/data/nsmc/train.txt`` (10,000 rows, ``id<TAB>document<TAB>label``
+The NSMC sample ``$KCBERT_TF_DATA/nsmc/train.txt`` (10,000 rows, ``id<TAB>document<TAB>label``
 with a header) is shuffled with a seeded ``random.Random`` and cut into a training file and an
 evaluation file, each with the header, written as they were read (raw lines: cleaning is the
 reader's business).  The same seed and sizes give the same two files on any machine.
@@ -11,12 +11,15 @@ reader's business).  The same seed and sizes give the same two files on any mach
 
 from __future__ import annotations
 
+import os
 import pathlib
 import random
 
 __all__ = ["SHARED", "NSMC", "VOCAB", "COMMENTS", "shared_data_absent", "write_split"]
 
-SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: The real datasets the benchmarks read (benchmarks/README.md, "Data"): the directory named by
+#: ``KCBERT_TF_DATA``, else a ``shared/data`` beside the checkout.
+SHARED = pathlib.Path(os.environ.get("KCBERT_TF_DATA") or pathlib.Path(__file__).resolve().parents[2] / "shared" / "data")
 NSMC = SHARED / "nsmc" / "train.txt"
 VOCAB = SHARED / "kcbert" / "vocab.txt"
 COMMENTS = SHARED / "comments" / "news_comments.txt"
@@ -27,7 +30,7 @@ def shared_data_absent(*paths: pathlib.Path) -> bool:
     print the benchmark's one "skipped" line naming them."""
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
-        print(f"skipped: the shared data is absent ({', '.join(missing)})")
+        print(f"skipped: the real data is absent ({', '.join(missing)}; set KCBERT_TF_DATA)")
     return bool(missing)
 
 

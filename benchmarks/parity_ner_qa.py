@@ -18,7 +18,7 @@ Two rows, each the same comparison as `benchmarks.finetune_parity` (the sentence
   0, total)`, `clip_grad_norm_(..., 1.0)`, a `DataLoader` shuffled by a seeded generator, the last
   partial batch dropped as ours drops it, dropout as in the config), in a fresh process.
 - **data and settings**, the same for both sides:
-  - NER: sentences of ``../shared/data/klue-ner/train.tsv`` (KLUE-NER dev), cut into a training
+  - NER: sentences of ``$KCBERT_TF_DATA/klue-ner/train.tsv`` (KLUE-NER dev), cut into a training
     and an evaluation slice by sentence (by default sentences 1-1,500 and 3,001-3,400, as
     `tests/test_ner.py`), written to temporary files in KLUE's format (its license allows it) and
     read by both sides with `kcbert_tf.tasks.ner.files.read_ner_file`; max length 50.  The
@@ -27,7 +27,7 @@ Two rows, each the same comparison as `benchmarks.finetune_parity` (the sentence
     `kcbert_tf.tasks.ner.token_labels.token_targets` on ITS offsets (-100 ignored: the model's
     CrossEntropy ignore_index); its predictions go back to the characters with
     `token_labels.unit_tags`.
-  - QA: ``../shared/data/korquad/KorQuAD_v1.0_dev.json``, split IN MEMORY by article
+  - QA: ``$KCBERT_TF_DATA/korquad/KorQuAD_v1.0_dev.json``, split IN MEMORY by article
     (`kcbert_tf.tasks.qa.squad_files.split_by_article`, share 0.1, the training seed; ours through
     `--eval-split 0.1`, which does the same), the first N answerable training questions
     (`--limit-train N`), max length 128, stride 64, question <= 32 tokens, answer <= 30.  The
@@ -220,8 +220,9 @@ def worker_ours(finetune_argv: list[str], result_path: str) -> int:
     from kcbert_tf.cli import main as cli
     from kcbert_tf.model.question_answerer import KcBertQuestionAnswerer
     from kcbert_tf.model.token_classifier import KcBertTokenClassifier
-    from kcbert_tf.tasks.qa import features as qa_features
+    from kcbert_tf.tasks import finetuning
     from kcbert_tf.tasks.ner import task as ner_task
+    from kcbert_tf.tasks.qa import task as qa_task
     from kcbert_tf.tasks.ner.task import NerTask
     from kcbert_tf.tasks.qa.task import QaTask
 
@@ -268,7 +269,7 @@ def worker_ours(finetune_argv: list[str], result_path: str) -> int:
         return features
 
     ner_task.ner_features = recording_ner_features
-    original_features = qa_features.features_with_tokenizer
+    original_features = qa_task.features_with_tokenizer
 
     def recording_features(examples, tokenizer, *, training, **settings):
         features = original_features(examples, tokenizer, training=training, **settings)
@@ -277,10 +278,8 @@ def worker_ours(finetune_argv: list[str], result_path: str) -> int:
             **qa_fingerprints(features, training)}
         return features
 
-    qa_features.features_with_tokenizer = recording_features  # qa_task imports it at call time
-    from kcbert_tf.conversion import hugging_face
-
-    original_read = hugging_face.read_model_or_hf
+    qa_task.features_with_tokenizer = recording_features  # the QA task's windows are cut with it
+    original_read = finetuning.read_model_or_hf
 
     def timed_read(*args, **kwargs):
         start = time.perf_counter()
@@ -289,7 +288,7 @@ def worker_ours(finetune_argv: list[str], result_path: str) -> int:
         finally:
             record["init_import"] = time.perf_counter() - start
 
-    hugging_face.read_model_or_hf = timed_read  # finetuning imports it at call time
+    finetuning.read_model_or_hf = timed_read  # the start model, imported on the fly
     rc = cli(["finetune", *finetune_argv])
     record["rc"] = rc
     record["threads"] = (

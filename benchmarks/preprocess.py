@@ -26,7 +26,7 @@ import time
 from beam_jobs.clean_dedup import run
 from kcbert_tf.text.cleaning import MIN_CHARS, clean
 
-COMMENTS = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "comments" / "news_comments.txt"
+from benchmarks.nsmc_split import COMMENTS  # noqa: E402 - the real comments
 
 
 def plain_loop(path: str) -> int:

@@ -33,7 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from kcbert_tf.config_files import resolve_config  # noqa: E402
 
-SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from benchmarks.nsmc_split import SHARED  # noqa: E402 - the real data's directory
 #: KcBERT-Base's config (30,000 tokens, 300 positions, erf GELU) cut to 4 layers x 256.
 SMALL = {
     **json.loads(pathlib.Path(resolve_config("kcbert-base", flag="--config")).read_text()),
@@ -69,12 +69,12 @@ def time_keras(batch, steps: int, jit_compile: bool) -> float:
     import tensorflow as tf
 
     from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.presets import build_model
     from kcbert_tf.training.pretraining import TrainConfig, compile_masked_lm
 
     masked, positions, labels, padding = batch
     keras.utils.set_random_seed(0)
-    model = build_masked_lm(BertConfig.from_dict(SMALL))
+    model = build_model(BertConfig.from_dict(SMALL))
     compile_masked_lm(model, TrainConfig(train_steps=10_000, warmup_steps=100), jit_compile)
     x = {
         "token_ids": masked,

@@ -3,13 +3,13 @@
 Two arms of one small architecture (``--layers`` x ``--hidden``, the real 30,000-token KcBERT
 vocab, erf GELU, 64 positions; `benchmarks.finetune_parity.small_config`), fine-tuned alike:
 
-- pretrained: ``kcbert-tf preprocess`` on ``../shared/data/comments/news_comments.txt`` (24,000
+- pretrained: ``kcbert-tf preprocess`` on ``$KCBERT_TF_DATA/comments/news_comments.txt`` (24,000
   raw comments) → ``make-pretraining-data`` with the real vocab at ``--max-seq-length`` (8 shards,
   one of them held out for the MLM eval) → ``pretrain`` for ``--pretrain-steps`` from a training
   config written here (configs/pretrain-tiny.json with this run's batch, learning rate, warmup,
   checkpoint interval and eval split);
 - random: a model directory of the same config with freshly initialised weights
-  (``ModelDir.write(dir, config, vocab, build_masked_lm(config))``, Keras seeded with ``--seed``).
+  (``ModelDir.write(dir, config, vocab, build_model(config))``, Keras seeded with ``--seed``).
 
 Both then run ``kcbert-tf finetune --task nsmc`` with the same settings (the nsmc preset: max length
 50, batch 64, lr 5e-5, AdamW eps 1e-8, no weight decay, linear decay, no warmup, clipping 1.0,
@@ -94,13 +94,13 @@ def write_random_model(directory: pathlib.Path, config_path: pathlib.Path, seed:
     import keras
 
     from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.presets import build_model
     from kcbert_tf.model.model_dir import ModelDir
     from kcbert_tf.text.vocab import read_vocab
 
     keras.utils.set_random_seed(seed)
     config = BertConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-    ModelDir.write(str(directory), config, read_vocab(str(VOCAB)), build_masked_lm(config))
+    ModelDir.write(str(directory), config, read_vocab(str(VOCAB)), build_model(config))
 
 
 def pretrain_arm(work: pathlib.Path, config_path: pathlib.Path, args: argparse.Namespace) -> dict:

@@ -95,11 +95,12 @@ def checkpoint_at(model_dir: pathlib.Path, source: pathlib.Path, step: int) -> N
     """A copy of ``source``'s run with its checkpoint moved to optimizer step ``step``."""
     import keras
 
-    from kcbert_tf.model.masked_lm import build_masked_lm
-    from kcbert_tf.training.pretraining import TrainConfig, compile_masked_lm
+    from kcbert_tf.model.config import BertConfig
+    from kcbert_tf.model.presets import build_model
     from kcbert_tf.training.core import Checkpoints, prepare_model
+    from kcbert_tf.training.pretraining import TrainConfig, compile_masked_lm
 
-    model = build_masked_lm(TINY)
+    model = build_model(BertConfig.from_dict(TINY))
     model.backbone.pooled_dense.trainable = False
     prepare_model(model)
     compile_masked_lm(model, TrainConfig(train_steps=step + 10, warmup_steps=1), jit_compile=False)

@@ -3,10 +3,10 @@
 Same texts (the 24,000 shared real comments, raw and cleaned: 48,000 texts), same vocab (the real
 KcBERT vocab.txt), same run.  transformers encodes the whole list in one batch call (its Rust
 tokenizer uses every core); the in-graph tokenizer runs as `tf.data` batches mapped through
-`KcBertTokenizer.tokenize` with AUTOTUNE parallelism, consumed in the graph.  Both outputs are
+`KcBertWordPiece.tokenize` with AUTOTUNE parallelism, consumed in the graph.  Both outputs are
 checked id for id before timing.  Prints tokens/s for both and the ratio.
 
-    .venv/bin/python -m benchmarks.tokenizer_speed [--vocab ../shared/data/kcbert/vocab.txt] [--repeats 5]
+    .venv/bin/python -m benchmarks.tokenizer_speed [--vocab $KCBERT_TF_DATA/kcbert/vocab.txt] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def main() -> int:
     theirs = best(lambda: reference(texts, add_special_tokens=False))
     rows = [
         ("transformers AutoTokenizer (Rust, batch call)", theirs),
-        (f"kcbert_tf KcBertTokenizer, tf.data (batch {args.batch_size})", ours),
+        (f"kcbert_tf KcBertWordPiece, tf.data (batch {args.batch_size})", ours),
     ]
     print(f"\n{len(texts):,} texts ({len(raw):,} shared comments raw + cleaned), {tokens:,} tokens, "
           f"vocab {args.vocab}, {os.cpu_count()} cores, best of {args.repeats}")

@@ -1,9 +1,11 @@
 """The ``kcbert-tf`` command: one subcommand per pipeline stage, and nothing else.
 
 This is the command layer: it maps each subcommand to the ``run(argv)`` of the module that does
-the work (so the CLI, the Beam jobs and the tests share one code path), shows the library's
-progress lines, and turns a :class:`~kcbert_tf.errors.UserError` into one line on stderr and exit
-status 2.  Nothing below it imports it.
+the work, which parses the subcommand's flags into one call of the Python API (so the CLI, the
+Python API, the Beam jobs and the tests share one code path); it shows the library's progress
+lines and turns a :class:`~kcbert_tf.errors.UserError` into one line on stderr and exit status 2.
+A subcommand's module is imported when it runs (the Beam jobs need no Keras, the model commands no
+Beam).  Nothing below it imports it.
 
 Example::
 
@@ -12,70 +14,73 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import inspect
 import logging
 import os
 import sys
+from types import ModuleType
 from typing import Callable, Sequence
 
-#: subcommand → (``module:function`` taking ``argv``, one-line help).
+import kcbert_tf
+from kcbert_tf import __version__
+from kcbert_tf.errors import UserError
+from kcbert_tf.training import strategy
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """A subcommand: the Python call it makes (its name in :mod:`kcbert_tf`'s API), the one-line
+    help, what it imports first with scikit-learn and SciPy hidden (``keras``: the model commands;
+    ``tensorflow``: TensorFlow without Keras; ``""``: neither), and the names of its ``run(argv)``
+    and its parser builder in the module that defines the call (imported when the subcommand
+    runs: the Beam jobs need no Keras, the model commands no Beam)."""
+
+    call: str
+    help: str
+    lean_import: str = ""
+    run: str = "run"
+    parser: str = "build_arg_parser"
+
+    def module(self) -> ModuleType:
+        if self.call == "demo":  # the command layer's own
+            from kcbert_tf import demo
+
+            return demo
+        return inspect.getmodule(getattr(kcbert_tf, self.call))
+
+    def functions(self) -> tuple[Callable[[Sequence[str] | None], object], Callable]:
+        """The subcommand's ``run(argv)`` and its ``build_arg_parser()``."""
+        module = self.module()
+        return getattr(module, self.run), getattr(module, self.parser)
+
+
+#: subcommand → its :class:`Command`.
 SUBCOMMANDS = {
-    "preprocess": (
-        "beam_jobs.clean_dedup:run",
-        "clean, filter and deduplicate raw comments into TFRecords (Apache Beam)",
-    ),
-    "train-tokenizer": (
-        "kcbert_tf.training.vocab_training:run",
-        "train a cased WordPiece vocab.txt the way KcBERT did (Hugging Face tokenizers)",
-    ),
-    "make-pretraining-data": (
-        "beam_jobs.pretraining_data:run",
-        "tokenize cleaned comments and pack them into fixed-length TFRecords (Apache Beam)",
-    ),
-    "pretrain": (
-        "kcbert_tf.training.pretraining:run",
-        "pretrain the masked LM with model.fit (TPUStrategy, MirroredStrategy or CPU)",
-    ),
-    "finetune": (
-        "kcbert_tf.tasks.finetuning:run",
-        "fine-tune a model directory on a registered task (NSMC, KorNLI, KorSTS, KLUE-NER, KorQuAD, custom, ...)",
-    ),
-    "export-hf": (
-        "kcbert_tf.conversion.hugging_face:run_export",
-        "write a model directory in Hugging Face form (safetensors), verified with transformers",
-    ),
-    "import-hf": (
-        "kcbert_tf.conversion.hugging_face:run_import",
-        "bring a Hugging Face BERT checkpoint (e.g. beomi/kcbert-base) into a model directory",
-    ),
-    "export-savedmodel": (
-        "kcbert_tf.conversion.saved_model:run",
-        "export a TensorFlow SavedModel that takes raw strings (in-graph tokenizer; TF Serving)",
-    ),
-    "predict": (
-        "kcbert_tf.inference.predict:run",
-        "a task model's predictions for a file (finetune's, or a transformers head from import-hf): labels, entities, answers",
-    ),
-    "batch-predict": (
-        "beam_jobs.batch_predict:run",
-        "label (and filter) a whole corpus with a classifier: Beam RunInference over its SavedModel",
-    ),
-    "demo": (
-        "kcbert_tf.demo:run",
-        "every stage on the demo corpus, with a summary table (what `make demo` runs)",
-    ),
-    "fill-mask": (
-        "kcbert_tf.inference.fill_mask:run",
-        "the top predictions for each [MASK] in texts, from a model directory of ours or a Hugging Face one",
-    ),
+    "preprocess": Command("preprocess", "clean, filter and deduplicate raw comments into TFRecords (Apache Beam)"),
+    "train-tokenizer": Command("train_tokenizer", "train a cased WordPiece vocab.txt the way KcBERT did "
+                               "(Hugging Face tokenizers)", "tensorflow"),
+    "make-pretraining-data": Command("make_pretraining_data", "tokenize cleaned comments and pack them into "
+                                     "fixed-length TFRecords (Apache Beam)", "tensorflow"),
+    "pretrain": Command("pretrain", "pretrain the masked LM with model.fit (TPUStrategy, MirroredStrategy or CPU)",
+                        "keras"),
+    "finetune": Command("finetune", "fine-tune a model directory on a registered task (NSMC, KorNLI, KorSTS, "
+                        "KLUE-NER, KorQuAD, custom, ...)", "keras"),
+    "export-hf": Command("export_hf", "write a model directory in Hugging Face form (safetensors), verified with "
+                         "transformers", "keras", "run_export", "build_export_parser"),
+    "import-hf": Command("import_hf", "bring a Hugging Face BERT checkpoint (e.g. beomi/kcbert-base) into a model "
+                         "directory", "keras", "run_import", "build_import_parser"),
+    "export-savedmodel": Command("export_saved_model", "export a TensorFlow SavedModel that takes raw strings "
+                                 "(in-graph tokenizer; TF Serving)", "keras"),
+    "predict": Command("predict_file", "a task model's predictions for a file (finetune's, or a transformers head from "
+                       "import-hf): labels, entities, answers", "keras"),
+    "batch-predict": Command("batch_predict", "label (and filter) a whole corpus with a classifier: Beam "
+                             "RunInference over its SavedModel"),
+    "demo": Command("demo", "every stage on the demo corpus, with a summary table (what `make demo` runs)", "keras"),
+    "fill-mask": Command("fill_mask", "the top predictions for each [MASK] in texts, from a model directory of ours "
+                         "or a Hugging Face one", "keras"),
 }
-
-#: The subcommands that run a Keras model (the others are Beam jobs and vocab training).
-MODEL_COMMANDS = frozenset({"pretrain", "finetune", "export-hf", "import-hf", "export-savedmodel", "predict", "demo",
-                            "fill-mask"})
-
-#: The subcommands that use TensorFlow without Keras (records and the in-graph tokenizer).
-TENSORFLOW_COMMANDS = frozenset({"train-tokenizer", "make-pretraining-data"})
 
 USAGE = """usage: kcbert-tf SUBCOMMAND [options]
 
@@ -92,8 +97,6 @@ def run_command(prog: str, run: Callable[[Sequence[str] | None], object], argv: 
     """Run one subcommand's ``run(argv)`` the way every subcommand runs: the library's progress
     lines on the console, a :class:`~kcbert_tf.errors.UserError` as one line on stderr and
     status 2, argparse's own exits passed through."""
-    from kcbert_tf.errors import UserError
-
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     for package in ("kcbert_tf", "beam_jobs"):  # progress lines of the library and the jobs
         logging.getLogger(package).setLevel(logging.INFO)
@@ -114,9 +117,7 @@ def run_command(prog: str, run: Callable[[Sequence[str] | None], object], argv: 
 def _exit_if_a_tpu_connect_hangs(code: int) -> None:
     """A TPU connect given up on may still block inside TensorFlow and keep the process alive:
     end it now in that case (only then; see ``kcbert_tf.training.strategy.exit_hard_on_hang``)."""
-    strategy = sys.modules.get("kcbert_tf.training.strategy")
-    if strategy is not None:
-        strategy.exit_hard_on_hang(code)
+    strategy.exit_hard_on_hang(code)
 
 
 #: What Keras and TensorFlow import for features no command uses: scikit-learn for Keras'
@@ -147,7 +148,7 @@ def import_without_sklearn_or_scipy(modules: Sequence[str]) -> None:
 
 def _usage() -> str:
     width = max(map(len, SUBCOMMANDS))
-    commands = "\n".join(f"  {name:<{width}}  {text}" for name, (_, text) in SUBCOMMANDS.items())
+    commands = "\n".join(f"  {name:<{width}}  {command.help}" for name, command in SUBCOMMANDS.items())
     return USAGE.format(commands=commands)
 
 
@@ -157,8 +158,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_usage())
         return 0 if argv else 2
     if argv[0] in ("-V", "--version"):
-        from kcbert_tf import __version__
-
         print(f"kcbert-tf {__version__}")
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter.
@@ -166,13 +165,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"kcbert-tf: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    command = SUBCOMMANDS[name]
     if not {"-h", "--help"} & set(rest):
-        if name in MODEL_COMMANDS:
+        if command.lean_import == "keras":
             import_without_sklearn_or_scipy(["keras", "keras_hub", "tensorflow"])
-        elif name in TENSORFLOW_COMMANDS:
+        elif command.lean_import == "tensorflow":
             import_without_sklearn_or_scipy(["tensorflow"])
-    module_name, _, function = SUBCOMMANDS[name][0].partition(":")
-    return run_command(f"kcbert-tf {name}", getattr(importlib.import_module(module_name), function), rest)
+    run, _ = command.functions()
+    return run_command(f"kcbert-tf {name}", run, rest)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,12 @@ UserError - --data x/: no pretraining record file matches; pass ...
 
 from __future__ import annotations
 
-__all__ = ["UserError"]
+__all__ = ["UserError", "ConfigError"]
 
 
 class UserError(ValueError):
     """A problem the user can fix; the message names the file or option and the fix."""
+
+
+class ConfigError(UserError):
+    """A model config that cannot build a KcBERT model; the message names the file and the fix."""

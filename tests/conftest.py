@@ -1,13 +1,15 @@
-"""Shared fixtures: the real data in ../shared/data (skipped cleanly when absent)."""
+"""Shared fixtures: the real data in ``$KCBERT_TF_DATA`` (else a ``shared/data`` beside the
+checkout), each test that needs it skipped cleanly when it is absent."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = pathlib.Path(os.environ.get("KCBERT_TF_DATA") or REPO.parent / "shared" / "data")
 
 
 def model_config(name: str = "kcbert-tiny", **overrides) -> dict:
@@ -32,10 +34,10 @@ def randomize(model, seed: int = 0) -> None:
 
 
 def shared_file(relative: str) -> pathlib.Path:
-    """A file of ../shared/data, or skip the test naming what is missing."""
+    """A file of the real data ($KCBERT_TF_DATA), or skip the test naming what is missing."""
     path = SHARED_DATA / relative
     if not path.exists():
-        pytest.skip(f"real data {path} is absent (see ../shared/data/README.md)")
+        pytest.skip(f"real data {path} is absent (set KCBERT_TF_DATA: benchmarks/README.md, Data)")
     return path
 
 
@@ -78,7 +80,7 @@ def dropout_free_model_dir(tmp_path_factory, kcbert_vocab):
     import keras
 
     from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.presets import build_model
     from kcbert_tf.model.model_dir import ModelDir
     from kcbert_tf.text.vocab import read_vocab
 
@@ -88,5 +90,5 @@ def dropout_free_model_dir(tmp_path_factory, kcbert_vocab):
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
     ))
     directory = tmp_path_factory.mktemp("dropout-free") / "model"
-    ModelDir.write(str(directory), config, read_vocab(kcbert_vocab), build_masked_lm(config))
+    ModelDir.write(str(directory), config, read_vocab(kcbert_vocab), build_model(config))
     return directory

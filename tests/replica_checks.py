@@ -50,13 +50,15 @@ def clip(info) -> dict:
 
 def dropout(info) -> dict:
     """The real masked LM in training mode on the same input on every replica: do the replicas'
-    outputs differ (their own dropout masks)?  Without and with ``prepare_model``."""
+    outputs differ (their own dropout masks)?  With Keras' own seed generators (as a stock model
+    has them), and as the KcBERT masked LM is built (each replica its own)."""
     import keras
 
-    from kcbert_tf.model.masked_lm import build_masked_lm
-    from kcbert_tf.training.core import prepare_model
+    from kcbert_tf.model.config import BertConfig
+    from kcbert_tf.model.presets import build_model
 
-    config = json.load(open(os.path.join(os.path.dirname(__file__), "..", "configs", "kcbert-tiny.json")))
+    config = BertConfig.from_dict(json.load(open(os.path.join(os.path.dirname(__file__), "..", "configs",
+                                                          "kcbert-tiny.json"))))
     batch = {
         "token_ids": np.tile(np.arange(5, 21, dtype=np.int32), (2, 1)),
         "segment_ids": np.zeros((2, 16), np.int32),
@@ -68,9 +70,11 @@ def dropout(info) -> dict:
     for prepared in (False, True):
         keras.utils.set_random_seed(0)
         with info.strategy.scope():
-            model = build_masked_lm(config)
-            if prepared:
-                prepare_model(model)
+            model = build_model(config)
+            if not prepared:  # back to Keras' own generators: one seed for every replica
+                for layer in model._flatten_layers():
+                    for generator in getattr(layer, "_seed_generators", []):
+                        generator.__class__ = keras.random.SeedGenerator
         step = tf.function(lambda x: model(x, training=True))
         inputs = next(iter(info.strategy.experimental_distribute_dataset(dataset)))
         outputs = [np.asarray(o) for o in info.strategy.experimental_local_results(info.strategy.run(step, args=(inputs,)))]
@@ -108,9 +112,13 @@ def keras_hub_fit(info) -> dict:
     import keras
     import keras_hub
 
-    from kcbert_tf.model.masked_lm import build_masked_lm
 
-    config = json.load(open(os.path.join(os.path.dirname(__file__), "..", "configs", "kcbert-tiny.json")))
+    from kcbert_tf.model.backbone import build_backbone
+    from kcbert_tf.model.config import BertConfig
+    from kcbert_tf.model.presets import build_model
+
+    config = BertConfig.from_dict(json.load(open(os.path.join(os.path.dirname(__file__), "..", "configs",
+                                                          "kcbert-tiny.json"))))
     x = {
         "token_ids": np.tile(np.arange(5, 21, dtype=np.int32), (4, 1)),
         "segment_ids": np.zeros((4, 16), np.int32),
@@ -121,9 +129,9 @@ def keras_hub_fit(info) -> dict:
     dataset = info.strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors((x, y)).repeat(2))
     result = {}
     with info.strategy.scope():
-        stock = keras_hub.models.BertMaskedLM(build_masked_lm(config).backbone, preprocessor=None)
+        stock = keras_hub.models.BertMaskedLM(build_backbone(config), preprocessor=None)
         stock.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        ours = build_masked_lm(config)
+        ours = build_model(config)
         ours.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     for name, model in (("stock", stock), ("ours", ours)):
         try:

@@ -27,21 +27,21 @@ def write_classifier(directory: pathlib.Path, vocab_file: pathlib.Path, labels, 
                      text_pair: str | None = None, max_seq_length: int = 48, seed: int = 3) -> pathlib.Path:
     """A tiny random sentence classifier (or regressor, ``labels`` None) on the real vocab, with
     the task record ``finetune`` would write."""
-    from kcbert_tf.model.classifier import build_classifier
+    from kcbert_tf.model.presets import build_model
     from kcbert_tf.model.config import BertConfig
     from kcbert_tf.model.model_dir import ModelDir
-    from kcbert_tf.model.task_record import TaskColumns, TaskRecord
+    from kcbert_tf.model.task_record import TaskRecord
     from kcbert_tf.text.vocab import read_vocab
 
     vocab = read_vocab(vocab_file)
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64).with_labels(
                             None if labels is None else list(labels))
-    model = build_classifier(config)
+    model = build_model(config)
     randomize(model, seed)
     record = TaskRecord("custom", config.head, max_seq_length, clean=True,
-                        labels=None if labels is None else tuple(labels),
-                        columns=TaskColumns(text_column, "label", text_pair))
+                        labels=None if labels is None else tuple(labels), segments=2 if text_pair else 1,
+                        options={"columns": {"text": text_column, "label": "label", "text_pair": text_pair}})
     ModelDir.write(str(directory), config, vocab, model, task=record)
     return directory
 
@@ -247,7 +247,7 @@ def test_transform_accounts_for_every_line_and_equals_the_model_on_each_comment_
     for fmt, pattern, names in (("text", "a.txt.gz", ["a"]), ("jsonl:body", "b.jsonl", ["b"])):
         want = [row for row in expected if pathlib.Path(row[0]).name.startswith(names[0])]
         with TestPipeline() as pipeline:
-            outputs = pipeline | BatchPredict(str(tmp_path / pattern), fmt, str(saved_model), list(LABELS), clean=True,
+            outputs = pipeline | BatchPredict(str(tmp_path / pattern), fmt, str(saved_model), list(LABELS),
                                               batch_size=4, chunk_bytes=2000)
             labelled = outputs["predictions"] | beam.Filter(lambda p: p.label is not None)
             assert_that(labelled | "Key" >> beam.Map(
@@ -297,7 +297,7 @@ WORKER = textwrap.dedent(
     handler = ClassifierHandler(sys.argv[1], ["none", "offensive", "hate"], batch_size=2)
     model = handler.load_model()
     texts = ["재밌다", "이 영화 정말 최악이다", "배우 연기가 좋았어요 ㅎㅎ"]
-    predictions = handler.run_inference([Comment("f", i, t, t) for i, t in enumerate(texts)], model)
+    predictions = handler.run_inference([Comment("f", i, t) for i, t in enumerate(texts)], model)
     assert [p.comment.text for p in predictions] == texts and all(p.label for p in predictions)
     loaded = [m for m in ("kcbert_tf.model", "kcbert_tf.conversion") if m in sys.modules]
     print("loaded:", loaded)
@@ -347,15 +347,15 @@ def test_a_worker_needs_only_tensorflow_and_tensorflow_text(saved_model, tmp_pat
 @pytest.fixture(scope="module")
 def other_models(kcbert_vocab, tmp_path_factory) -> dict:
     from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.masked_lm import build_masked_lm
     from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.model.presets import build_model
     from kcbert_tf.text.vocab import read_vocab
 
     root = tmp_path_factory.mktemp("others")
     vocab = read_vocab(kcbert_vocab)
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64)
-    ModelDir.write(str(root / "mlm"), config, vocab, build_masked_lm(config))
+    ModelDir.write(str(root / "mlm"), config, vocab, build_model(config))
     return {
         "mlm": root / "mlm",
         "pair": write_classifier(root / "pair", kcbert_vocab, ["0", "1"], text_column="q1", text_pair="q2"),

@@ -12,9 +12,11 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_helpers import read_text_records, reference_kept
-from beam_jobs.clean_dedup import STATS_KEYS, CleanDedup
+from beam_jobs.clean_dedup import STATS_KEYS, CleanDedup, preprocess
 from beam_jobs.pipeline_options import LOCAL_RUNNER
 from kcbert_tf.cli import main as cli
+from kcbert_tf.errors import UserError
+from kcbert_tf.text.cleaning import clean
 
 LINES = [
     "ㅋㅋㅋㅋㅋㅋ 이 기사 진짜 웃기네요",  # kept, cleaned to ㅋㅋ
@@ -76,6 +78,31 @@ def test_transform_reads_tsv_columns_from_many_files(tmp_path):
     with BeamTestPipeline(runner=LOCAL_RUNNER) as pipeline:
         out = pipeline | CleanDedup(str(tmp_path / "*.tsv"), "tsv:document")
         assert_that(out["comments"], equal_to(["배우들 연기가 정말 좋았어요", "스토리가 너무 지루해서 졸았음"]))
+
+
+def test_python_call_keeps_what_a_plain_count_keeps(tmp_path, capsys):
+    """``preprocess`` called from Python (no argv): its stats against clean() and the min-chars
+    rule applied by hand, line by line."""
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    min_chars = 5
+    with pytest.raises(UserError, match="^--min-chars must be >= 0, got -1$"):
+        preprocess(str(source), str(out), min_chars=-1)
+    assert not out.exists()  # refused before Beam starts
+
+    stats = preprocess(str(source), str(out), min_chars=min_chars, num_shards=1)
+    cleaned = [clean(line) for line in LINES]
+    long_enough = [text for text in cleaned if len(text) >= min_chars]
+    assert stats["lines_read"] == len(LINES)
+    assert stats["too_short"] == len(LINES) - len(long_enough)
+    assert stats["kept"] == len(set(long_enough))
+    assert stats["duplicates_removed"] == len(long_enough) - len(set(long_enough))
+    assert stats["characters_kept"] == sum(map(len, set(long_enough)))
+    assert (stats["input"], stats["format"], stats["min_chars"]) == (str(source), "text", min_chars)
+    assert sorted(read_text_records(out)) == sorted(set(long_enough))
+    assert stats == json.loads((out / "stats.json").read_text())
+    assert f"kept {len(set(long_enough)):,} of {len(LINES):,} lines" in capsys.readouterr().out
 
 
 def run_cli(*args: str) -> int:

@@ -62,14 +62,11 @@ def test_a_missing_path_is_not_taken_for_a_packaged_name(tmp_path, monkeypatch):
 
 
 def test_pretrain_reads_the_packaged_training_config_by_name(tmp_path, monkeypatch):
-    from kcbert_tf.training.pretraining import TrainConfig, _train_config, build_arg_parser
+    from kcbert_tf.training.pretraining import TrainConfig, load_train_config
 
     monkeypatch.chdir(tmp_path)  # not the checkout: the name is found in the package
-    args = build_arg_parser().parse_args(
-        ["--config", "kcbert-tiny", "--data", "d", "--model-dir", "m", "--train-config", "pretrain-base"]
-    )
     expected = json.loads((CONFIGS / "pretrain-base.json").read_text())
-    train = _train_config(args)
+    train = load_train_config("pretrain-base")
     assert train == TrainConfig(**{k: v for k, v in expected.items() if not k.startswith("_")})
 
 

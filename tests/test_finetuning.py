@@ -18,6 +18,7 @@ import pytest
 
 from conftest import REPO, model_config, reference_tokenizer, shared_file
 from kcbert_tf.cli import main as cli
+from kcbert_tf.model.presets import load_model
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +27,14 @@ def init_dir(tmp_path_factory, kcbert_vocab):
     import keras
 
     from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.presets import build_model
     from kcbert_tf.model.model_dir import ModelDir
     from kcbert_tf.text.vocab import read_vocab
 
     keras.utils.set_random_seed(0)
     config = BertConfig.from_dict(model_config(vocab_size=30000, intermediate_size=128, max_position_embeddings=128))
     directory = tmp_path_factory.mktemp("init") / "model"
-    ModelDir.write(str(directory), config, read_vocab(kcbert_vocab), build_masked_lm(config))
+    ModelDir.write(str(directory), config, read_vocab(kcbert_vocab), build_model(config))
     return directory
 
 
@@ -86,7 +87,7 @@ def test_a_single_sentence_task_learns_and_the_saved_model_scores_what_metrics_j
     from kcbert_tf.model.model_dir import ModelDir
     from kcbert_tf.text.cleaning import clean
 
-    model = ModelDir.read(out).load_model()
+    model = load_model(out)
     hf = reference_tokenizer(kcbert_vocab, tmp_path / "hf")
     texts = [clean(line.split("\t")[1]) for line in evaluation.read_text().split("\n")[1:] if line]
     batch = hf(texts, truncation=True, max_length=50, padding="max_length", return_tensors="np")
@@ -192,7 +193,7 @@ def test_init_from_a_hugging_face_directory_starts_from_its_encoder(tmp_path, ar
     out = tmp_path / "out"
     assert finetune("--task", "nsmc", "--train", data, "--eval", data, "--init", source, "--output", out,
                     "--epochs", "1", "--batch-size", "16", "--learning-rate", "0") == 0
-    model = ModelDir.read(out).load_model()
+    model = load_model(out)
     ids = verification_ids(vocab, 64)
     mask = (ids != 0).astype("int32")
     ours = model.backbone.predict(
@@ -231,8 +232,8 @@ def test_one_and_two_replicas_fine_tune_to_the_same_weights(dropout_free_model_d
         assert result.returncode == 0, result.stderr[-3000:]
     from kcbert_tf.model.model_dir import ModelDir
 
-    one, two = (ModelDir.read(outs[n]).load_model() for n in (1, 2))
-    start = ModelDir.read(dropout_free_model_dir).load_masked_lm()
+    one, two = (load_model(outs[n]) for n in (1, 2))
+    start = load_model(dropout_free_model_dir)
     moved = max(float(np.abs(a.numpy() - b.numpy()).max()) for a, b in zip(one.backbone.weights, start.backbone.weights))
     differ = max(float(np.abs(a.numpy() - b.numpy()).max()) for a, b in zip(one.weights, two.weights))
     assert moved > 1e-3 and differ < 1e-5, (moved, differ)

@@ -14,9 +14,9 @@ from kcbert_tf.conversion import hugging_face as hf_conversion
 from kcbert_tf.cli import main as cli
 from kcbert_tf.text.cleaning import clean
 from kcbert_tf.model.config import BertConfig
-from kcbert_tf.model.masked_lm import build_masked_lm
 from kcbert_tf.model.model_dir import ModelDir
-from kcbert_tf.model.task_record import TaskColumns, TaskRecord
+from kcbert_tf.model.task_record import TaskRecord
+from kcbert_tf.model.presets import build_model, load_model
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TINY = {
@@ -55,7 +55,7 @@ def keras_directory(path, vocab_size=201, seed=1):
 
     keras.utils.set_random_seed(seed)
     config = BertConfig(vocab_size=vocab_size, **TINY)
-    model = build_masked_lm(config)
+    model = build_model(config)
     rng = np.random.default_rng(seed)
     for variable in model.trainable_weights:  # nothing left at its initial zeros or ones
         variable.assign(variable.numpy() + rng.normal(0, 0.05, variable.shape).astype("float32"))
@@ -83,7 +83,7 @@ def test_keras_to_hf_to_keras_returns_every_tensor_bit_for_bit(tmp_path):
     model = keras_directory(tmp_path / "keras")
     assert run("export-hf", "--model-dir", tmp_path / "keras", "--output", tmp_path / "hf") == 0
     assert run("import-hf", "--input", tmp_path / "hf", "--output", tmp_path / "again") == 0
-    again = ModelDir.read(tmp_path / "again").load_masked_lm()
+    again = load_model(tmp_path / "again")
     assert len(model.trainable_weights) == len(again.trainable_weights) > 30
     for a, b in zip(model.trainable_weights, again.trainable_weights):
         assert a.path == b.path
@@ -95,7 +95,7 @@ def test_exported_model_gives_transformers_logits_on_real_comments(tmp_path, new
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     config = BertConfig(vocab_size=30000, **TINY)
-    model = build_masked_lm(config)
+    model = build_model(config)
     vocab = kcbert_vocab.read_text(encoding="utf-8").split("\n")[:30000]
     ModelDir.write(str(tmp_path / "keras"), config, vocab, model)
     assert run("export-hf", "--model-dir", tmp_path / "keras", "--output", tmp_path / "hf") == 0
@@ -119,7 +119,7 @@ def test_a_bert_model_without_head_gets_the_tied_head_with_a_warning(tmp_path, c
     source = hf_directory(tmp_path / "hf", architecture="BertModel")
     assert run("import-hf", "--input", source, "--output", tmp_path / "keras") == 0
     assert "has no MLM head" in capsys.readouterr().err
-    model = ModelDir.read(tmp_path / "keras").load_masked_lm()
+    model = load_model(tmp_path / "keras")
     before = load_file(str(source / "model.safetensors"))
     np.testing.assert_array_equal(model.backbone.token_embedding.embeddings.numpy(), before["embeddings.word_embeddings.weight"])
 
@@ -204,12 +204,12 @@ def test_base_size_model_round_trips_with_transformers_parity(tmp_path, kcbert_v
     from kcbert_tf.model.config import read_model_config
 
     config = read_model_config(REPO / "configs" / "kcbert-base.json")
-    model = build_masked_lm(config)
+    model = build_model(config)
     vocab = kcbert_vocab.read_text(encoding="utf-8").split("\n")[:30000]
     ModelDir.write(str(tmp_path / "keras"), config, vocab, model)
     assert run("export-hf", "--model-dir", tmp_path / "keras", "--output", tmp_path / "hf") == 0
     assert run("import-hf", "--input", tmp_path / "hf", "--output", tmp_path / "again") == 0
-    again = ModelDir.read(tmp_path / "again").load_masked_lm()
+    again = load_model(tmp_path / "again")
     for a, b in zip(model.trainable_weights, again.trainable_weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
@@ -223,16 +223,17 @@ def test_a_fine_tuned_classifier_exports_to_bert_for_sequence_classification_and
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from kcbert_tf.model.classifier import build_classifier
+    from kcbert_tf.model.presets import build_model
 
     keras.utils.set_random_seed(3)
     config = BertConfig(vocab_size=201, **TINY).with_labels(labels)
-    model = build_classifier(config)
+    model = build_model(config)
     rng = np.random.default_rng(3)
     for variable in model.trainable_weights:
         variable.assign(variable.numpy() + rng.normal(0, 0.05, variable.shape).astype("float32"))
     record = TaskRecord("korsts" if labels is None else "kornli", config.head, 72, clean=True,
-                        labels=None if labels is None else tuple(labels), columns=TaskColumns("sentence1", "gold_label", "sentence2"))
+                        labels=None if labels is None else tuple(labels), segments=2,
+                        options={"columns": {"text": "sentence1", "label": "gold_label", "text_pair": "sentence2"}})
     ModelDir.write(str(tmp_path / "keras"), config, small_vocab(201), model, task=record)
     assert cli(["export-hf", "--model-dir", str(tmp_path / "keras"), "--output", str(tmp_path / "hf")]) == 0
     exported = json.loads((tmp_path / "hf" / "config.json").read_text())
@@ -260,7 +261,7 @@ def test_a_fine_tuned_classifier_exports_to_bert_for_sequence_classification_and
     again = ModelDir.read(tmp_path / "again")
     assert again.config == config
     assert again.task == record  # the task record travels through the Hugging Face directory
-    for a, b in zip(model.weights, again.load_model().weights, strict=True):
+    for a, b in zip(model.weights, load_model(again).weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
@@ -273,7 +274,7 @@ def test_ner_and_qa_models_export_to_transformers_heads_and_back(tmp_path, head)
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoModelForTokenClassification, AutoTokenizer
 
-    from kcbert_tf.model.model_dir import build_model
+    from kcbert_tf.model.presets import build_model
 
     keras.utils.set_random_seed(5)
     base = BertConfig(vocab_size=201, **TINY)
@@ -316,6 +317,6 @@ def test_ner_and_qa_models_export_to_transformers_heads_and_back(tmp_path, head)
     again = ModelDir.read(tmp_path / "again")
     assert again.config == config
     pooler = {id(v) for v in model.backbone.pooled_dense.weights}
-    for a, b in zip(model.weights, again.load_model().weights, strict=True):
+    for a, b in zip(model.weights, load_model(again).weights, strict=True):
         if id(a) not in pooler:
             np.testing.assert_array_equal(a.numpy(), b.numpy())

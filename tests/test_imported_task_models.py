@@ -65,7 +65,7 @@ def test_an_imported_sequence_classifier_predicts_transformers_labels_and_probab
 
     model, tokenizer, record = imported(tmp_path, "BertForSequenceClassification", kcbert_vocab)
     assert (record["task"], record["head"], record["labels"], record["clean"], record["max_seq_length"]) == (
-        "custom", "sequence_classification", LABELS["BertForSequenceClassification"], True, 128)
+        None, "sequence_classification", LABELS["BertForSequenceClassification"], True, 128)
     texts = reviews(60)
     (tmp_path / "in.tsv").write_text("id\ttext\n" + "".join(f"{i}\t{t}\n" for i, t in enumerate(texts)), encoding="utf-8")
     assert cli(["predict", "--model", str(tmp_path / "ours"), "--input", str(tmp_path / "in.tsv"),
@@ -99,7 +99,7 @@ def test_an_imported_token_classifier_tags_the_words_transformers_tags(tmp_path,
     from seqeval.metrics.sequence_labeling import get_entities
 
     model, tokenizer, record = imported(tmp_path, "BertForTokenClassification", kcbert_vocab)
-    assert (record["task"], record["head"], record["clean"]) == ("word-tags", "token_classification", False)
+    assert (record["task"], record["head"], record["clean"]) == (None, "token_classification", False)
     texts = [" ".join(text.split()) for text in reviews(40, longest=100)]
     (tmp_path / "in.txt").write_text("".join(t + "\n" for t in texts), encoding="utf-8")
     assert cli(["predict", "--model", str(tmp_path / "ours"), "--input", str(tmp_path / "in.txt"),
@@ -135,8 +135,14 @@ def test_an_imported_question_answerer_gives_transformers_best_spans(tmp_path, k
     import torch
 
     model, tokenizer, record = imported(tmp_path, "BertForQuestionAnswering", kcbert_vocab)
-    assert (record["task"], record["head"], record["qa"]) == (
-        "korquad", "question_answering", {"doc_stride": 70, "max_query_length": 32, "max_answer_length": 30})  # 128 positions
+    assert (record["task"], record["head"], record["segments"]) == (None, "question_answering", 2)
+    import keras_hub  # noqa: F401 - its import registers kcbert_tf's model directories with it
+
+    from kcbert_tf.model.question_answerer import KcBertQuestionAnswerer
+
+    # KorQuAD's windows cut to the 128 positions, carried by the model's preprocessor.
+    windows = KcBertQuestionAnswerer.from_preset(str(tmp_path / "ours")).preprocessor.windows
+    assert tuple(windows) == (70, 32, 30)
     # Contexts of at most 18 tokens: n-best over the top 20 starts and ends is then every span.
     contexts = [t for t in reviews(400) if len(tokenizer(t)["input_ids"]) <= 20][:30]
     questions = ["무슨 내용이야?", "어떤 영화?", "평점은?"]

@@ -20,6 +20,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
+from kcbert_tf.text import masking
 from kcbert_tf.training import input_pipeline as data
 from kcbert_tf.cli import main as cli
 
@@ -107,15 +108,15 @@ def slot_sets(batches) -> list[tuple]:
 
 
 def test_max_predictions_scale_bert_s_20_at_128():
-    assert [data.max_predictions_for(n) for n in (128, 300, 512, 64, 8)] == [20, 45, 77, 10, 2]
-    assert all(data.max_predictions_for(n) == math.ceil(0.15 * n - 1e-9) for n in range(2, 600))
+    assert [masking.max_predictions_for(n) for n in (128, 300, 512, 64, 8)] == [20, 45, 77, 10, 2]
+    assert all(masking.max_predictions_for(n) == math.ceil(0.15 * n - 1e-9) for n in range(2, 600))
 
 
 def test_masking_statistics_over_20000_packed_sequences():
     rng = np.random.default_rng(7)
     length, vocab_size, slots = 128, 30_000, 20
     rows = packed_rows(20_000, length, vocab_size, rng)
-    out = data.mask_tokens(
+    out = masking.mask_tokens(
         rows, seed=11, index=5_000, vocab_size=vocab_size, max_predictions=slots
     )
     assert {name: (value.dtype, tuple(value.shape)) for name, value in out.items()} == {
@@ -177,7 +178,7 @@ def test_a_random_replacement_can_be_the_original_with_a_small_vocab():
     rows = np.concatenate(
         [np.full((4_000, 1), CLS), rng.integers(5, 8, (4_000, 62)), np.full((4_000, 1), SEP)], 1
     )
-    out = data.mask_tokens(rows, seed=1, index=0, vocab_size=8, max_predictions=10)
+    out = masking.mask_tokens(rows, seed=1, index=0, vocab_size=8, max_predictions=10)
     valid = out["mask_weights"].numpy() > 0
     rows_index = np.nonzero(valid)[0]
     positions = out["mask_positions"].numpy()[valid]
@@ -191,19 +192,19 @@ def test_a_random_replacement_can_be_the_original_with_a_small_vocab():
 def test_masks_depend_only_on_seed_stream_and_the_sequence_index():
     rows = packed_rows(64, 32, 100, np.random.default_rng(1))
     settings = dict(vocab_size=100, max_predictions=5)
-    batch = data.mask_tokens(rows, seed=4, index=1_000, **settings)
+    batch = masking.mask_tokens(rows, seed=4, index=1_000, **settings)
     for r in (0, 1, 33, 63):
-        alone = data.mask_tokens(rows[r], seed=4, index=1_000 + r, **settings)
+        alone = masking.mask_tokens(rows[r], seed=4, index=1_000 + r, **settings)
         for name, value in alone.items():
             assert value.shape == batch[name].shape[1:]
             np.testing.assert_array_equal(value.numpy(), batch[name][r].numpy())
-    again = data.mask_tokens(rows, seed=4, index=1_000, **settings)
+    again = masking.mask_tokens(rows, seed=4, index=1_000, **settings)
     for name in batch:
         np.testing.assert_array_equal(batch[name].numpy(), again[name].numpy())
     for other in (
-        data.mask_tokens(rows, seed=5, index=1_000, **settings),
-        data.mask_tokens(rows, seed=4, index=1_064, **settings),
-        data.mask_tokens(rows, seed=4, index=1_000, stream=1, **settings),
+        masking.mask_tokens(rows, seed=5, index=1_000, **settings),
+        masking.mask_tokens(rows, seed=4, index=1_064, **settings),
+        masking.mask_tokens(rows, seed=4, index=1_000, stream=1, **settings),
     ):
         differs = (other["mask_positions"].numpy() != batch["mask_positions"].numpy()).any(1)
         assert differs.mean() > 0.8
@@ -218,15 +219,15 @@ def test_edge_rows_no_candidates_one_candidate_and_the_cap():
             [CLS] + list(range(5, 19)) + [SEP],  # 14 candidates: round(2.1) = 2
         ]
     )
-    out = data.mask_tokens(rows, seed=0, index=0, vocab_size=50, max_predictions=3)
+    out = masking.mask_tokens(rows, seed=0, index=0, vocab_size=50, max_predictions=3)
     weights, positions = out["mask_weights"].numpy(), out["mask_positions"].numpy()
     assert weights.sum(1).tolist() == [0, 1, 1, 2]
     assert positions[0].tolist() == [0, 0, 0] and positions[1].tolist() == [1, 0, 0]
     assert positions[2, 0] == 2 and out["mask_ids"].numpy()[2].tolist() == [UNK, 0, 0]
-    capped = data.mask_tokens(rows[3], seed=0, index=0, vocab_size=50, max_predictions=1)
+    capped = masking.mask_tokens(rows[3], seed=0, index=0, vocab_size=50, max_predictions=1)
     assert capped["mask_weights"].numpy().tolist() == [1.0]
     with pytest.raises(ValueError, match="max_predictions must be in 1..16"):
-        data.mask_tokens(rows, seed=0, index=0, vocab_size=50, max_predictions=17)
+        masking.mask_tokens(rows, seed=0, index=0, vocab_size=50, max_predictions=17)
 
 
 # --- the pipeline ------------------------------------------------------------------------------
@@ -267,7 +268,7 @@ def test_batches_have_the_keras_hub_format_and_static_shapes(record_dir):
         str(record_dir), seq_length=LENGTH, global_batch_size=10, vocab_size=VOCAB
     )
     x_spec, y_spec, w_spec = dataset.element_spec
-    slots = data.max_predictions_for(LENGTH)
+    slots = masking.max_predictions_for(LENGTH)
     assert {name: (spec.dtype, tuple(spec.shape)) for name, spec in x_spec.items()} == {
         "token_ids": (tf.int32, (10, LENGTH)),
         "segment_ids": (tf.int32, (10, LENGTH)),

@@ -22,12 +22,14 @@ from kcbert_tf.model.keras_internals import (
     draw_dropout_per_replica,
     is_distributed_dataset,
 )
+from kcbert_tf.model.presets import load_model
 
 
 def tiny_model():
-    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.config import BertConfig
+    from kcbert_tf.model.presets import build_model
 
-    return build_masked_lm(json.loads((REPO / "configs" / "kcbert-tiny.json").read_text()))
+    return build_model(BertConfig.from_dict(json.loads((REPO / "configs" / "kcbert-tiny.json").read_text())))
 
 
 def test_keras_tf_optimizer_still_all_reduces_in_the_hook_we_override():
@@ -39,13 +41,21 @@ def test_keras_tf_optimizer_still_all_reduces_in_the_hook_we_override():
 
 
 def test_every_dropout_of_the_model_draws_per_replica():
-    model = tiny_model()
-    dropouts = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+    """A stock KerasHub model's dropouts are switched; a KcBERT task model's already are, as built."""
+    import keras_hub
+
+    stock = keras_hub.models.BertMaskedLM(tiny_model().backbone, preprocessor=None)
+    dropouts = [layer for layer in stock._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
     assert len(dropouts) >= 5  # embeddings, attention probabilities, two per layer
-    switched = draw_dropout_per_replica(model)
+    for layer in dropouts:
+        layer.seed_generator.__class__ = keras.random.SeedGenerator  # as Keras builds them
+    switched = draw_dropout_per_replica(stock)
     assert switched >= len(dropouts)
     assert all(isinstance(layer.seed_generator, ReplicaSeedGenerator) for layer in dropouts)
-    assert draw_dropout_per_replica(model) == 0  # idempotent
+    assert draw_dropout_per_replica(stock) == 0  # idempotent
+    ours = tiny_model()
+    assert all(isinstance(layer.seed_generator, ReplicaSeedGenerator)
+               for layer in ours._flatten_layers() if isinstance(layer, keras.layers.Dropout))
 
 
 def test_outside_replicas_the_seeds_and_checkpoint_layout_are_unchanged():
@@ -127,5 +137,5 @@ def test_a_model_built_for_loading_starts_at_zeros_and_loads_every_weight(tmp_pa
     from kcbert_tf.model.config import BertConfig
 
     written = ModelDir.write(str(tmp_path), BertConfig.from_dict(config), vocab, saved)
-    for a, b in zip(saved.weights, written.load_model().weights, strict=True):
+    for a, b in zip(saved.weights, load_model(written).weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())

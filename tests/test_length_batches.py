@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kcbert_tf.model.classifier import build_classifier
+from kcbert_tf.model.presets import build_model
 from kcbert_tf.model.config import BertConfig
 from kcbert_tf.tasks.length_batches import EAGER_MAX_ROWS, compiled_forward, eager_for_small_inputs, predict_by_length
 
@@ -16,7 +16,7 @@ from kcbert_tf.tasks.length_batches import EAGER_MAX_ROWS, compiled_forward, eag
 def classifier():
     config = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=32).with_labels(["a", "b", "c"])
-    return build_classifier(config)
+    return build_model(config)
 
 
 def _rows(count: int, width: int, seed: int = 0) -> dict:

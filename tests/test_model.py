@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import model_config
-from kcbert_tf.model.config import BertConfig, ConfigError, read_model_config
-from kcbert_tf.model.masked_lm import build_masked_lm
+from kcbert_tf.errors import ConfigError
+from kcbert_tf.model.config import BertConfig, read_model_config
 from kcbert_tf.model.model_dir import ModelDir
+from kcbert_tf.model.presets import build_model, load_model
 
 TINY = model_config(vocab_size=97, max_position_embeddings=40, attention_probs_dropout_prob=0.2)
 
@@ -71,7 +72,7 @@ def test_logits_match_transformers_bert_for_masked_lm(hidden_act):
         for name, tensor in hf.named_parameters():
             if "LayerNorm" in name or name.endswith("bias"):
                 tensor.add_(torch.randn_like(tensor) * 0.1)
-    model = build_masked_lm(BertConfig.from_dict(config))
+    model = build_model(BertConfig.from_dict(config))
     copy_hf_weights_to_keras(hf, model)
 
     rng = np.random.default_rng(0)
@@ -90,7 +91,7 @@ def test_logits_match_transformers_bert_for_masked_lm(hidden_act):
 
 
 def test_dropout_rates_and_initializer_follow_the_config():
-    model = build_masked_lm(BertConfig.from_dict({**TINY, "initializer_range": 0.5}))
+    model = build_model(BertConfig.from_dict({**TINY, "initializer_range": 0.5}))
     layer = model.backbone.transformer_layers[0]
     assert layer._self_attention_layer._dropout_layer.rate == 0.2
     assert layer._self_attention_dropout.rate == 0.1 and layer._feedforward_dropout.rate == 0.1
@@ -103,11 +104,11 @@ def test_model_dir_round_trip_and_config_round_trip(tmp_path):
     import keras
 
     config = BertConfig.from_dict(TINY)
-    model = build_masked_lm(config)
+    model = build_model(config)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"t{i}" for i in range(92)]
     ModelDir.write(str(tmp_path / "m"), config, vocab, model)
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.weights.h5", "vocab.txt"]
-    again = ModelDir.read(tmp_path / "m").load_masked_lm()
+    again = load_model(tmp_path / "m")
     for a, b in zip(model.weights, again.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert read_model_config(tmp_path / "m") == config
@@ -117,9 +118,9 @@ def test_model_dir_round_trip_and_config_round_trip(tmp_path):
 
 def test_vocab_config_mismatch_is_a_clear_error(tmp_path):
     config = BertConfig.from_dict(TINY)
-    ModelDir.write(str(tmp_path), config, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"], build_masked_lm(config))
+    ModelDir.write(str(tmp_path), config, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"], build_model(config))
     with pytest.raises(ConfigError, match="6 tokens but .*vocab_size 97"):
-        ModelDir.read(tmp_path).load_masked_lm()
+        load_model(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -145,7 +146,7 @@ def test_weights_of_another_config_are_refused(tmp_path):
 
     config = BertConfig.from_dict(TINY)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"t{i}" for i in range(92)]
-    ModelDir.write(str(tmp_path), config, vocab, build_masked_lm(config))
+    ModelDir.write(str(tmp_path), config, vocab, build_model(config))
     (tmp_path / "config.json").write_text(json.dumps({**TINY, "num_hidden_layers": 1}))
     with pytest.raises(ConfigError, match="weights and the config are from different models"):
-        ModelDir.read(tmp_path).load_masked_lm()
+        load_model(tmp_path)

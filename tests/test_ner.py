@@ -144,11 +144,14 @@ def test_klue_ner_learns_beyond_all_o_predicts_spans_and_exports_to_transformers
     from seqeval.metrics.sequence_labeling import get_entities
 
     from kcbert_tf.model.model_dir import ModelDir
-    from kcbert_tf.tasks.ner.token_labels import ner_features, predicted_unit_tags
+    from kcbert_tf.model.presets import load_model
+    from kcbert_tf.tasks.ner.token_labels import ner_features
+    from kcbert_tf.tasks.ner.token_labels import predicted_unit_tags
+    from kcbert_tf.text.tokenizer import KcBertWordPiece
 
     source = ModelDir.read(out)
-    features = ner_features(source.tokenizer(), sentences, 50)
-    tags = predicted_unit_tags(source.load_model().predict(features["inputs"], verbose=0), sentences, features["spans"], record["labels"])
+    features = ner_features(KcBertWordPiece(source.vocab), sentences, 50)
+    tags = predicted_unit_tags(load_model(source).predict(features["inputs"], verbose=0), sentences, features["spans"], record["labels"])
     for sentence, block, sentence_tags in zip(sentences, blocks_out, tags):
         lines = block.strip("\n").split("\n")
         assert lines[0] == f"## line {sentences.index(sentence) + 1}\t{sentence.text}"
@@ -171,3 +174,30 @@ def test_an_eval_tag_training_never_saw_is_one_line_and_nothing_is_written(dropo
                 "--init", str(dropout_free_model_dir), "--output", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "tag(s) ['B-EVENT'] never occur in" in err[-1] and not (tmp_path / "out").exists()
+
+
+def test_a_ner_task_registered_under_a_name_of_its_own_reads_the_format_its_settings_name(capsys):
+    """The file format is a setting, not the task's name: ``naver-ner`` registered with the
+    word-tags settings reads word<TAB>tags files, and its record keeps the format for predict."""
+    import dataclasses
+
+    from kcbert_tf.model.tokenizer import KcBertTokenizer
+    from kcbert_tf.tasks.contract import TaskFiles
+    from kcbert_tf.tasks.ner.task import NerSettings, NerTask
+    from kcbert_tf.tasks.registry import preset, register_task, unregister_task
+
+    settings = dataclasses.replace(preset("word-tags").settings, max_seq_length=32)
+    register_task("naver-ner", NerTask, settings)
+    try:
+        chosen = preset("naver-ner")
+        vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted({c for c in SAMPLE.read_text(encoding="utf-8")
+                                                                          if c.strip()})
+        task = chosen.task("naver-ner", chosen.settings, TaskFiles(str(SAMPLE), str(SAMPLE)),
+                           KcBertTokenizer(vocabulary=vocab))
+        assert task.train_size == len(read_ner_file(SAMPLE, "word-tags"))
+        record = task.record()
+        assert (record.task, record.options, record.max_seq_length) == ("naver-ner", {"file_format": "word-tags"}, 32)
+        with pytest.raises(UserError, match="unknown NER file format 'naver'"):
+            NerSettings("f1", 50, 1, 8, 1e-3, file_format="naver").check()
+    finally:
+        unregister_task("naver-ner")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -30,9 +31,15 @@ def test_preprocess_help_names_every_option():
 def test_sdist_ships_every_module_a_beam_worker_needs(tmp_path):
     """Dataflow workers install this sdist (--extra_package): the jobs and the library must be in it."""
     code = f"from setuptools import build_meta; print(build_meta.build_sdist({str(tmp_path)!r}))"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
+    egg_info = REPO / "kcbert_tf.egg-info"
+    existed = egg_info.exists()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
+        )
+    finally:  # the build's metadata, left in the checkout, would shadow the installed package's
+        if not existed:
+            shutil.rmtree(egg_info, ignore_errors=True)
     assert result.returncode == 0, result.stderr[-2000:]
     name = result.stdout.strip().splitlines()[-1]
     assert name.startswith("kcbert_tf-") and name.endswith(".tar.gz")

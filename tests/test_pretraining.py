@@ -152,10 +152,10 @@ def test_the_optimizer_excludes_what_bert_excludes():
     import keras
 
     from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.presets import build_model
     from kcbert_tf.training.pretraining import TrainConfig, build_optimizer
 
-    model = build_masked_lm(BertConfig.from_dict({**TINY_30K, "vocab_size": 50}))
+    model = build_model(BertConfig.from_dict({**TINY_30K, "vocab_size": 50}))
     optimizer = build_optimizer(TrainConfig(train_steps=100, warmup_steps=10))
     optimizer.build(model.trainable_variables)
     for variable in model.trainable_variables:
@@ -174,16 +174,16 @@ def test_a_short_run_scales_the_recipe_s_warmup(caplog):
     said on the console; an explicit --warmup-steps wins; the recipe's own steps keep its warmup."""
     import logging
 
-    from kcbert_tf.training.pretraining import _train_config, build_arg_parser
+    from kcbert_tf.training.pretraining import load_train_config
 
-    base = ["--config", "c", "--data", "d", "--model-dir", "m", "--train-config", str(REPO / "configs" / "pretrain-base.json")]
+    recipe = str(REPO / "configs" / "pretrain-base.json")
     with caplog.at_level(logging.INFO, logger="kcbert_tf.training.pretraining"):
-        train = _train_config(build_arg_parser().parse_args(base + ["--steps", "600"]))
+        train = load_train_config(recipe, train_steps=600)
     assert (train.train_steps, train.warmup_steps) == (600, 6)
     assert "warmup_steps 6: the recipe's 10000 of 1000000 steps, scaled to --steps 600" in caplog.text
-    explicit = _train_config(build_arg_parser().parse_args(base + ["--steps", "600", "--warmup-steps", "50"]))
+    explicit = load_train_config(recipe, train_steps=600, warmup_steps=50)
     assert explicit.warmup_steps == 50
-    assert _train_config(build_arg_parser().parse_args(base)).warmup_steps == 10_000
+    assert load_train_config(recipe).warmup_steps == 10_000
 
 
 def test_the_reported_loss_is_the_mean_over_real_predictions():
@@ -192,9 +192,9 @@ def test_the_reported_loss_is_the_mean_over_real_predictions():
     predictions whose slot is used, from the same logits."""
     import keras
 
-    from kcbert_tf.training import input_pipeline as data
     from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.masked_lm import build_masked_lm
+    from kcbert_tf.model.presets import build_model
+    from kcbert_tf.training import input_pipeline as data
     from kcbert_tf.training.pretraining import TrainConfig, compile_masked_lm
     from test_input_pipeline import packed_rows, write_records
 
@@ -210,7 +210,7 @@ def test_the_reported_loss_is_the_mean_over_real_predictions():
     used = (w.numpy() > 0)
     assert used.mean() < 0.7  # the case the old loss got wrong: padding slots counted
     keras.utils.set_random_seed(0)
-    model = build_masked_lm(BertConfig.from_dict({**TINY_30K, "vocab_size": 50}))
+    model = build_model(BertConfig.from_dict({**TINY_30K, "vocab_size": 50}))
     compile_masked_lm(model, TrainConfig(train_steps=10, warmup_steps=1), jit_compile=False)
     logits = model.predict(x, verbose=0).astype(np.float64)
     log_probs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(-1, keepdims=True)

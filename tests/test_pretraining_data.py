@@ -18,9 +18,10 @@ from apache_beam.testing.util import BeamAssertException, assert_that
 
 from beam_helpers import reference_kept
 from beam_jobs.pipeline_options import LOCAL_RUNNER
-from beam_jobs.pretraining_data import STATS_KEYS, PretrainingData
+from beam_jobs.pretraining_data import STATS_KEYS, PretrainingData, make_pretraining_data
 from conftest import reference_tokenizer
 from kcbert_tf.cli import main as cli
+from kcbert_tf.errors import UserError
 from kcbert_tf.text.records import (
     CorruptRecord,
     read_tfrecord_frames,
@@ -270,6 +271,39 @@ def test_cli_reads_text_files_a_comment_a_line(tiny, tmp_path):
         1,
         len(COMMENTS),
     )
+
+
+def test_python_call_packs_exactly_the_ids_of_the_tokenizer(tiny, tmp_path):
+    """``make_pretraining_data`` called from Python (no argv): the sequences hold exactly the ids
+    that ``KcBertWordPiece`` gives each comment, and the automatic sizes of a tiny input are 1."""
+    from kcbert_tf.text.tokenizer import KcBertWordPiece
+
+    vocab, cleaned, reference = tiny
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="^--pack-groups must be >= 0, got -1$"):
+        make_pretraining_data(str(cleaned), str(vocab), str(out), pack_groups=-1)
+    assert not out.exists()  # refused before Beam starts
+
+    stats = make_pretraining_data(
+        str(cleaned), str(vocab.parent), str(out), max_seq_length=16, seed=4
+    )
+    tokens = vocab.read_text(encoding="utf-8").splitlines()
+    ids = KcBertWordPiece(tokens).encode(COMMENTS)
+    assert ids == reference  # the tokenizer the job uses agrees with transformers here
+    sequences = read_sequences(out, 16)
+    assert_every_token_once(ids, sequences, 16)
+    assert (stats["comments"], stats["tokens"], stats["sequences"]) == (
+        len(COMMENTS),
+        sum(map(len, ids)),
+        len(sequences),
+    )
+    assert stats["unk_tokens"] == sum(i.count(UNK) for i in ids)
+    settings = ("max_seq_length", "seed", "pack_groups", "num_shards")
+    assert [stats[key] for key in settings] == [16, 4, 1, 1]
+    assert stats["input"] == str(cleaned / "*.tfrecord*") and stats["vocab"] == str(vocab.parent)
+    assert [p.name for p in out.glob("*.tfrecord")] == ["pretraining-00000-of-00001.tfrecord"]
+    assert (out / "vocab.txt").read_text(encoding="utf-8").splitlines() == tokens
+    assert stats == json.loads((out / "stats.json").read_text())
 
 
 def test_output_with_records_is_refused_unless_overwrite(tiny, tmp_path, capsys):

@@ -28,7 +28,8 @@ def test_korquad_fine_tunes_answers_predicts_and_exports(korquad, dropout_free_m
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     record = json.loads((out / "task.json").read_text(encoding="utf-8"))
     assert (record["task"], record["head"], record["max_seq_length"]) == ("korquad", "question_answering", 96)
-    assert record["qa"] == {"doc_stride": 48, "max_query_length": 24, "max_answer_length": 30}
+    assert record["options"] == {"doc_stride": 48, "max_query_length": 24, "max_answer_length": 30}
+    assert record["segments"] == 2
     assert "head" not in metrics and set(metrics["best"]) >= {"exact_match", "f1"}
     assert 0 <= metrics["best"]["exact_match"] <= metrics["best"]["f1"] <= 100
 
@@ -40,11 +41,12 @@ def test_korquad_fine_tunes_answers_predicts_and_exports(korquad, dropout_free_m
     for example in held_out:
         assert predictions[example.id] in example.context  # a span of its own context
 
-    from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.model.presets import load_model
     from kcbert_tf.tasks.qa.task import predict_answers
 
-    source = ModelDir.read(out)
-    assert predict_answers(source, source.task, held_out) == predictions
+    answerer = load_model(out)  # its preprocessor holds the windows it was trained with
+    assert (answerer.preprocessor.doc_stride, answerer.preprocessor.max_query_length) == (48, 24)
+    assert predict_answers(answerer, held_out) == predictions
 
     assert cli(["export-hf", "--model-dir", str(out), "--output", str(tmp_path / "hf")]) == 0
     from transformers import AutoModelForQuestionAnswering

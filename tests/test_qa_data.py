@@ -318,7 +318,7 @@ def test_the_in_graph_tokenizer_gives_the_same_features(kcbert_vocab, dev, dev_f
 
     tokenizer = load_tokenizer(kcbert_vocab)
     if not hasattr(tokenizer, "encode_with_offsets"):
-        pytest.skip("KcBertTokenizer.encode_with_offsets has not landed yet")
+        pytest.skip("KcBertWordPiece.encode_with_offsets has not landed yet")
     for training, theirs in zip((True, False), dev_features):
         mine = features_with_tokenizer(dev, tokenizer, training=training)
         for name in ("token_ids", "segment_ids", "padding_mask", "example_index", "start_positions", "end_positions"):

@@ -16,7 +16,7 @@ import pytest
 from conftest import randomize, reference_tokenizer
 from kcbert_tf.text.cleaning import clean
 from kcbert_tf.model.config import BertConfig
-from kcbert_tf.model.masked_lm import build_masked_lm
+from kcbert_tf.model.presets import build_model
 from kcbert_tf.model.model_dir import ModelDir
 from kcbert_tf.cli import main as cli
 from kcbert_tf.conversion.saved_model import PROG, export_saved_model
@@ -30,6 +30,8 @@ SHORT = 16  # a second export, where most comments and pairs need truncating
 OUTPUT_NAMES = (
     "token_ids", "segment_ids", "padding_mask", "sequence_output", "pooled_output", "mlm_logits"
 )
+#: The texts as the model saw them (a masked LM takes them as given).
+TEXT_OUTPUTS = {"single": ("text",), "pair": ("text_a", "text_b")}
 
 LOAD_AND_RUN = textwrap.dedent(
     """
@@ -74,7 +76,7 @@ def tiny(kcbert_vocab, tmp_path_factory):
         vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=MAX_POSITIONS,
     )
-    model = build_masked_lm(config)
+    model = build_model(config)
     randomize(model)
     model_dir = tmp_path_factory.mktemp("model")
     ModelDir.write(str(model_dir), config, vocab, model)
@@ -150,7 +152,7 @@ def test_saved_model_in_a_process_with_only_tensorflow_matches_transformers_and_
             want = transformers_ids(reference, length, *args)
             prefix = f"{length}__{signature}__"
             names = sorted(key[len(prefix):] for key in got if key.startswith(prefix))
-            assert names == sorted(OUTPUT_NAMES)
+            assert names == sorted(OUTPUT_NAMES + TEXT_OUTPUTS[signature])
             for key, value in want.items():
                 assert got[prefix + key].dtype == np.int32
                 np.testing.assert_array_equal(got[prefix + key], value, err_msg=prefix + key)
@@ -199,8 +201,8 @@ def test_a_fine_tuned_classifier_exports_with_clean_in_the_graph_and_matches_tra
 ):
     """Raw, uncleaned comments in; clean() (Python) + transformers' ids + the Keras classifier
     are the reference for the labels, probabilities and scores that come out."""
-    from kcbert_tf.model.classifier import build_classifier
-    from kcbert_tf.model.task_record import TaskColumns, TaskRecord
+    from kcbert_tf.model.presets import build_model
+    from kcbert_tf.model.task_record import TaskRecord
 
     vocab = read_vocab(kcbert_vocab)
     base = BertConfig(
@@ -211,16 +213,17 @@ def test_a_fine_tuned_classifier_exports_with_clean_in_the_graph_and_matches_tra
     models, exports = {}, {}
     for name, labels in (("classes", ["부정", "중립", "긍정"]), ("score", None)):
         config = base.with_labels(labels)
-        model = build_classifier(config)
+        model = build_model(config)
         randomize(model, seed=len(name))
         model_dir = tmp_path / name
-        record = TaskRecord("custom", config.head, length, clean=True, labels=None if labels is None else tuple(labels),
-                            columns=TaskColumns("text", "label"))
+        record = TaskRecord("custom", config.head, length, clean=True, labels=None if labels is None else tuple(labels))
         ModelDir.write(str(model_dir), config, vocab, model, task=record)
         models[name] = model
         exports[name] = export_saved_model(model_dir, tmp_path / f"sm-{name}")
-        info = json.loads((pathlib.Path(exports[name]) / "assets" / "export.json").read_text())
-        assert info["max_seq_length"] == length and info["clean_in_graph"] is True and info["labels"] == labels
+        assets = pathlib.Path(exports[name]) / "assets"
+        described = json.loads((assets / "task.json").read_text())  # the task record the export was made with
+        assert (described["max_seq_length"], described["clean"], described["labels"]) == (length, True, labels)
+        assert json.loads((assets / "export.json").read_text())["kind"] == ("regressor" if labels is None else "classifier")
 
     raw = news_comments.read_text(encoding="utf-8").split("\n")[:2000]
     raw = [text for text in raw if text != clean(text)][:40]  # comments that cleaning changes
@@ -391,7 +394,7 @@ def test_existing_output_is_kept_without_overwrite_and_replaced_whole_with_it(
     assert code == 0, err
     assert not (output / "keep.txt").exists()
     assert (output / "saved_model.pb").is_file() and (output / "variables").is_dir()
-    assert json.loads((output / "assets" / "export.json").read_text())["max_seq_length"] == 8
+    assert json.loads((output / "assets" / "task.json").read_text())["max_seq_length"] == 8
     # Each weight is saved once (tracking the Keras model as well would save them twice).
     saved = sum(p.stat().st_size for p in (output / "variables").iterdir())
     assert saved < 1.2 * (model_dir / "model.weights.h5").stat().st_size

@@ -9,7 +9,7 @@ import sys
 
 from kcbert_tf.model.config import BertConfig
 from kcbert_tf.model.model_dir import ModelDir
-from kcbert_tf.model.task_record import TaskColumns, TaskRecord
+from kcbert_tf.model.task_record import TaskRecord
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "좋", "##아", "싫", "##어"]
 NOT_NEEDED = ("torch", "transformers", "apache_beam", "sklearn", "scipy", "soynlp")
@@ -23,12 +23,13 @@ print(json.dumps({"code": code, "modules": sorted({name.split(".")[0] for name i
 
 
 def test_predict_imports_only_what_it_uses(tmp_path):
-    from kcbert_tf.model.classifier import build_classifier
+    from kcbert_tf.model.presets import build_model
 
     config = BertConfig(vocab_size=len(VOCAB), hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=16, max_position_embeddings=16).with_labels(["neg", "pos"])
-    record = TaskRecord("custom", config.head, 16, clean=True, labels=("neg", "pos"), columns=TaskColumns("text", "label"))
-    ModelDir.write(str(tmp_path / "model"), config, VOCAB, build_classifier(config), task=record)
+    record = TaskRecord("custom", config.head, 16, clean=True, labels=("neg", "pos"),
+                        options={"columns": {"text": "text", "label": "label", "text_pair": None}})
+    ModelDir.write(str(tmp_path / "model"), config, VOCAB, build_model(config), task=record)
     (tmp_path / "in.tsv").write_text("text\n좋아 ㅋㅋㅋㅋ\n싫어\n", encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-c", RUN, "predict", "--model", str(tmp_path / "model"), "--input", str(tmp_path / "in.tsv"),

@@ -1,21 +1,26 @@
-"""The task contract is enough: a task defined in this file alone (its own JSON-lines reader, its
-own metric, its own prediction format) is registered, fine-tuned by ``kcbert-tf finetune`` and
-used by ``kcbert-tf predict`` without a line of the library changed; its predictions are those
+"""The task contract is enough: a task defined in a package of its own (tests/data/stars_task: its
+own JSON-lines reader, metric, settings flag and prediction format, and one entry point in its
+pyproject.toml) is installed, fine-tuned by ``kcbert-tf finetune --task`` and used by
+``kcbert-tf predict`` without a line of the library changed; its predictions are those
 transformers gives for the exported model."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
-import numpy as np
 import pytest
 
-from conftest import shared_file
+from conftest import REPO, shared_file
 from kcbert_tf.cli import main as cli
-from kcbert_tf.model.task_record import TaskRecord
-from kcbert_tf.tasks.contract import FineTuningTask, TaskSettings
-from kcbert_tf.tasks.registry import register_task, unregister_task
+from kcbert_tf.errors import UserError
+from kcbert_tf.tasks.finetuning import task_settings
+from kcbert_tf.tasks.registry import preset, register_task, task_names, unregister_task
 
+PACKAGE = REPO / "tests" / "data" / "stars_task"
 STARS = ["1", "5"]
 
 
@@ -24,103 +29,66 @@ def read_jsonl(path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def within_one_star(predicted: list[str], gold: list[str]) -> float:
-    """The toy task's own metric: the share of predictions at most one star off."""
-    return float(np.mean([abs(int(p) - int(g)) <= 1 for p, g in zip(predicted, gold)]))
-
-
-class StarsTask(FineTuningTask):
-    """Star ratings from JSON lines ``{"review": ..., "stars": "1" | "5"}``."""
-
-    head = "sequence_classification"
-
-    def __init__(self, settings, files):
-        super().__init__(settings, files)
-        self.train = read_jsonl(files.train)[: files.limit_train or None]
-        self.evaluation = read_jsonl(files.eval)
-        self.labels = STARS
-        self.train_size = len(self.train)
-
-    def describe(self) -> str:
-        return f"{len(self.train)} train / {len(self.evaluation)} eval reviews"
-
-    def model_config(self, config):
-        return config.with_labels(self.labels)
-
-    def compile_args(self) -> dict:
-        import keras
-
-        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
-
-    def _inputs(self, tokenizer, rows):
-        return _pack(tokenizer, rows, self.settings.max_seq_length)
-
-    def train_dataset(self, tokenizer, batch_size, seed, epochs):
-        import tensorflow as tf
-
-        inputs = self._inputs(tokenizer, self.train)
-        targets = np.asarray([STARS.index(row["stars"]) for row in self.train], np.int32)
-        data = tf.data.Dataset.from_tensor_slices((inputs, targets)).shuffle(len(self.train), seed=seed)
-        return data.batch(batch_size, drop_remainder=True).repeat(epochs)
-
-    def evaluate(self, model, tokenizer, batch_size):
-        logits = model.predict(self._inputs(tokenizer, self.evaluation), batch_size=batch_size, verbose=0)
-        return {"within_one": within_one_star([STARS[i] for i in logits.argmax(-1)], [r["stars"] for r in self.evaluation])}
-
-    def record(self, config) -> TaskRecord:
-        return TaskRecord(self.settings.name, self.head, self.settings.max_seq_length, clean=False,
-                          labels=tuple(self.labels), options={"format": "jsonl"})
-
-    @classmethod
-    def predict_file(cls, source, task, input_path, output_path, *, batch_size):
-        rows = read_jsonl(input_path)
-        model, tokenizer = source.load_model(), source.tokenizer()
-        logits = model.predict(_pack(tokenizer, rows, task.max_seq_length), batch_size=batch_size, verbose=0)
-        stars = [task.labels[i] for i in logits.argmax(-1)]
-        with open(output_path, "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps({"review": row["review"], "stars": star}, ensure_ascii=False) + "\n"
-                              for row, star in zip(rows, stars))
-        return stars
-
-
-def _pack(tokenizer, rows, length):
-    import tensorflow as tf
-
-    from kcbert_tf.text.model_inputs import pack_fixed
-
-    return pack_fixed(tokenizer, tf.constant([row["review"] for row in rows]), None, length)
-
-
 @pytest.fixture
-def stars_task():
-    """The task registered for one test, and removed after it (the registry is the library's)."""
-    register_task(StarsTask, TaskSettings("toy-stars", "within_one", 32, 2, 16, 1e-3, clean=False))
-    yield "toy-stars"
-    unregister_task("toy-stars")
+def stars_module(monkeypatch):
+    """The package's module, importable from its source (not installed)."""
+    monkeypatch.syspath_prepend(str(PACKAGE))
+    import stars_task
+
+    return stars_task
+
+
+def test_a_task_registered_in_this_process_is_found_and_reads_only_its_own_flags(stars_module):
+    register_task("toy-stars-here", stars_module.StarsTask, stars_module.STARS_TASK.settings)
+    try:
+        assert "toy-stars-here" in task_names() and preset("toy-stars-here").task is stars_module.StarsTask
+        cls, settings = task_settings("toy-stars-here", {"review_field": "text", "epochs": 3})
+        assert (cls, settings.review_field, settings.epochs) == (stars_module.StarsTask, "text", 3)
+        with pytest.raises(UserError, match="--task toy-stars-here does not read --doc-stride"):
+            task_settings("toy-stars-here", {"doc_stride": 64})
+    finally:
+        unregister_task("toy-stars-here")
+    assert "toy-stars-here" not in task_names()
 
 
 @pytest.mark.slow
-def test_a_task_defined_here_fine_tunes_and_predicts_through_the_contract(tmp_path, dropout_free_model_dir, stars_task):
+def test_a_task_from_an_installed_package_fine_tunes_and_predicts_through_the_contract(tmp_path, dropout_free_model_dir):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    # Install the package (its own files and its one entry point) outside the checkout.
+    shutil.copytree(PACKAGE, tmp_path / "pkg", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    site = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--target", str(site), str(tmp_path / "pkg")], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr[-2000:]
 
     lines = shared_file("nsmc/train.txt").read_text(encoding="utf-8").split("\n")[1:]
     rows = [{"review": text, "stars": STARS[int(label)]}
             for _, text, label in (line.split("\t") for line in lines if line.count("\t") == 2) if text.strip()]
     for name, part in (("train", rows[:320]), ("eval", rows[320:400]), ("new", rows[400:460])):
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), encoding="utf-8")
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part),
+                                               encoding="utf-8")
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)]), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def kcbert_tf(*argv):
+        result = subprocess.run([sys.executable, "-m", "kcbert_tf.cli", *map(str, argv)], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
 
     out = tmp_path / "stars"
-    assert cli(["finetune", "--task", stars_task, "--train", str(tmp_path / "train.jsonl"), "--eval",
-                str(tmp_path / "eval.jsonl"), "--init", str(dropout_free_model_dir), "--output", str(out)]) == 0
+    kcbert_tf("finetune", "--task", "toy-stars", "--train", tmp_path / "train.jsonl", "--eval", tmp_path / "eval.jsonl",
+              "--init", dropout_free_model_dir, "--output", out, "--review-field", "review")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metric"] == "within_one" and len(metrics["epochs"]) == 2
     assert metrics["best"]["within_one"] == max(epoch["within_one"] for epoch in metrics["epochs"])
     record = json.loads((out / "task.json").read_text())
-    assert (record["task"], record["labels"], record["options"]) == ("toy-stars", STARS, {"format": "jsonl"})
+    assert (record["task"], record["labels"], record["options"]) == (
+        "toy-stars", STARS, {"format": "jsonl", "review_field": "review"})
 
-    assert cli(["predict", "--model", str(out), "--input", str(tmp_path / "new.jsonl"),
-                "--output", str(tmp_path / "predicted.jsonl")]) == 0
+    kcbert_tf("predict", "--model", out, "--input", tmp_path / "new.jsonl", "--output", tmp_path / "predicted.jsonl")
     predicted = [row["stars"] for row in read_jsonl(tmp_path / "predicted.jsonl")]
 
     # The reference: the model exported to transformers, on transformers' ids.

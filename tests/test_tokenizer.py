@@ -13,7 +13,7 @@ import pytest
 from conftest import reference_tokenizer
 from kcbert_tf.text import bert_char_classes
 from kcbert_tf.text.cleaning import clean
-from kcbert_tf.text.tokenizer import KcBertTokenizer, load_tokenizer
+from kcbert_tf.text.tokenizer import KcBertWordPiece, load_tokenizer
 from kcbert_tf.text.vocab import VocabError, read_vocab
 
 EDGE_CASES = [
@@ -195,7 +195,7 @@ def test_saved_model_tokenizes_in_a_process_with_only_tensorflow(kcbert, tmp_pat
 
 def test_config_round_trip(kcbert):
     tokenizer, _ = kcbert
-    again = KcBertTokenizer.from_config(tokenizer.get_config())
+    again = KcBertWordPiece.from_config(tokenizer.get_config())
     assert again.vocabulary == tokenizer.vocabulary
     assert again.encode(EDGE_CASES) == tokenizer.encode(EDGE_CASES)
 

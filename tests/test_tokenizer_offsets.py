@@ -6,7 +6,7 @@ import pytest
 
 from conftest import reference_tokenizer, shared_file
 from kcbert_tf.text.cleaning import clean
-from kcbert_tf.text.tokenizer import KcBertTokenizer, load_tokenizer
+from kcbert_tf.text.tokenizer import KcBertWordPiece, load_tokenizer
 
 ZWSP = "\u200b"
 
@@ -165,7 +165,7 @@ def test_random_strings_from_every_character_class(kcbert, seed):
 
 def test_small_vocab_spans_slice_the_text():
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "ㅋㅋ", "좋", "##아", "!"]
-    tokenizer = KcBertTokenizer(vocab)
+    tokenizer = KcBertWordPiece(vocab)
     text = "ㅋㅋ\u200b 좋\u200b아!!😂 [MASK]\t좋"
     ((ids, spans),) = tokenizer.encode_with_offsets([text])
     assert ids == tokenizer.encode([text])[0] == [5, 6, 7, 8, 8, 1, 4, 6]

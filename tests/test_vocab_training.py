@@ -15,8 +15,9 @@ import pytest
 
 from kcbert_tf.text.cleaning import clean
 from kcbert_tf.cli import main as cli
+from kcbert_tf.errors import UserError
 from kcbert_tf.text.records import text_example
-from kcbert_tf.training.vocab_training import sample_texts, train_vocab
+from kcbert_tf.training.vocab_training import sample_texts, train_tokenizer, train_vocab
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 DEMO = pathlib.Path(__file__).resolve().parents[1] / "kcbert_tf" / "resources" / "demo_comments.txt"
@@ -261,6 +262,30 @@ def test_cli_end_to_end_on_preprocess_records(tmp_path, capsys, monkeypatch):
     tokenizer = auto_tokenizer(out, monkeypatch)
     assert len(tokenizer) == len(vocab)
     assert (stats["unk_tokens"], stats["total_tokens"]) == reference_unk(tokenizer, texts)
+
+
+def test_python_call_writes_specials_first_and_counts_the_texts(tmp_path, capsys):
+    """``train_tokenizer`` called from Python (no argv): vocab.txt starts with the special tokens,
+    and the stats count the texts as a plain reading of the file does."""
+    texts = demo_texts()
+    source = tmp_path / "demo.txt"
+    source.write_text("\n".join(texts[:40] + ["   "] + texts[40:]) + "\n", encoding="utf-8")
+    out = tmp_path / "vocab"
+    for bad, flag in (({"sample_rate": 0.0}, "--sample-rate"), ({"vocab_size": 5}, "--vocab-size")):
+        with pytest.raises(UserError, match=f"^{flag} must be"):
+            train_tokenizer(str(source), str(out), **bad)
+    assert not out.exists()  # refused before anything is read or written
+
+    stats = train_tokenizer(str(source), str(out), vocab_size=2000, limit_alphabet=500, seed=3)
+    vocab = read_vocab(out)
+    assert vocab[:5] == SPECIALS and len(vocab) == len(set(vocab)) == stats["vocab_size"] <= 2000
+    lines = source.read_text(encoding="utf-8").splitlines()
+    blank = sum(not line.strip() for line in lines)
+    assert (stats["texts_read"], stats["blank_texts"]) == (len(lines), blank) == (len(texts) + 1, 1)
+    assert stats["texts_sampled"] == len(texts)  # sample rate 1: every non-blank text
+    assert (stats["vocab_size_requested"], stats["limit_alphabet"], stats["seed"]) == (2000, 500, 3)
+    assert stats == json.loads((out / "vocab_stats.json").read_text(encoding="utf-8"))
+    assert f"texts read:    {len(lines):,} (1 blank, skipped)" in capsys.readouterr().out
 
 
 def test_overwrite_replaces_only_when_asked(tmp_path, capsys):

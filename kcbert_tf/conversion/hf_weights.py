@@ -13,8 +13,8 @@ as transformers saves them (``cls.predictions.decoder.*`` are not stored).
 Example:
 
 >>> from kcbert_tf.model.config import BertConfig
->>> from kcbert_tf.model.masked_lm import build_masked_lm
->>> model = build_masked_lm(BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1,
+>>> from kcbert_tf.model.presets import build_model
+>>> model = build_model(BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1,
 ...     num_attention_heads=2, intermediate_size=16, max_position_embeddings=10))
 >>> tensors = keras_to_hf(model)
 >>> tensors["bert.encoder.layer.0.attention.self.query.weight"].shape
@@ -26,6 +26,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Callable
 
@@ -210,8 +211,6 @@ def assign_hf_tensors(model, tensors: dict[str, np.ndarray], source: str) -> dic
 def read_hf_tensors(directory: str, allow_pickle: bool = False) -> dict[str, np.ndarray]:
     """The tensors of a Hugging Face checkpoint directory: ``model.safetensors`` (or its sharded
     form), or ``pytorch_model.bin`` when ``allow_pickle`` (loading a pickle runs code)."""
-    import json
-
     from safetensors.numpy import load_file
 
     single = os.path.join(directory, "model.safetensors")

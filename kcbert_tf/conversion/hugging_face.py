@@ -9,7 +9,8 @@ included), ``vocab.txt``, ``tokenizer_config.json``, ``special_tokens_map.json``
 Import reads ``BertForMaskedLM``, ``BertForPreTraining`` and ``BertModel`` checkpoints and the
 three task heads into a model directory (``ModelDir.read``, ``pretrain --init``, ``finetune
 --init`` and ``export-hf`` take it); a task head gets its task record back from ``task.json``, or
-one with defaults (:func:`kcbert_tf.model.task_record.default_record`), so ``predict`` can use it.  Both verify before they finish: the written result is loaded back, a fixed batch of comments
+one with defaults (:meth:`kcbert_tf.model.task_record.TaskRecord.default`: the full length, the
+registry's task for the head), so ``predict`` and ``from_preset`` can use it.  Both verify before they finish: the written result is loaded back, a fixed batch of comments
 goes through the Keras model and the transformers model, and the logits (for a bare ``BertModel``,
 the last hidden states) must agree within :data:`TOLERANCE`; the output directory is staged under
 a temporary name and renamed only then.
@@ -26,15 +27,23 @@ import argparse
 import json
 import logging
 import os
+from importlib import resources
 from typing import Sequence
 
 import numpy as np
 
+from kcbert_tf.command_calls import call_with_flags
 from kcbert_tf.errors import UserError
+from kcbert_tf.model.config import BertConfig
 from kcbert_tf.model.heads import MASKED_LM, head
+from kcbert_tf.model.model_dir import WEIGHTS_FILE, ModelDir, check_vocab_matches
+from kcbert_tf.model.task_record import TaskRecord
 from kcbert_tf.output_dir import check_output_dir, staged_output
+from kcbert_tf.text.cleaning import clean
+from kcbert_tf.text.vocab import read_vocab, write_tokenizer_dir
 
-__all__ = ["TOLERANCE", "ENCODER", "export_hf", "import_hf", "is_hf_directory", "read_model_or_hf", "run_export", "run_import"]
+__all__ = ["TOLERANCE", "ENCODER", "export_hf", "import_hf", "is_hf_directory", "read_model_or_hf", "run_export",
+           "run_import", "build_export_parser", "build_import_parser"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -49,15 +58,12 @@ VERIFY_LENGTH = 64
 def verification_ids(vocab: list[str], max_seq_length: int) -> np.ndarray:
     """A fixed batch: the first comments of the demo corpus, tokenized with the in-graph tokenizer,
     as ``[CLS] ids [SEP]`` padded with ``[PAD]``."""
-    from importlib import resources
-
-    from kcbert_tf.text.cleaning import clean
-    from kcbert_tf.text.tokenizer import KcBertTokenizer
+    from kcbert_tf.text.tokenizer import KcBertWordPiece
 
     corpus = resources.files("kcbert_tf") / "resources" / "demo_comments.txt"
     lines = [clean(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts = lines[:VERIFY_TEXTS - 1] + [max(lines, key=len)]
-    tokenizer = KcBertTokenizer(vocab)
+    tokenizer = KcBertWordPiece(vocab)
     length = min(max_seq_length, VERIFY_LENGTH)
     batch = np.zeros((len(texts), length), dtype=np.int64)
     for row, ids in enumerate(tokenizer.encode(texts)):
@@ -180,18 +186,17 @@ Clean input text as KcBERT did (`kcbert_tf.text.cleaning.clean`) for the best re
 """
 
 
-def export_hf(model_dir: str, output: str, overwrite: bool = False) -> dict:
+def export_hf(model_dir: str, output: str, *, overwrite: bool = False) -> dict:
     """Write and verify the Hugging Face form of a model directory; returns what was checked."""
     from safetensors.numpy import save_file
 
     from kcbert_tf.conversion.hf_weights import keras_to_hf
-    from kcbert_tf.model.model_dir import ModelDir
-    from kcbert_tf.text.vocab import write_tokenizer_dir
+    from kcbert_tf.model.presets import load_model
 
     output_path = check_output_dir(output, overwrite)
     source = ModelDir.read(model_dir)
     config, vocab = source.config, source.vocab
-    model = source.load_model()  # float32, whatever the training precision
+    model = load_model(source, preprocessor=False)  # float32, whatever the training precision
     architecture = config.architecture
     _LOG.info("export-hf: %s -> %s", model_dir, output)
     with staged_output(output_path) as staging:
@@ -218,22 +223,19 @@ def _check_exported_tokenizer(directory: str, vocab: list[str]) -> None:
     """AutoTokenizer on the exported directory must give the in-graph tokenizer's ids."""
     from transformers import AutoTokenizer
 
-    from kcbert_tf.text.tokenizer import KcBertTokenizer
+    from kcbert_tf.text.tokenizer import KcBertWordPiece
 
     texts = ["오늘 경기 정말 최고였다 ㅋㅋㅋ 👍🏻", "[MASK] 자리에 뭐가 들어갈까요?", "漢字 mixed with English 123"]
-    expected = KcBertTokenizer(vocab).encode(texts)
+    expected = KcBertWordPiece(vocab).encode(texts)
     got = AutoTokenizer.from_pretrained(directory)(texts, add_special_tokens=False)["input_ids"]
     if got != expected:
         raise UserError(f"verification failed: AutoTokenizer on {directory} gives other ids than kcbert_tf's tokenizer")
 
 
-def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite: bool = False) -> dict:
+def import_hf(input_dir: str, output: str, *, allow_pickle: bool = False, overwrite: bool = False) -> dict:
     """Convert and verify a Hugging Face BERT checkpoint into a model directory."""
     from kcbert_tf.conversion.hf_weights import SUPPORTED_ARCHITECTURES, ConversionError, assign_hf_tensors, read_hf_tensors
-    from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.model_dir import ModelDir, build_model, check_vocab_matches
-    from kcbert_tf.model.task_record import TaskRecord, default_record
-    from kcbert_tf.text.vocab import read_vocab
+    from kcbert_tf.model.presets import build_model
 
     config_path = os.path.join(input_dir, "config.json")
     if not os.path.isdir(input_dir):
@@ -269,16 +271,19 @@ def import_hf(input_dir: str, output: str, allow_pickle: bool = False, overwrite
         )
     if report["unused"]:
         _LOG.warning("not used (no place in a %s): %s", config.architecture, ", ".join(report["unused"]))
-    # How the model is used: the record export-hf carried along, else defaults for the head.
-    task = TaskRecord.read(input_dir, config.head) or default_record(config)
+    # How the model is used: the record export-hf carried along, else defaults for a task head.
+    task = TaskRecord.read(input_dir, config.head)
+    if task is None and config.head != MASKED_LM:
+        task = TaskRecord.default(config.head, config.max_position_embeddings, config.labels)
     with staged_output(output_path) as staging:
         difference = check_agreement(model, input_dir, vocab, ENCODER if head_missing else config.head)
         ModelDir.write(str(staging), config, vocab, model, task=task)
     print(
         f"import-hf: wrote {output} from {input_dir} ({len(tensors)} tensors; "
         f"{'head freshly initialized; ' if head_missing else ''}agree within {difference:.2e})"
-        + (f"; task record {task.task} ({task.head}, max length {task.max_seq_length}, "
-           f"{'cleaned' if task.clean else 'texts as given'}): override with predict's flags" if task else ""),
+        + (f"; task record {task.task or '(the default for its head)'} ({task.head}, max length "
+           f"{task.max_seq_length}, {'cleaned' if task.clean else 'texts as given'}): override with predict's flags"
+           if task else ""),
         flush=True,
     )
     return {"output": output, "fresh": report["fresh"], "unused": report["unused"], "max_difference": difference}
@@ -291,8 +296,6 @@ HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch
 def is_hf_directory(path: str) -> bool:
     """A Hugging Face model directory (``config.json`` and transformers' weight files) rather
     than a model directory of ours (``model.weights.h5``)."""
-    from kcbert_tf.model.model_dir import WEIGHTS_FILE
-
     if not os.path.isdir(path) or os.path.exists(os.path.join(path, WEIGHTS_FILE)):
         return False
     return os.path.exists(os.path.join(path, "config.json")) and any(
@@ -304,8 +307,6 @@ def read_model_or_hf(path: str, scratch: str, allow_pickle: bool = False):
     """The :class:`~kcbert_tf.model.model_dir.ModelDir` of ``path``: a model directory of ours as
     it is, a Hugging Face BERT directory imported on the fly (converted and verified as
     ``import-hf`` does) into ``scratch``, which must outlive the returned value's use."""
-    from kcbert_tf.model.model_dir import ModelDir
-
     if not is_hf_directory(path):
         return ModelDir.read(path)
     _LOG.info("%s is a Hugging Face directory: importing it (verified as import-hf does)", path)
@@ -314,22 +315,19 @@ def read_model_or_hf(path: str, scratch: str, allow_pickle: bool = False):
     return ModelDir.read(imported)
 
 
-def run_export(argv: Sequence[str] | None = None) -> dict:
-    """``kcbert-tf export-hf``: parse the arguments, export, verify."""
+def build_export_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kcbert-tf export-hf",
-        description="Write a model directory as a Hugging Face BertForMaskedLM directory "
-        "(safetensors, tokenizer files, model card), verified against transformers.",
+        description="Write a model directory in Hugging Face form (safetensors, tokenizer files, model card), "
+        "verified against transformers.",
     )
     parser.add_argument("--model-dir", required=True, help="a pretrain / finetune / import-hf model directory")
     parser.add_argument("--output", required=True, help="the Hugging Face directory to write (local)")
     parser.add_argument("--overwrite", action="store_true", help="replace --output once the new one is verified")
-    args = parser.parse_args(argv)
-    return export_hf(args.model_dir, args.output, args.overwrite)
+    return parser
 
 
-def run_import(argv: Sequence[str] | None = None) -> dict:
-    """``kcbert-tf import-hf``: parse the arguments, import, verify."""
+def build_import_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kcbert-tf import-hf",
         description="Convert a Hugging Face BERT checkpoint (BertForMaskedLM, BertForPreTraining, "
@@ -337,11 +335,21 @@ def run_import(argv: Sequence[str] | None = None) -> dict:
         "BertForQuestionAnswering) with its vocab into a model directory, verified against "
         "transformers; a task head gets a task record (task.json) so that predict can use it.",
     )
-    parser.add_argument("--input", required=True, help="a Hugging Face model directory (config.json, vocab.txt, model.safetensors)")
+    parser.add_argument("--input", dest="input_dir", required=True,
+                        help="a Hugging Face model directory (config.json, vocab.txt, model.safetensors)")
     parser.add_argument("--output", required=True, help="the model directory to write (local)")
     parser.add_argument(
         "--allow-pickle", action="store_true", help="also read pytorch_model.bin (loading a pickle runs code)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace --output once the new one is verified")
-    args = parser.parse_args(argv)
-    return import_hf(args.input, args.output, args.allow_pickle, args.overwrite)
+    return parser
+
+
+def run_export(argv: Sequence[str] | None = None) -> dict:
+    """``kcbert-tf export-hf``: the flags parsed into one :func:`export_hf` call."""
+    return call_with_flags(export_hf, build_export_parser(), argv)
+
+
+def run_import(argv: Sequence[str] | None = None) -> dict:
+    """``kcbert-tf import-hf``: the flags parsed into one :func:`import_hf` call."""
+    return call_with_flags(import_hf, build_import_parser(), argv)

@@ -1,7 +1,8 @@
 """Export a model directory as a TensorFlow SavedModel that takes raw strings (TF Serving, TF Hub).
 
-The SavedModel holds the in-graph tokenizer (:class:`~kcbert_tf.text.tokenizer.KcBertTokenizer`),
-BERT packing and the model, so a caller needs only ``tensorflow`` and ``tensorflow_text`` (for its
+The SavedModel holds the model's own preprocessor (:mod:`kcbert_tf.model.presets`: KcBERT's
+``clean()`` when the model was trained so, the in-graph tokenizer with transformers' ids, BERT
+packing) and the model, so a caller needs only ``tensorflow`` and ``tensorflow_text`` (for its
 ops) to use it::
 
     import tensorflow as tf, tensorflow_text  # noqa: F401 (registers the tokenizer's ops)
@@ -44,13 +45,17 @@ sequence.  Every output also holds the packing, ``token_ids``, ``segment_ids``, 
   ``probabilities`` and ``logits`` (float32 ``[B, C]``); a regressor (KorSTS) returns ``score``
   (float32 ``[B]``).  ``N`` defaults to its task record's max sequence length.
 
+The length and the cleaning are the model directory's use settings
+(:meth:`~kcbert_tf.model.model_dir.ModelDir.use`), overridden by ``--max-seq-length`` and
+``--no-clean``.
+
 Which heads export, and their outputs, is :data:`SIGNATURE_OUTPUTS` (by the head names of
 :mod:`kcbert_tf.model.heads`); token classifiers and question answerers export to transformers
 with ``export-hf`` instead.
 
-``assets/`` also holds the model's ``config.json`` and ``vocab.txt`` and an ``export.json`` (the
-max sequence length, whether texts are cleaned, the signatures and outputs), so the export
-describes itself.
+``assets/`` also holds the model's ``config.json``, ``vocab.txt`` and ``task.json`` (the task
+record the export was made with: length, cleaning, labels) and an ``export.json`` (the kind, the
+signatures and the outputs), so the export describes itself.
 """
 
 from __future__ import annotations
@@ -63,14 +68,17 @@ import pathlib
 import time
 from typing import Callable, Sequence
 
+from kcbert_tf.command_calls import call_with_flags
 from kcbert_tf.errors import UserError
+from kcbert_tf.model.model_dir import ModelDir
+from kcbert_tf.model.task_record import TASK_FILE
 from kcbert_tf.output_dir import check_output_dir, staged_output
-from kcbert_tf.text.model_inputs import MIN_INPUT_LENGTH, check_sequence_length, pack_pair, pack_single
 
 __all__ = ["PROG", "export_saved_model"]
 
 PROG = "kcbert-tf export-savedmodel"
 EXPORT_INFO_FILE = "export.json"
+PACKING = ("token_ids", "segment_ids", "padding_mask")
 
 
 def _classify(model, inputs: dict, labels: list | None) -> dict:
@@ -120,6 +128,12 @@ class HeadSignatures:
     labelled_outputs: tuple[str, ...] = ()
     labelled_kind: str = ""
 
+    def outputs_for(self, labels) -> list[str]:
+        return list(self.outputs if labels is None else self.labelled_outputs)
+
+    def kind_for(self, labels) -> str:
+        return self.kind if labels is None else self.labelled_kind
+
 
 #: head → its signatures' outputs (the heads a SavedModel is exported for).
 SIGNATURE_OUTPUTS = {
@@ -133,106 +147,47 @@ SIGNATURE_OUTPUTS = {
 # --- The export ---------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class _Export:
-    """What the export needs of a model directory, checked."""
-
-    source: object  # ModelDir
-    max_seq_length: int
-    clean: bool  # apply clean() in the graph (a classifier whose task record says so)
-
-    @property
-    def labels(self) -> list | None:
-        """A classifier's label names in id order; None for a regressor or a masked LM."""
-        return self.source.config.labels
-
-    @property
-    def signatures(self) -> HeadSignatures:
-        return SIGNATURE_OUTPUTS[self.source.config.head]
-
-    @property
-    def outputs(self) -> list[str]:
-        signatures = self.signatures
-        return list(signatures.outputs if self.labels is None else signatures.labelled_outputs)
-
-    @property
-    def kind(self) -> str:
-        return self.signatures.kind if self.labels is None else self.signatures.labelled_kind
-
-
-def _read(model_dir: str, max_seq_length: int | None, no_clean: bool = False) -> _Export:
-    """The model directory, the checked max sequence length and whether texts are cleaned (its
-    task record's, unless overridden)."""
-    from kcbert_tf.model.model_dir import ModelDir
-
-    source = ModelDir.read(model_dir)
-    config = source.config
-    if config.head not in SIGNATURE_OUTPUTS:
-        raise UserError(
-            f"{model_dir} holds a {config.architecture}: export-savedmodel takes a "
-            f"{' or '.join(sorted(SIGNATURE_OUTPUTS))} model; export it with `kcbert-tf export-hf` "
-            "(transformers) instead"
-        )
-    task = source.task
-    limit = config.max_position_embeddings
-    if max_seq_length is None:
-        max_seq_length = task.max_seq_length if task else limit
-    check_sequence_length(max_seq_length, limit, source=source.config_path, at_least=MIN_INPUT_LENGTH)
-    return _Export(source, max_seq_length, clean=bool(task and task.clean) and not no_clean)
-
-
-def _write(export: _Export, model, directory: str) -> None:
-    """Trace both signatures of ``model`` and write the SavedModel to ``directory``."""
+def _write(model, signatures: HeadSignatures, directory: str) -> None:
+    """Trace the signatures of ``model`` (its preprocessor, then the head's outputs) and write the
+    SavedModel to ``directory``."""
     import keras
     import tensorflow as tf
 
-    from kcbert_tf.text.cleaning_in_graph import clean_in_graph
+    preprocessor, labels = model.preprocessor, model.labels
 
-    source, max_seq_length = export.source, export.max_seq_length
-    tokenizer = source.tokenizer()
-    prepare = clean_in_graph if export.clean else tf.identity
-    produce = export.signatures.produce
+    def outputs(inputs, **texts):
+        return {**signatures.produce(model, inputs, labels), **texts}
 
-    def outputs(inputs):
-        return produce(model, inputs, export.labels)
     archive = keras.export.ExportArchive()
     # Not archive.track(model): the endpoints' variables are saved anyway, and tracking the model
     # would save every weight a second time (its Keras variables beside the tf.Variables the
     # traced functions capture), doubling the SavedModel.
-    archive.track(tokenizer)
+    archive.track(preprocessor.tokenizer.word_piece)
 
     def single(text):
-        return outputs(pack_single(tokenizer, prepare(text), max_seq_length))
+        text = preprocessor.prepare(text)
+        return outputs(preprocessor.pack(text, pad=False), text=text)
 
     def pair(text_a, text_b):
-        return outputs(pack_pair(tokenizer, prepare(text_a), prepare(text_b), max_seq_length))
+        text_a, text_b = preprocessor.prepare(text_a), preprocessor.prepare(text_b)
+        return outputs(preprocessor.pack(text_a, text_b, pad=False), text_a=text_a, text_b=text_b)
 
-    archive.add_endpoint(
-        "serving_default", single, input_signature=[tf.TensorSpec([None], tf.string, name="text")]
-    )
-    archive.add_endpoint(
-        "pair",
-        pair,
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="text_a"),
-            tf.TensorSpec([None], tf.string, name="text_b"),
-        ],
-    )
     # For callers that batch by length (the outputs cost what the padded batch costs): the number
     # of ids each text (pair) packs to, from the tokenizer alone.
     def lengths(text):
-        return {"num_ids": tf.reduce_sum(pack_single(tokenizer, prepare(text), max_seq_length)["padding_mask"], axis=1)}
-
-    def pair_lengths(text_a, text_b):
-        packed = pack_pair(tokenizer, prepare(text_a), prepare(text_b), max_seq_length)
+        packed = preprocessor.pack(preprocessor.prepare(text), pad=False)
         return {"num_ids": tf.reduce_sum(packed["padding_mask"], axis=1)}
 
-    archive.add_endpoint("lengths", lengths, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    archive.add_endpoint(
-        "pair_lengths",
-        pair_lengths,
-        input_signature=[tf.TensorSpec([None], tf.string, name="text_a"), tf.TensorSpec([None], tf.string, name="text_b")],
-    )
+    def pair_lengths(text_a, text_b):
+        packed = preprocessor.pack(preprocessor.prepare(text_a), preprocessor.prepare(text_b), pad=False)
+        return {"num_ids": tf.reduce_sum(packed["padding_mask"], axis=1)}
+
+    text = tf.TensorSpec([None], tf.string, name="text")
+    text_a, text_b = tf.TensorSpec([None], tf.string, name="text_a"), tf.TensorSpec([None], tf.string, name="text_b")
+    archive.add_endpoint("serving_default", single, input_signature=[text])
+    archive.add_endpoint("pair", pair, input_signature=[text_a, text_b])
+    archive.add_endpoint("lengths", lengths, input_signature=[text])
+    archive.add_endpoint("pair_lengths", pair_lengths, input_signature=[text_a, text_b])
     archive.write_out(directory, verbose=False)
 
 
@@ -243,45 +198,49 @@ def _size(directory: pathlib.Path) -> int:
 def export_saved_model(
     model_dir: str | os.PathLike,
     output: str | os.PathLike,
+    *,
     max_seq_length: int | None = None,
+    clean: bool | None = None,
     overwrite: bool = False,
-    no_clean: bool = False,
 ) -> str:
-    """Write the SavedModel of a model directory to ``output`` (default length: the config's
-    ``max_position_embeddings``); return ``output``.  Raises :class:`~kcbert_tf.errors.UserError`."""
+    """Write the SavedModel of a model directory to ``output``; return ``output``.  The length and
+    the cleaning are the directory's (its task record's; a masked LM: its full positions, texts as
+    given) unless given.  Raises :class:`~kcbert_tf.errors.UserError`."""
     import tensorflow as tf
+
+    from kcbert_tf.model.presets import load_model
 
     output_path = check_output_dir(os.fspath(output), overwrite)
     model_dir = os.fspath(model_dir)
-    export = _read(model_dir, max_seq_length, no_clean)
-    config = export.source.config
-    packing = ["token_ids", "segment_ids", "padding_mask"]
-    produced = export.outputs
-    model = export.source.load_model()
+    source = ModelDir.read(model_dir)
+    config = source.config
+    if config.head not in SIGNATURE_OUTPUTS:
+        raise UserError(
+            f"{model_dir} holds a {config.architecture}: export-savedmodel takes a "
+            f"{' or '.join(sorted(SIGNATURE_OUTPUTS))} model; export it with `kcbert-tf export-hf` "
+            "(transformers) instead"
+        )
+    record = source.use(max_seq_length=max_seq_length, clean=clean)
+    signatures = SIGNATURE_OUTPUTS[config.head]
+    model = load_model(source, record=record)
+    print(f"exporting {model_dir} to {output_path}", flush=True)
     try:
         with staged_output(output_path) as staged:
-            _write(export, model, str(staged))
+            _write(model, signatures, str(staged))
             assets = staged / "assets"
             assets.mkdir(exist_ok=True)
             for name in ("config.json", "vocab.txt"):
                 tf.io.gfile.copy(os.path.join(model_dir, name), str(assets / name), overwrite=True)
+            record.write(str(assets))
             info = {
-                "kind": export.kind,
-                "max_seq_length": export.max_seq_length,
-                "clean_in_graph": export.clean,
-                "labels": export.labels,
-                # A sentence-pair task (KorNLI, PAWS, ...): its examples go through `pair`.
-                "pair_task": bool(export.source.task and export.source.task.columns
-                                  and export.source.task.columns.text_pair),
-                "vocab_size": config.vocab_size,
-                "hidden_size": config.hidden_size,
+                "kind": signatures.kind_for(config.labels),
                 "signatures": {
                     "serving_default": {"inputs": ["text"]},
                     "pair": {"inputs": ["text_a", "text_b"]},
                     "lengths": {"inputs": ["text"], "outputs": ["num_ids"]},
                     "pair_lengths": {"inputs": ["text_a", "text_b"], "outputs": ["num_ids"]},
                 },
-                "outputs": produced + packing,
+                "outputs": signatures.outputs_for(config.labels) + list(PACKING) + ["text"],
                 "requires": ["tensorflow", "tensorflow_text"],
             }
             (assets / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -317,8 +276,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
         "max sequence length, else the config's max_position_embeddings, 300 for KcBERT)",
     )
     parser.add_argument(
-        "--no-clean", action="store_true",
-        help="a classifier: take the texts as given, not through clean() in the graph (default: as its task record says)",
+        "--no-clean", dest="clean", action="store_const", const=False, default=None,
+        help="take the texts as given, not through clean() in the graph (default: as its task record says)",
     )
     parser.add_argument(
         "--overwrite", action="store_true",
@@ -328,18 +287,19 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: Sequence[str] | None = None) -> str:
-    """Run the command; return the output directory."""
-    args = build_arg_parser().parse_args(argv)
+    """``kcbert-tf export-savedmodel``: the flags parsed into one :func:`export_saved_model` call;
+    say what was written; return the output directory."""
     started = time.monotonic()
-    print(f"exporting {args.model_dir} to {args.output}", flush=True)
-    output = export_saved_model(args.model_dir, args.output, args.max_seq_length, args.overwrite, args.no_clean)
-    info = json.loads((pathlib.Path(output) / "assets" / EXPORT_INFO_FILE).read_text("utf-8"))
+    output = call_with_flags(export_saved_model, build_arg_parser(), argv)
+    assets = pathlib.Path(output) / "assets"
+    info = json.loads((assets / EXPORT_INFO_FILE).read_text("utf-8"))
+    record = json.loads((assets / TASK_FILE).read_text("utf-8"))
     print(
         f"wrote {output}/ ({_size(pathlib.Path(output)) / 2**20:,.1f} MiB, {info['kind']}) in "
         f"{time.monotonic() - started:.1f} s: signatures serving_default(text), "
-        f"pair(text_a, text_b), lengths(text), pair_lengths(text_a, text_b), max {info['max_seq_length']} ids, "
-        f"{'clean() in the graph' if info['clean_in_graph'] else 'texts as given'}; outputs "
-        f"{', '.join(info['outputs'][:-3])}; load it with "
+        f"pair(text_a, text_b), lengths(text), pair_lengths(text_a, text_b), max {record['max_seq_length']} ids, "
+        f"{'clean() in the graph' if record['clean'] else 'texts as given'}; outputs "
+        f"{', '.join(name for name in info['outputs'] if name not in (*PACKING, 'text'))}; load it with "
         "`import tensorflow_text` and tf.saved_model.load",
         flush=True,
     )

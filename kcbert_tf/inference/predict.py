@@ -5,11 +5,11 @@
     kcbert-tf predict --model runs/kcbert-base-korquad --input questions.json --output predictions.json
 
 The model directory's task record (``task.json``, written by ``finetune`` and by ``import-hf`` for
-a transformers head) names the task; the task registry (:mod:`kcbert_tf.tasks.registry`) gives
-the task class whose ``predict_file`` reads the input and writes the predictions
-(:mod:`kcbert_tf.tasks.contract`).  The flags override the record for this use:
-``--max-seq-length``, ``--batch-size``, ``--no-clean`` and, for a TSV, ``--text-column`` /
-``--text-pair-column``.  The formats:
+a transformers head) says how the model is used; the model is loaded with its preprocessor built
+from it (:meth:`~kcbert_tf.model.model_dir.ModelDir.use` applies ``--max-seq-length`` and
+``--no-clean``), and the task registry (:mod:`kcbert_tf.tasks.registry`) gives the task class
+whose ``predict_file`` reads the input and writes the predictions (:mod:`kcbert_tf.tasks.contract`;
+``--text-column`` / ``--text-pair-column`` for a TSV).  The formats:
 
 - **a sentence task**: the input has the record's columns (a label column may be there or not) and
   is read and cleaned the same way; the output is tab-separated, one line per input example in
@@ -30,13 +30,33 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
+from kcbert_tf.command_calls import call_with_flags
 from kcbert_tf.errors import UserError
+from kcbert_tf.model.model_dir import ModelDir
+from kcbert_tf.model.presets import load_model
+from kcbert_tf.tasks.registry import task_for_record
 
-__all__ = ["build_arg_parser", "read_task_model", "run"]
+__all__ = ["BATCH", "predict_file", "build_arg_parser", "run"]
 
 #: Rows a batch, unless ``--batch-size`` (batches are rows of about one length: larger ones
 #: measured slower on this CPU, benchmarks/predict_speed.py).
 BATCH = 64
+
+
+def predict_file(model: str, input: str, output: str | None = None, *, max_seq_length: int | None = None,
+                 clean: bool | None = None, batch_size: int = BATCH, text_column: str | None = None,
+                 text_pair_column: str | None = None):
+    """A task model's predictions for ``input``, written to ``output`` (None: stdout) in the
+    task's format; returns what the task returns (counts, entities, answers).  ``max_seq_length``
+    and ``clean`` override the model's record for this use (None: keep)."""
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {batch_size}")
+    source = ModelDir.read(model)
+    source.require_task()
+    record = source.use(max_seq_length=max_seq_length, clean=clean)
+    task = task_for_record(record)
+    return task.predict_file(load_model(source, record=record), record, input, output, batch_size=batch_size,
+                             text_columns=(text_column, text_pair_column))
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
@@ -51,42 +71,14 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-seq-length", type=int, default=None,
                         help="cut inputs to this many ids (default: the record's; at most the model's positions)")
     parser.add_argument("--batch-size", type=int, default=BATCH, help=f"rows (windows, sentences) a batch ({BATCH})")
-    parser.add_argument("--no-clean", action="store_true", help="do not apply KcBERT's clean() (default: as the record says)")
+    parser.add_argument("--no-clean", dest="clean", action="store_const", const=False, default=None,
+                        help="do not apply KcBERT's clean() (default: as the record says)")
     parser.add_argument("--text-column", default=None, help="a sentence task: the TSV column of the text (default: the record's)")
     parser.add_argument("--text-pair-column", default=None, help="a sentence-pair task: the column of the second text")
     return parser
 
 
-def read_task_model(model: str, *, max_seq_length: int | None = None, no_clean: bool = False,
-                    text_column: str | None = None, text_pair_column: str | None = None):
-    """The model directory, its task record with the overrides applied and checked, and the
-    registered task class: what every use of a task model starts from (``predict``, and any
-    caller that wants the same defaults)."""
-    import dataclasses
-
-    from kcbert_tf.model.model_dir import ModelDir
-    from kcbert_tf.tasks.registry import task_class
-    from kcbert_tf.text.model_inputs import check_sequence_length
-
-    source = ModelDir.read(model)
-    task = source.require_task()
-    columns = None
-    if text_column or text_pair_column:
-        if task.columns is None:
-            raise UserError(f"--text-column / --text-pair-column apply to sentence tasks; {model} is a {task.task} model")
-        columns = dataclasses.replace(task.columns, text=text_column or task.columns.text,
-                                      text_pair=text_pair_column or task.columns.text_pair)
-    task = task.with_overrides(max_seq_length=max_seq_length, clean=False if no_clean else None, columns=columns)
-    check_sequence_length(task.max_seq_length, source.config.max_position_embeddings, source=source.config_path,
-                          at_least=task.min_seq_length)
-    return source, task, task_class(task.task)
-
-
 def run(argv: Sequence[str] | None = None):
-    """Predict from command-line arguments; return the predictions."""
-    args = build_arg_parser().parse_args(argv)
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    source, task, cls = read_task_model(args.model, max_seq_length=args.max_seq_length, no_clean=args.no_clean,
-                                        text_column=args.text_column, text_pair_column=args.text_pair_column)
-    return cls.predict_file(source, task, args.input, args.output, batch_size=args.batch_size)
+    """``kcbert-tf predict``: the flags parsed into one :func:`predict_file` call; return the
+    predictions."""
+    return call_with_flags(predict_file, build_arg_parser(), argv)

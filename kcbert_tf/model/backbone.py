@@ -27,9 +27,10 @@ from keras.layers import ReversibleEmbedding
 from keras_hub.layers import PositionEmbedding, TransformerEncoder
 from keras_hub.models import BertBackbone
 
+from kcbert_tf.model.config import BertConfig
 from kcbert_tf.model.keras_internals import init_functional_backbone, set_attention_probability_dropout
 
-__all__ = ["BertEncoderLayer", "KcBertBackbone", "resolve_activation"]
+__all__ = ["BertEncoderLayer", "KcBertBackbone", "build_backbone", "resolve_activation"]
 
 
 def resolve_activation(name: str):
@@ -191,3 +192,23 @@ class KcBertBackbone(BertBackbone):
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "initializer_range": self.initializer_range,
         }
+
+
+def build_backbone(config: BertConfig, dtype=None) -> KcBertBackbone:
+    """A freshly initialized :class:`KcBertBackbone` for a config (``dtype``: a Keras dtype policy
+    name such as ``"mixed_bfloat16"``; float32 by default)."""
+    return KcBertBackbone(
+        vocabulary_size=config.vocab_size,
+        num_layers=config.num_hidden_layers,
+        num_heads=config.num_attention_heads,
+        hidden_dim=config.hidden_size,
+        intermediate_dim=config.intermediate_size,
+        dropout=config.hidden_dropout_prob,
+        attention_dropout=config.attention_probs_dropout_prob,
+        max_sequence_length=config.max_position_embeddings,
+        num_segments=config.type_vocab_size,
+        activation=config.keras_activation,
+        layer_norm_epsilon=config.layer_norm_eps,
+        initializer_range=config.initializer_range,
+        dtype=dtype,
+    )

@@ -20,10 +20,10 @@ import dataclasses
 import json
 import os
 
-from kcbert_tf.errors import UserError
+from kcbert_tf.errors import ConfigError
 from kcbert_tf.model.heads import MASKED_LM, head, head_of_architectures
 
-__all__ = ["BertConfig", "ConfigError", "read_model_config"]
+__all__ = ["BertConfig", "read_model_config"]
 
 
 #: Hugging Face ``hidden_act`` → the Keras activation computing the same function.
@@ -36,10 +36,6 @@ HF_TO_KERAS_ACTIVATION = {
     "swish": "silu",
     "tanh": "tanh",
 }
-
-
-class ConfigError(UserError):
-    """A model config that cannot build a KcBERT model; the message names the file and the fix."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +160,32 @@ class BertConfig:
     def for_question_answering(self) -> "BertConfig":
         """This config for an extractive question answerer (start and end logits)."""
         return dataclasses.replace(self, id2label=None, problem_type=None, head="question_answering")
+
+    def for_head(self, head_name: str, labels: list[str] | None = None) -> "BertConfig":
+        """This config for a model with ``head_name`` (:mod:`kcbert_tf.model.heads`): a sequence
+        classifier over ``labels`` (None: a regressor), a token classifier over ``labels``, a
+        question answerer or a masked LM."""
+        if head_name == "sequence_classification":
+            return self.with_labels(labels)
+        if head_name == "token_classification":
+            return self.with_token_labels(labels)
+        if head_name == "question_answering":
+            return self.for_question_answering()
+        head(head_name)  # a known head
+        return dataclasses.replace(self, id2label=None, problem_type=None, head=head_name)
+
+    @classmethod
+    def from_backbone(cls, backbone) -> "BertConfig":
+        """The config of a :class:`~kcbert_tf.model.backbone.KcBertBackbone` (a masked LM's; give
+        it a head with :meth:`for_head`)."""
+        activation = {keras: hf for hf, keras in reversed(HF_TO_KERAS_ACTIVATION.items())}[backbone.activation]
+        return cls(
+            vocab_size=backbone.vocabulary_size, hidden_size=backbone.hidden_dim, num_hidden_layers=backbone.num_layers,
+            num_attention_heads=backbone.num_heads, intermediate_size=backbone.intermediate_dim, hidden_act=activation,
+            hidden_dropout_prob=backbone.dropout, attention_probs_dropout_prob=backbone.attention_dropout,
+            max_position_embeddings=backbone.max_sequence_length, type_vocab_size=backbone.num_segments,
+            initializer_range=backbone.initializer_range, layer_norm_eps=backbone.layer_norm_epsilon,
+        )
 
     def to_hf_dict(self, architecture: str | None = None) -> dict:
         """The config as transformers writes it for ``architecture`` (default: the class of its

@@ -2,17 +2,16 @@
 SavedModel, fine-tuning and predict.
 
 A head is named once here (``masked_lm``, ``sequence_classification``, ``token_classification``,
-``question_answering``) with everything the rest of the library needs to know about it: the
-transformers class it maps onto (``config.json``'s ``architectures``), the function that builds
-its Keras model, whether its config carries labels, whether it reads the pooled ``[CLS]``
-output, the name of its output layer in transformers' checkpoints and which transformers outputs
-its Keras outputs equal.  Everything else looks a head up by name (:func:`head`), so nothing else
-lists them.
+``question_answering``) with what the rest of the library needs to know about it: the
+transformers class it maps onto (``config.json``'s ``architectures``), whether its config carries
+labels, whether it reads the pooled ``[CLS]`` output, the name of its output layer in
+transformers' checkpoints and which transformers outputs its Keras outputs equal.  Its Keras task
+model is the class whose ``HEAD`` is its name (:data:`kcbert_tf.model.presets.TASK_MODELS`).
 
-A new head: a model module in ``kcbert_tf/model/`` (a KerasHub ``Task`` on
-:class:`~kcbert_tf.model.backbone.KcBertBackbone` whose ``HEAD`` class attribute is its name) and
-one :class:`Head` entry below; ``export-hf``/``import-hf`` then map it, and the tasks
-(``kcbert_tf/tasks/``) can train it.
+A new head: a task model module in ``kcbert_tf/model/`` (a KerasHub ``Task`` on
+:class:`~kcbert_tf.model.backbone.KcBertBackbone` with its preprocessor, ``HEAD`` its name), one
+:class:`Head` entry below and one entry in :data:`~kcbert_tf.model.presets.TASK_MODELS`;
+``export-hf``/``import-hf`` then map it, and the tasks (``kcbert_tf/tasks/``) can train it.
 
 Example:
 
@@ -23,14 +22,15 @@ Example:
 >>> head("ranking")
 Traceback (most recent call last):
 ...
-kcbert_tf.model.config.ConfigError: unknown head 'ranking'; the heads are masked_lm, question_answering, sequence_classification, token_classification
+kcbert_tf.errors.ConfigError: unknown head 'ranking'; the heads are masked_lm, question_answering, sequence_classification, token_classification
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from typing import Sequence
+
+from kcbert_tf.errors import ConfigError
 
 __all__ = ["Head", "HEADS", "MASKED_LM", "head", "head_of_architectures"]
 
@@ -45,8 +45,6 @@ class Head:
     name: str
     #: The transformers class with this head (``config.json``'s ``architectures``).
     architecture: str
-    #: ``module:function`` building the Keras model from a ``BertConfig`` (and a dtype).
-    builder: str
     #: Whether the config carries labels (``id2label``): of the sequence, or of each token.
     labelled: bool
     #: Whether the head reads the pooled ``[CLS]`` output (else the pooler gets no gradient).
@@ -60,35 +58,25 @@ class Head:
     #: The checkpoint name of the output layer (``classifier``, ``qa_outputs``); None: the MLM head.
     hf_output_layer: str | None = None
 
-    def build(self, config, dtype=None):
-        """A freshly initialized Keras model of this head for ``config``."""
-        module, _, function = self.builder.partition(":")
-        return getattr(importlib.import_module(module), function)(config, dtype)
-
 
 HEADS = {
     entry.name: entry
     for entry in (
-        Head(MASKED_LM, "BertForMaskedLM", "kcbert_tf.model.masked_lm:build_masked_lm", False, True,
-             "AutoModelForMaskedLM", ("logits",), "MLM logits"),
-        Head("sequence_classification", "BertForSequenceClassification", "kcbert_tf.model.classifier:build_classifier",
-             True, True, "AutoModelForSequenceClassification", ("logits",), "classifier logits", "classifier"),
-        Head("token_classification", "BertForTokenClassification",
-             "kcbert_tf.model.token_classifier:build_token_classifier", True, False,
+        Head(MASKED_LM, "BertForMaskedLM", False, True, "AutoModelForMaskedLM", ("logits",), "MLM logits"),
+        Head("sequence_classification", "BertForSequenceClassification", True, True,
+             "AutoModelForSequenceClassification", ("logits",), "classifier logits", "classifier"),
+        Head("token_classification", "BertForTokenClassification", True, False,
              "AutoModelForTokenClassification", ("logits",), "token classifier logits", "classifier"),
-        Head("question_answering", "BertForQuestionAnswering",
-             "kcbert_tf.model.question_answerer:build_question_answerer", False, False,
+        Head("question_answering", "BertForQuestionAnswering", False, False,
              "AutoModelForQuestionAnswering", ("start_logits", "end_logits"), "start and end logits", "qa_outputs"),
     )
 }
 
 
 def head(name: str) -> Head:
-    """The head called ``name``; a :class:`~kcbert_tf.model.config.ConfigError` listing the heads
+    """The head called ``name``; a :class:`~kcbert_tf.errors.ConfigError` listing the heads
     for another name."""
     if name not in HEADS:
-        from kcbert_tf.model.config import ConfigError
-
         raise ConfigError(f"unknown head {name!r}; the heads are {', '.join(sorted(HEADS))}")
     return HEADS[name]
 

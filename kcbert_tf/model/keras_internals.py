@@ -13,8 +13,8 @@ what these pieces rely on (checked against Keras 3.15 and KerasHub 0.32).
   the seed (replica 0 keeps the seed it had, so one replica is unchanged).
 - :class:`DistributedDatasetFit`: KerasHub task models (``PipelineModel.fit``) accept only a
   plain ``tf.data.Dataset`` and feed anything else to ``from_tensor_slices``, which crashes on
-  a distributed dataset; Keras' own ``Model.fit`` takes one.  Tasks without a preprocessor go
-  straight to ``keras.Model.fit`` / ``evaluate`` when given a distributed dataset.
+  a distributed dataset; Keras' own ``Model.fit`` takes one.  A distributed dataset (of model
+  inputs) goes straight to ``keras.Model.fit`` / ``evaluate``.
 - KerasHub's BERT parts, where its public API stops: :func:`init_functional_backbone` and
   :func:`init_functional_task` build a ``BertBackbone`` / ``BertMaskedLM`` subclass from its own
   functional graph (their constructors build the stock graph);
@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 
 import keras
+from keras_hub.src.utils import preset_utils
 
 __all__ = [
     "init_functional_backbone",
@@ -48,6 +49,10 @@ __all__ = [
     "DistributedDatasetFit",
     "is_distributed_dataset",
     "weights_to_be_loaded",
+    "preprocessing_function",
+    "PresetLoader",
+    "read_preset_file",
+    "route_presets",
 ]
 
 
@@ -102,6 +107,57 @@ def masked_lm_head_parts(head) -> dict:
         "transform_layer_norm": head._intermediate_layer_norm,
         "bias": head._bias,
     }
+
+
+def preprocessing_function(call):
+    """KerasHub's decorator for a preprocessing layer's ``call``: Python strings and lists in as
+    ``tf`` tensors on the CPU, outputs out as KerasHub's own layers give them (not exported by
+    KerasHub's public API)."""
+    from keras_hub.src.utils.tensor_utils import preprocessing_function as wrap
+
+    return wrap(call)
+
+
+# --- KerasHub's presets ------------------------------------------------------------------------
+
+#: KerasHub's base class of preset loaders (``from_preset`` asks one for the backbone class, the
+#: backbone, the tokenizer, the preprocessor and the task).
+PresetLoader = preset_utils.PresetLoader
+
+
+def read_preset_file(preset: str, filename: str) -> str | None:
+    """The local path of a preset's file (copied from ``gs://``, Kaggle or the Hub first), or None
+    when the preset has no such file."""
+    try:
+        return preset_utils.get_file(preset, filename)
+    except FileNotFoundError:
+        return None
+
+
+def route_presets(claims, loader_cls) -> None:
+    """Make KerasHub's ``from_preset`` load the presets for which ``claims(preset, config)`` holds
+    with ``loader_cls``.  KerasHub picks a loader from ``config.json`` alone and sends every config
+    with a ``model_type`` to its transformers loader (which then asks for ``model.safetensors``),
+    so that one is replaced by a subclass that hands the claimed presets to ``loader_cls`` first.
+    Idempotent."""
+    from keras_hub.src.utils.transformers import preset_loader as transformers_presets
+
+    original = transformers_presets.TransformersPresetLoader
+    routes = getattr(original, "routes", None)
+    if routes is None:
+        class RoutedTransformersPresetLoader(original):
+            routes: list = []
+
+            def __new__(cls, preset, config):
+                for claim, loader in cls.routes:
+                    if claim(preset, config):
+                        return loader(preset, config)
+                return super().__new__(cls)
+
+        transformers_presets.TransformersPresetLoader = RoutedTransformersPresetLoader
+        routes = RoutedTransformersPresetLoader.routes
+    if (claims, loader_cls) not in routes:
+        routes.append((claims, loader_cls))
 
 
 # --- tf.distribute ---------------------------------------------------------------------------
@@ -213,27 +269,20 @@ def is_distributed_dataset(value) -> bool:
 class DistributedDatasetFit:
     """Mixin for KerasHub task models: ``fit`` and ``evaluate`` take distributed datasets.
 
-    Put it first among the bases: ``class MyTask(DistributedDatasetFit, keras_hub.models.X)``.
+    Put it first among the bases: ``class MyTask(DistributedDatasetFit, keras_hub.models.X)``.  A
+    distributed dataset holds model inputs already (map the preprocessor over the data before
+    distributing it): it goes straight to Keras' own ``Model.fit`` / ``evaluate``.
     """
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         if is_distributed_dataset(x) or is_distributed_dataset(validation_data):
-            self._check_no_preprocessor()
             return keras.Model.fit(self, x, y, *args, validation_data=validation_data, **kwargs)
         return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         if is_distributed_dataset(x):
-            self._check_no_preprocessor()
             return keras.Model.evaluate(self, x, y, *args, **kwargs)
         return super().evaluate(x, y, *args, **kwargs)
-
-    def _check_no_preprocessor(self):
-        if getattr(self, "preprocessor", None) is not None:
-            raise ValueError(
-                "a distributed dataset must hold model inputs already: build the task with "
-                "preprocessor=None and map the preprocessor over the data before distributing it"
-            )
 
 
 @contextlib.contextmanager

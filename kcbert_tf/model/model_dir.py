@@ -9,27 +9,29 @@ A model directory holds everything needed to use a model, nothing else required:
   question answerer, whose ``config.json`` also holds ``id2label``, ``label2id`` and
   ``problem_type`` as transformers' configs do);
 - ``task.json`` (a model with a task head): the task record, what the model needs in order to be
-  used (:mod:`kcbert_tf.model.task_record`), written by ``finetune`` and ``import-hf``.
+  used (:mod:`kcbert_tf.model.task_record`), written by ``finetune``, ``import-hf`` and
+  ``save_to_preset``.
 
-:meth:`ModelDir.read` checks and reads it once (config, vocab, task record, that they agree, that
-the weights are there), naming the missing or bad file and the fix; :meth:`ModelDir.load_masked_lm` and
-:meth:`ModelDir.tokenizer` build from what was read.  :meth:`ModelDir.write` writes one, each file
-atomically and the weights last, so a crash never leaves a half-written model (local or ``gs://``).
+It is also a KerasHub preset (:mod:`kcbert_tf.model.presets`): ``from_preset(DIR)`` loads the task
+model with its preprocessor.  :meth:`ModelDir.read` checks and reads the files once (config, vocab,
+task record, that they agree, that the weights are there), naming the missing or bad file and the
+fix; :meth:`ModelDir.use` resolves how the model is used (its record with a user's overrides,
+checked against its positions), for every command that uses one.  :meth:`ModelDir.write` writes
+one, each file atomically and the weights last, so a crash never leaves a half-written model
+(local or ``gs://``).
 
 Example:
 
 >>> import tempfile
 >>> from kcbert_tf.model.config import BertConfig
->>> from kcbert_tf.model.masked_lm import build_masked_lm
 >>> config = BertConfig(vocab_size=6, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
 ...     intermediate_size=32, max_position_embeddings=16)
 >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "ㅋㅋ"]
 >>> with tempfile.TemporaryDirectory() as directory:
-...     written = ModelDir.write(directory, config, vocab, build_masked_lm(config))
-...     again = ModelDir.read(directory)
-...     model = again.load_masked_lm()
->>> again.config == config, again.vocab == vocab, model.backbone.layer_norm_epsilon
-(True, True, 1e-12)
+...     written = ModelDir.write(directory, config, vocab)
+...     again = ModelDir.read(directory, need_weights=False)
+>>> again.config == config, again.vocab == vocab, again.use(max_seq_length=8).max_seq_length
+(True, True, 8)
 """
 
 from __future__ import annotations
@@ -42,11 +44,11 @@ import tempfile
 
 import numpy as np
 
-from kcbert_tf.errors import UserError
-from kcbert_tf.model.config import BertConfig, ConfigError, read_model_config
-from kcbert_tf.model.heads import MASKED_LM, head
+from kcbert_tf.errors import ConfigError, UserError
+from kcbert_tf.model.config import BertConfig, read_model_config
 from kcbert_tf.model.task_record import TASK_FILE, TaskRecord
 from kcbert_tf.output_dir import atomic_file, write_text_atomically
+from kcbert_tf.text.model_inputs import check_sequence_length
 from kcbert_tf.text.vocab import VOCAB_FILE, read_vocab
 
 __all__ = [
@@ -58,7 +60,6 @@ __all__ = [
     "TASK_FILE",
     "ModelDir",
     "check_vocab_matches",
-    "build_model",
 ]
 
 CONFIG_FILE = "config.json"
@@ -146,57 +147,26 @@ class ModelDir:
             )
         return self.task
 
-    def load_masked_lm(self, dtype=None):
-        """The :class:`~kcbert_tf.model.masked_lm.KcBertMaskedLM` with this directory's weights."""
-        if self.config.head != MASKED_LM:
-            raise UserError(
-                f"{self.path} holds a fine-tuned model ({self.config.architecture}), not a "
-                "masked LM; give a `pretrain` or `import-hf` model directory"
-            )
-        return self._load(self.config, dtype)
-
-    def load_model(self, dtype=None):
-        """The model of this directory's head (:mod:`kcbert_tf.model.heads`; all have ``.backbone``)."""
-        return self._load(self.config, dtype)
-
-    def _load(self, config: BertConfig, dtype):
-        from kcbert_tf.model.keras_internals import weights_to_be_loaded
-
-        gfile = _gfile()
-        with weights_to_be_loaded():  # every weight is loaded below (their count is checked)
-            model = build_model(config, dtype)
-        weights = self.weights_path
-        with tempfile.TemporaryDirectory() as local:
-            if "://" in weights:  # h5py reads local files only.
-                gfile.copy(weights, os.path.join(local, WEIGHTS_FILE))
-                weights = os.path.join(local, WEIGHTS_FILE)
-            try:
-                stored = _count_arrays(weights)
-                if stored != len(model.weights):  # Keras would skip extra layers without a word.
-                    raise ValueError(f"it holds {stored} arrays, the model has {len(model.weights)}")
-                model.load_weights(weights)
-            except (OSError, ValueError) as error:  # unreadable, or another model's shapes
-                detail = " ".join([line.strip() for line in str(error).splitlines() if line.strip()][:2])
-                raise ConfigError(
-                    f"{self.weights_path}: cannot load these weights into the model of "
-                    f"{self.config_path} ({detail}): the weights and the config are from different "
-                    "models; give the config the weights were trained with"
-                ) from None
-        return model
-
-    def tokenizer(self):
-        """The in-graph :class:`~kcbert_tf.text.tokenizer.KcBertTokenizer` of this vocab."""
-        from kcbert_tf.text.tokenizer import KcBertTokenizer
-
-        return KcBertTokenizer(self.vocab)
+    def use(self, *, max_seq_length: int | None = None, clean: bool | None = None) -> TaskRecord:
+        """How the model is used: its task record (or :meth:`TaskRecord.default` for a model
+        without one) with a user's overrides (None: keep), the length checked against the model's
+        positions and the record's minimum.  The one place that resolves a model's use settings:
+        ``predict``, ``export-savedmodel``, ``batch-predict``, ``fill-mask`` and ``from_preset``
+        call it."""
+        config = self.config
+        record = self.task or TaskRecord.default(config.head, config.max_position_embeddings, config.labels)
+        record = record.with_overrides(max_seq_length=max_seq_length, clean=clean)
+        check_sequence_length(record.max_seq_length, config.max_position_embeddings, source=self.config_path,
+                              at_least=record.min_seq_length)
+        return record
 
     @classmethod
     def write(cls, path: str | os.PathLike, config: BertConfig, vocab: list, model=None,
               task: TaskRecord | None = None) -> "ModelDir":
-        """Write ``config.json``, ``vocab.txt``, the ``task`` record and (with ``model``) the
-        weights into ``path``, each atomically, the weights last; return the directory.  The
-        weights are saved from a float32 copy: the file holds the weights alone (no optimizer
-        state), whatever the training precision."""
+        """Write ``config.json``, ``vocab.txt``, the ``task`` record and (with ``model``, a KcBERT
+        task model of the config's head) the weights into ``path``, each atomically, the weights
+        last; return the directory.  The weights are saved from a float32 copy: the file holds the
+        weights alone (no optimizer state), whatever the training precision."""
         path = os.fspath(path)
         _gfile().makedirs(path)
         write_text_atomically(os.path.join(path, CONFIG_FILE), json.dumps(config.to_hf_dict(), indent=2) + "\n")
@@ -204,7 +174,7 @@ class ModelDir:
         if task is not None:
             task.write(path)
         if model is not None:
-            plain = build_model(config)
+            plain = type(model).for_config(config)
             for target, source in zip(plain.weights, model.weights):
                 target.assign(np.asarray(source.numpy(), dtype=np.float32))
             with tempfile.TemporaryDirectory() as local:
@@ -232,24 +202,3 @@ def _read_task(path: str, config: BertConfig) -> TaskRecord | None:
             f"{config.labels}; write the model directory again with `kcbert-tf finetune` or `import-hf`"
         )
     return task
-
-
-def build_model(config: BertConfig, dtype=None):
-    """A fresh model of the config's head (:mod:`kcbert_tf.model.heads`): masked LM, sequence
-    classifier, token classifier or question answerer."""
-    return head(config.head).build(config, dtype)
-
-
-def _count_arrays(path: str) -> int:
-    """How many layer weight arrays a Keras ``.weights.h5`` file holds (optimizer state aside)."""
-    import h5py
-
-    count = 0
-
-    def visit(name, item):
-        nonlocal count
-        count += isinstance(item, h5py.Dataset) and name.startswith("layers/")
-
-    with h5py.File(path, "r") as handle:
-        handle.visititems(visit)
-    return count

@@ -1,85 +1,127 @@
-"""The task contract: what the shared fine-tuning loop and ``predict`` need of a task.
+"""The task contract: what the one fine-tuning loop and ``predict`` need of a task.
 
-A task is a subclass of :class:`FineTuningTask` registered under a name with its settings
-(:func:`kcbert_tf.tasks.registry.register_task`).  ``kcbert-tf finetune --task NAME`` then runs it
-through the one loop of :mod:`kcbert_tf.tasks.finetuning`, in this order:
+A task is a :class:`FineTuningTask` subclass with its own settings (a :class:`TrainingSettings`
+subclass: KcBERT-Finetune's shared fields plus the task's own, each field marked with
+:func:`flag` a ``kcbert-tf finetune`` flag), registered under a name with its settings
+(:mod:`kcbert_tf.tasks.registry`: the ``kcbert_tf.tasks`` entry-point group, or
+:func:`~kcbert_tf.tasks.registry.register_task`).  The loop (:func:`kcbert_tf.tasks.finetuning.finetune`):
 
-1. :meth:`~FineTuningTask.configure` (a classmethod): the registered settings with the command
-   line's overrides; flags the task does not read are refused here;
-2. ``__init__(settings, files)``: read and check the training and eval files;
-3. the length is checked against ``--init``'s positions and :meth:`~FineTuningTask.min_seq_length`;
-   :meth:`~FineTuningTask.prepare`: build what needs the tokenizer (features, windows);
-   :attr:`~FineTuningTask.train_size` is then the number of training examples an epoch covers;
-4. :meth:`~FineTuningTask.model_config`: the config of the model to train (its head, its labels);
-   the model is built from it, its encoder taken from ``--init``;
-5. :meth:`~FineTuningTask.compile_args` (loss, metrics) and :meth:`~FineTuningTask.train_dataset`
-   (the global batches of every epoch, in an order drawn up front from the seed);
-6. after each epoch :meth:`~FineTuningTask.evaluate` on the eval file: a dict of scores holding
-   ``settings.metric``, the best-epoch key (higher is better); the best epoch's
-   :meth:`~FineTuningTask.evaluation_outputs` are kept;
-7. :meth:`~FineTuningTask.record` (the task record written to ``task.json``: what the model needs
-   in order to be used), :attr:`~FineTuningTask.summary` (counts for ``metrics.json``) and
+1. builds the task from its settings, its files and the start model's tokenizer:
+   ``__init__`` reads and checks the files, builds the features and the model's
+   :attr:`~FineTuningTask.preprocessor`; :attr:`~FineTuningTask.train_size` and
+   :attr:`~FineTuningTask.labels` then come from the data;
+2. builds the model of the task's head on the start model's encoder
+   (``config.for_head(task.head, task.labels)``) and compiles it with :meth:`~FineTuningTask.compile_args`;
+3. fits it on :meth:`~FineTuningTask.train_dataset` (the global batches of every epoch, in an
+   order drawn up front from the seed), scoring :meth:`~FineTuningTask.evaluate` after each epoch:
+   an :class:`Evaluation`, scores (holding ``settings.metric``, higher is better) and outputs
+   together; the best epoch's weights and outputs are kept;
+4. writes the model directory: the model with its preprocessor, :meth:`~FineTuningTask.record`
+   (``task.json``), :attr:`~FineTuningTask.summary` (counts for ``metrics.json``) and
    :meth:`~FineTuningTask.write_outputs` (files beside the model, e.g. QA's ``predictions.json``).
 
-``kcbert-tf predict`` reads a model directory's task record and calls the registered task's
-:meth:`~FineTuningTask.predict_file` (a classmethod: no training files needed), so a model
-brought in with ``import-hf`` is used the same way as one fine-tuned here.
+``kcbert-tf predict`` reads a model directory's task record, loads the model with its
+preprocessor and calls the registered task's :meth:`~FineTuningTask.predict_file`.
 
-A new task: a package ``kcbert_tf/tasks/NAME/`` with its reader, features, metric and a
-``task.py`` holding the subclass, and one :func:`~kcbert_tf.tasks.registry.register_task` line in
-:mod:`kcbert_tf.tasks.registry` (or a call in your own code: nothing else lists tasks).  A new
-head goes in :mod:`kcbert_tf.model.heads`.
+A new task is a module of its own (reader, metric, task class, settings, presets) and one entry
+point in its package's ``pyproject.toml``::
+
+    [project.entry-points."kcbert_tf.tasks"]
+    stars = "my_package.stars:STARS"     # a TaskPreset(StarsTask, StarsSettings(...))
 """
 
 from __future__ import annotations
 
 import abc
-import argparse
 import dataclasses
 import pathlib
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from kcbert_tf.errors import UserError
-from kcbert_tf.model.task_record import QaWindows, TaskColumns, TaskRecord, min_seq_length
+from kcbert_tf.model.task_record import TaskRecord
 
-__all__ = ["TaskSettings", "TaskFiles", "FineTuningTask"]
+__all__ = ["flag", "flags_of", "TrainingSettings", "TaskFiles", "Evaluation", "FineTuningTask", "TaskPreset"]
+
+
+def flag(help: str, name: str | None = None, **field_kwargs) -> Any:
+    """A settings field that ``kcbert-tf finetune`` takes as a flag: ``--field-name`` (or
+    ``name``); a boolean that defaults to True is switched off by ``--no-field-name``."""
+    default = field_kwargs.pop("default", dataclasses.MISSING)
+    return dataclasses.field(default=default, metadata={"help": help, "flag": name}, **field_kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
-class TaskSettings:
-    """A task's name and how it is trained (KcBERT-Finetune's settings for the card's tasks)."""
+class FlagSpec:
+    """One settings field as a command-line flag."""
 
-    name: str
-    metric: str  # what picks the best epoch: "accuracy", "spearman", "f1", ... (higher is better)
-    max_seq_length: int
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    #: a sentence task's TSV columns (None for files with their own format, or ``custom`` before
-    #: the command line names them)
-    columns: TaskColumns | None = None
-    regression: bool = False
-    clean: bool = True  # apply KcBERT's clean() to the texts (tasks whose labels are spans: never)
+    field: str
+    flag: str
+    help: str
+    kind: type  # int, float, str or bool
+    default: Any
+
+    @property
+    def switches_off(self) -> bool:
+        return self.kind is bool and self.default is True
+
+
+def flags_of(settings_type: type) -> list[FlagSpec]:
+    """The flags of a settings dataclass: its fields made with :func:`flag`."""
+    specs = []
+    for field in dataclasses.fields(settings_type):
+        if "help" not in field.metadata:
+            continue
+        kind = {"int": int, "float": float, "str": str, "bool": bool}.get(
+            str(field.type).replace(" | None", "").strip(), str)
+        default = None if field.default is dataclasses.MISSING else field.default
+        name = field.metadata["flag"] or ("--no-" if kind is bool and default is True else "--") + field.name.replace("_", "-")
+        specs.append(FlagSpec(field.name, name, field.metadata["help"], kind, default))
+    return specs
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSettings:
+    """How a task trains: the settings every task shares (KcBERT-Finetune's: AdamW eps 1e-8, no
+    weight decay, linear decay, no warmup, the summed gradients clipped at 1.0, seed 42); a task's
+    own settings subclass it."""
+
+    #: The eval score that picks the best epoch (higher is better): "accuracy", "f1", ...
+    metric: str
+    max_seq_length: int = flag("inputs are cut to this many ids, [CLS] and [SEP] included")
+    epochs: int = flag("passes over the training data")
+    batch_size: int = flag("global batch size (split over replicas)")
+    learning_rate: float = flag("peak learning rate of AdamW (linear decay to 0)")
     adam_epsilon: float = 1e-8
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
+    weight_decay: float = flag("AdamW's decoupled weight decay (not on LayerNorm and biases)", default=0.0)
+    warmup_steps: int = flag("steps of linear warmup to the learning rate", default=0)
     clip_norm: float = 1.0
-    seed: int = 42
-    #: question answering's windows (None for the other tasks)
-    qa: QaWindows | None = None
-    #: a task's own settings (JSON values) for tasks that need more than the fields above
-    options: dict = dataclasses.field(default_factory=dict)
+    seed: int = flag("seed of the batch order, the head's initialization and dropout", default=42)
+
+    def check(self) -> None:
+        """Raise :class:`UserError` for values no run can use (subclasses add their own)."""
+        for name in ("max_seq_length", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not self.learning_rate >= 0:
+            raise UserError(f"--learning-rate must be >= 0, got {self.learning_rate}")
 
 
 @dataclasses.dataclass(frozen=True)
 class TaskFiles:
-    """The files a fine-tuning run reads: ``train``, ``eval`` (or a share of ``train``'s articles
-    split off in memory, ``eval_split``), and a cap on the training examples."""
+    """The files a fine-tuning run reads, and a cap on the training examples."""
 
     train: str
     eval: str | None
-    eval_split: float | None = None
     limit_train: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """A task's evaluation: its ``scores`` (they hold ``settings.metric``) and its ``outputs``
+    (what :meth:`FineTuningTask.write_outputs` writes if the epoch is the best; None: nothing)."""
+
+    scores: dict
+    outputs: Any = None
 
 
 class FineTuningTask(abc.ABC):
@@ -87,86 +129,104 @@ class FineTuningTask(abc.ABC):
 
     #: The head the task trains (a name of :data:`kcbert_tf.model.heads.HEADS`).
     head: ClassVar[str]
-    #: The command-line flags this task reads beyond the shared ones (``--text-column``, ...).
-    flags: ClassVar[tuple[str, ...]] = ()
+    #: The task's settings (its dataclass: shared fields and its own flags).
+    settings_type: ClassVar[type[TrainingSettings]] = TrainingSettings
+    #: Whether ``predict`` uses this task for a model of its head that names no task (a
+    #: transformers head brought in with ``import-hf``).
+    serves_imported_models: ClassVar[bool] = False
+    #: Whether the task is scored on an eval file (False: it checks ``files.eval`` itself, e.g.
+    #: to evaluate on a split of the training file instead).
+    needs_eval_file: ClassVar[bool] = True
 
-    #: The training examples of one epoch (set by ``__init__`` or :meth:`prepare`).
-    train_size: int = 0
+    #: The model's preprocessor (its settings are part of the model directory).
+    preprocessor: Any = None
     #: The label names (None: a regression or a span task).
     labels: list[str] | None = None
 
-    def __init__(self, settings: TaskSettings, files: TaskFiles):
+    def __init__(self, name: str, settings: TrainingSettings, files: TaskFiles, tokenizer):
+        """Read and check the files and build the features and :attr:`preprocessor` with
+        ``tokenizer`` (a :class:`~kcbert_tf.model.tokenizer.KcBertTokenizer`)."""
+        if self.needs_eval_file and files.eval is None:
+            raise UserError("--eval is required: the file the model is scored on after every epoch")
+        self.name = name
         self.settings = settings
         self.files = files
 
-    # --- settings -------------------------------------------------------------------------------
-
-    @classmethod
-    def configure(cls, settings: TaskSettings, args: argparse.Namespace) -> TaskSettings:
-        """``settings`` with the task's own command-line overrides; refuse flags it does not read.
-        The shared ones (length, epochs, batch, learning rate, seed) are applied by the loop."""
-        given = [f"--{flag.replace('_', '-')}" for flag in ("text_column", "text_pair_column", "label_column", "regression",
-                                                             "doc_stride", "max_query_length", "max_answer_length",
-                                                             "eval_split", "no_clean")
-                 if getattr(args, flag, None) and flag not in cls.flags]
-        if given:
-            raise UserError(f"--task {settings.name} does not read {', '.join(given)}")
-        return settings
-
-    # --- training -------------------------------------------------------------------------------
-
-    def min_seq_length(self) -> int:
-        """The shortest ``max_seq_length`` that leaves room for text: ``[CLS] a [SEP]``, one more
-        where the settings pack two texts (:func:`kcbert_tf.model.task_record.min_seq_length`,
-        the rule ``predict`` applies to a task record too)."""
-        return min_seq_length(self.settings.columns, self.settings.qa)
-
-    def prepare(self, tokenizer) -> None:
-        """Build what needs the tokenizer before training (default: nothing)."""
+    @property
+    @abc.abstractmethod
+    def train_size(self) -> int:
+        """The training examples (or windows) of one epoch."""
 
     @abc.abstractmethod
     def describe(self) -> str:
         """One line on the data for the log."""
 
     @abc.abstractmethod
-    def model_config(self, config):
-        """The config of the model to fine-tune: ``config`` (the encoder's) with this task's head."""
-
-    @abc.abstractmethod
     def compile_args(self) -> dict:
         """``model.compile`` keywords: the loss (and metrics shown during ``fit``)."""
 
     @abc.abstractmethod
-    def train_dataset(self, tokenizer, batch_size: int, seed: int, epochs: int):
-        """A ``tf.data.Dataset`` of the global batches of all epochs, deterministic given ``seed``."""
+    def train_dataset(self):
+        """A ``tf.data.Dataset`` of the global batches of all epochs of model inputs,
+        deterministic given the seed."""
 
     @abc.abstractmethod
-    def evaluate(self, model, tokenizer, batch_size: int) -> dict:
-        """Scores on the eval file; they include ``settings.metric`` (higher is better)."""
-
-    def evaluation_outputs(self):
-        """What to keep of the latest :meth:`evaluate` if it is the best epoch (default: nothing)."""
-        return None
+    def evaluate(self, model) -> Evaluation:
+        """Scores (and outputs) on the eval file of ``model`` (its preprocessor detached)."""
 
     @property
     def summary(self) -> dict:
         """Counts for ``metrics.json`` (examples read, skipped, ...)."""
         return {}
 
-    @abc.abstractmethod
-    def record(self, config) -> TaskRecord:
-        """The task record of the trained model (``task.json``): what it needs in order to be used."""
+    @property
+    def segments(self) -> int:
+        """Texts an example packs (2: a pair, or a question and its passage)."""
+        return 1
+
+    @property
+    def options(self) -> dict:
+        """The task's own settings its trained model needs in order to be used (``task.json``'s
+        ``options``: JSON values :meth:`predict_file` reads)."""
+        return {}
+
+    def record(self) -> TaskRecord:
+        """The task record of the trained model (``task.json``)."""
+        preprocessor = self.preprocessor
+        return TaskRecord(self.name, self.head, preprocessor.sequence_length, preprocessor.clean,
+                          labels=None if self.labels is None else tuple(self.labels), segments=self.segments,
+                          options=self.options)
 
     def write_outputs(self, directory: pathlib.Path, outputs) -> None:
-        """Write files beside the model from the best epoch's :meth:`evaluation_outputs` (default:
+        """Write files beside the model from the best epoch's :attr:`Evaluation.outputs` (default:
         nothing)."""
-
-    # --- using a trained model ------------------------------------------------------------------
 
     @classmethod
     @abc.abstractmethod
-    def predict_file(cls, source, task: TaskRecord, input_path: str, output_path: str | None, *,
-                     batch_size: int) -> object:
-        """Predict for ``input_path`` with the model of ``source`` (a
-        :class:`~kcbert_tf.model.model_dir.ModelDir`) as ``task`` says; write to
-        ``output_path`` (None: stdout); return the predictions."""
+    def predict_file(cls, model, record: TaskRecord, input_path: str, output_path: str | None, *,
+                     batch_size: int, text_columns: tuple[str | None, str | None] | None = None) -> object:
+        """Predict for ``input_path`` with ``model`` (the task model with its preprocessor, built
+        as ``record`` says); write to ``output_path`` (None: stdout); return the predictions.
+        ``text_columns`` (``predict --text-column``, ``--text-pair-column``) are for tasks that
+        read named columns; the others refuse them with :meth:`refuse_text_columns`."""
+
+    @classmethod
+    def refuse_text_columns(cls, record: TaskRecord, text_columns) -> None:
+        if text_columns and any(text_columns):
+            raise UserError(f"--text-column / --text-pair-column apply to sentence tasks; the model is a "
+                            f"{record.task or record.head} model")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskPreset:
+    """A registered task: its class and its settings (what an entry point names)."""
+
+    task: type[FineTuningTask]
+    settings: TrainingSettings
+
+    def __post_init__(self):
+        if not (isinstance(self.task, type) and issubclass(self.task, FineTuningTask)):
+            raise TypeError(f"TaskPreset.task must be a FineTuningTask subclass, got {self.task!r}")
+        if not isinstance(self.settings, self.task.settings_type):
+            raise TypeError(f"{self.task.__name__} takes {self.task.settings_type.__name__}, got "
+                            f"{type(self.settings).__name__}")

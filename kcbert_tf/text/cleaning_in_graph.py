@@ -45,7 +45,7 @@ import tensorflow as tf
 from kcbert_tf.text.bert_char_classes import regex_class
 from kcbert_tf.text.cleaning import KEEP_PATTERN, URL_PATTERN
 
-__all__ = ["clean_in_graph"]
+__all__ = ["clean_in_graph", "strip_in_graph"]
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -140,6 +140,23 @@ def _squeeze_repeats(texts: tf.Tensor, word_bounds: tuple[int, ...]) -> tf.Tenso
         tf.boolean_mask(cps, keep), tf.gather(kept_before, splits), validate=False
     )
     return tf.strings.unicode_encode(squeezed, "UTF-8")
+
+
+#: Python's whitespace (``str.isspace``, what ``str.strip()`` strips), as ranges of code points.
+PYTHON_WHITESPACE = ((0x09, 0x0D), (0x1C, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A),
+                     (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000))
+
+
+def strip_in_graph(texts) -> tf.Tensor:
+    """``str.strip()`` of each string of ``texts`` (a ``tf.string`` tensor), same shape: Python's
+    whitespace, Unicode's included, removed at both ends (``tf.strings.strip`` strips ASCII only).
+
+    >>> strip_in_graph(tf.constant(["\\u3000 좋아\\t", " "])).numpy().tolist() == ["좋아".encode(), b""]
+    True
+    """
+    space = regex_class(PYTHON_WHITESPACE)
+    texts = tf.convert_to_tensor(texts, dtype=tf.string)
+    return tf.strings.regex_replace(texts, f"^{space}+|{space}+$", "")
 
 
 def clean_in_graph(texts) -> tf.Tensor:

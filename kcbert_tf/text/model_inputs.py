@@ -10,19 +10,22 @@ in serving as in training.
 
 Example:
 
->>> from kcbert_tf.text.tokenizer import KcBertTokenizer
->>> tokenizer = KcBertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "좋", "##아", "싫", "##어"])
+>>> from kcbert_tf.text.tokenizer import KcBertWordPiece
+>>> tokenizer = KcBertWordPiece(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "좋", "##아", "싫", "##어"])
 >>> pack_pair(tokenizer, ["좋아 좋아"], ["싫어"], 6)["token_ids"].numpy().tolist()
 [[2, 5, 6, 3, 7, 3]]
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from kcbert_tf.errors import UserError
 
 __all__ = [
     "KCBERT_MAX_POSITIONS", "MIN_INPUT_LENGTH", "check_sequence_length",
-    "trim_pair_lengths", "pack_single", "pack_pair", "pack_fixed", "batches_by_length",
+    "trim_pair_lengths", "pack_single", "pack_pair", "pack_question_context", "pad_to_length", "pack_fixed",
+    "batches_by_length",
 ]
 
 #: KcBERT's ``max_position_embeddings`` (configs/kcbert-base.json and -large.json): the longest
@@ -132,21 +135,46 @@ def pack_pair(tokenizer, texts_a, texts_b, max_seq_length: int) -> dict:
     return _pack(segments, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
 
 
-def pack_fixed(tokenizer, texts_a, texts_b, max_seq_length: int) -> dict:
-    """:func:`pack_single` (``texts_b`` None) or :func:`pack_pair`, padded to exactly
-    ``max_seq_length`` columns: static shapes, as TPUs need."""
+def pack_question_context(tokenizer, questions, contexts, max_seq_length: int, max_query_length: int) -> dict:
+    """``[CLS] question [SEP] context [SEP]`` for two string batches: the question cut to
+    ``max_query_length`` ids, the context to the room left: the first window of question answering
+    (:mod:`kcbert_tf.tasks.qa.features` cuts the same context into every window).
+
+    >>> from kcbert_tf.text.tokenizer import KcBertWordPiece
+    >>> tokenizer = KcBertWordPiece(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "어디", "서울", "은", "수도"])
+    >>> pack_question_context(tokenizer, ["어디 어디"], ["서울 은 수도 수도"], 7, 1)["token_ids"].numpy().tolist()
+    [[2, 5, 3, 6, 7, 8, 3]]
+    """
     import tensorflow as tf
 
-    if texts_b is None:
-        inputs = pack_single(tokenizer, texts_a, max_seq_length)
-    else:
-        inputs = pack_pair(tokenizer, texts_a, texts_b, max_seq_length)
+    ids_q = tokenizer.tokenize(questions)[:, :max_query_length]
+    ids_c = tokenizer.tokenize(contexts)
+    room = max_seq_length - 3 - ids_q.row_lengths()
+    segments = [ids_q, _truncate(ids_c, tf.maximum(room, 0))]
+    return _pack(segments, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
+
+
+def pad_to_length(inputs: dict, max_seq_length: int) -> dict:
+    """Packed inputs padded with zeros to exactly ``max_seq_length`` columns: static shapes, as
+    TPUs need."""
+    import tensorflow as tf
+
     padded = {}
     for name, value in inputs.items():
         value = tf.pad(value, [[0, 0], [0, max_seq_length - tf.shape(value)[1]]])
         value.set_shape([None, max_seq_length])
         padded[name] = value
     return padded
+
+
+def pack_fixed(tokenizer, texts_a, texts_b, max_seq_length: int) -> dict:
+    """:func:`pack_single` (``texts_b`` None) or :func:`pack_pair`, padded to exactly
+    ``max_seq_length`` columns: static shapes, as TPUs need."""
+    if texts_b is None:
+        inputs = pack_single(tokenizer, texts_a, max_seq_length)
+    else:
+        inputs = pack_pair(tokenizer, texts_a, texts_b, max_seq_length)
+    return pad_to_length(inputs, max_seq_length)
 
 
 def batches_by_length(lengths, batch_size: int):
@@ -157,8 +185,6 @@ def batches_by_length(lengths, batch_size: int):
     >>> [batch.tolist() for batch in batches_by_length([5, 2, 9, 2], 2)]
     [[1, 3], [0, 2]]
     """
-    import numpy as np
-
     order = np.argsort(np.asarray(lengths), kind="stable")
     for start in range(0, len(order), batch_size):
         yield order[start : start + batch_size]

@@ -23,6 +23,8 @@ import functools
 import struct
 from typing import BinaryIO, Iterable, Iterator
 
+import google_crc32c
+
 __all__ = [
     "TEXT_FEATURE",
     "text_example",
@@ -174,7 +176,6 @@ def prediction_example(file: str, line: int, text: str, label: str | None,
 
 
 def _masked_crc32c(data: bytes) -> int:
-    import google_crc32c
 
     crc = google_crc32c.value(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF

@@ -1,6 +1,6 @@
 """The KcBERT WordPiece tokenizer, in the TensorFlow graph, with the ids transformers gives.
 
-:class:`KcBertTokenizer` runs inside ``tf.data`` pipelines and SavedModels on string tensors
+:class:`KcBertWordPiece` runs inside ``tf.data`` pipelines and SavedModels on string tensors
 (ragged ``int64`` ids out) and gives, for every text, exactly the ids of
 ``transformers.AutoTokenizer.from_pretrained(DIR)(texts, add_special_tokens=False)`` for a directory
 holding the same ``vocab.txt`` and ``{"do_lower_case": false, "tokenizer_class": "BertTokenizer"}``.
@@ -24,7 +24,7 @@ characters (``FAST_WORDPIECE_DISAGREES``).  A text is redone on the exact path w
 of those, a special token, or a word of over 100 bytes (which may still have 100 characters or
 fewer).
 
-Offsets: :meth:`KcBertTokenizer.tokenize_with_offsets` (in Python, ``encode_with_offsets``) also
+Offsets: :meth:`KcBertWordPiece.tokenize_with_offsets` (in Python, ``encode_with_offsets``) also
 give each token's span as character (code point, Python ``str`` index) offsets into the
 original text, exactly transformers' ``return_offsets_mapping=True``.  It runs the exact path on
 code points: each kept character remembers its original index (a special token, one placeholder,
@@ -36,7 +36,7 @@ spanning the word; a token starts at its first kept character and ends after its
 
 Example:
 
->>> tokenizer = KcBertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "ㅋㅋ", "좋", "##아", "!"])
+>>> tokenizer = KcBertWordPiece(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "ㅋㅋ", "좋", "##아", "!"])
 >>> tokenizer.encode(["ㅋㅋ 좋아!!", "좋[MASK]"])
 [[5, 6, 7, 8, 8], [6, 4]]
 """
@@ -57,7 +57,7 @@ from kcbert_tf.text.vocab import CONTINUATION_PREFIX, SPECIAL_TOKENS, check_spec
 
 __all__ = [
     "MAX_INPUT_CHARS_PER_WORD",
-    "KcBertTokenizer",
+    "KcBertWordPiece",
     "load_tokenizer",
 ]
 
@@ -74,7 +74,7 @@ _MAX_BYTES_PER_WORD = 4 * MAX_INPUT_CHARS_PER_WORD + 4
 _FAST_MAX_BYTES_PER_WORD = MAX_INPUT_CHARS_PER_WORD
 
 
-class KcBertTokenizer(tf.Module):
+class KcBertWordPiece(tf.Module):
     """Cased BERT WordPiece tokenization as TensorFlow ops; ids identical to transformers'.
 
     Call it on a string tensor of any shape (or a scalar) to get ragged ``int64`` ids with one more
@@ -133,7 +133,7 @@ class KcBertTokenizer(tf.Module):
         return {"vocabulary": self.vocabulary}
 
     @classmethod
-    def from_config(cls, config: dict) -> "KcBertTokenizer":
+    def from_config(cls, config: dict) -> "KcBertWordPiece":
         return cls(**config)
 
     def __call__(self, texts) -> tf.RaggedTensor:
@@ -329,7 +329,7 @@ class KcBertTokenizer(tf.Module):
         """Ids and character spans ``(start, end)`` for each text, as Python lists.
 
         >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "ㅋㅋ", "좋", "##아", "!"]
-        >>> KcBertTokenizer(vocab).encode_with_offsets(["ㅋㅋ 좋아!", "좋\\u200b[MASK]😂"])
+        >>> KcBertWordPiece(vocab).encode_with_offsets(["ㅋㅋ 좋아!", "좋\\u200b[MASK]😂"])
         [([5, 6, 7, 8], [(0, 2), (3, 4), (4, 5), (5, 6)]), ([6, 4, 1], [(0, 1), (2, 8), (8, 9)])]
         """
         out: list[tuple[list[int], list[tuple[int, int]]]] = []
@@ -357,6 +357,6 @@ def _in_ranges(code_points: tf.Tensor, bounds: np.ndarray) -> tf.Tensor:
     return tf.searchsorted(tf.constant(bounds), code_points, side="right") % 2 == 1
 
 
-def load_tokenizer(path: str | os.PathLike) -> KcBertTokenizer:
-    """A :class:`KcBertTokenizer` from a ``vocab.txt`` or a directory holding one."""
-    return KcBertTokenizer(read_vocab(path))
+def load_tokenizer(path: str | os.PathLike) -> KcBertWordPiece:
+    """A :class:`KcBertWordPiece` from a ``vocab.txt`` or a directory holding one."""
+    return KcBertWordPiece(read_vocab(path))

@@ -40,6 +40,7 @@ import tempfile
 import time
 
 import keras
+import numpy as np
 
 from kcbert_tf.model.keras_internals import AdamWClippedAfterAllReduce, draw_dropout_per_replica
 
@@ -122,8 +123,6 @@ def epoch_batches(count: int, batch_size: int, epochs: int, seed: int):
     >>> epoch_batches(5, 2, 2, seed=0).tolist()  # two epochs of two batches of 2
     [2, 4, 3, 0, 4, 1, 2, 0]
     """
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     steps = count // batch_size
     return np.concatenate([rng.permutation(count)[: steps * batch_size] for _ in range(epochs)]).astype(np.int64)

@@ -9,7 +9,7 @@ style, and hands KerasHub's ``BertMaskedLM`` the inputs it declares (its preproc
     y = mask_ids int32 [B, P]               # the original ids at mask_positions
     sample_weight = mask_weights float32 [B, P]   # 1 for a prediction, 0 for an unused slot
 
-**Masking.** The candidates are the ordinary tokens: every id but ``[PAD]``, ``[CLS]``, ``[SEP]``
+**Masking** (:mod:`kcbert_tf.text.masking`). The candidates are the ordinary tokens: every id but ``[PAD]``, ``[CLS]``, ``[SEP]``
 and ``[MASK]`` (``[UNK]`` is a candidate, as in BERT and KerasHub: it stands for real text;
 ``[MASK]`` only occurs when a comment literally says "[MASK]", and predicting ``[MASK]`` for
 ``[MASK]`` teaches nothing).  A sequence with ``c`` candidates gets
@@ -44,12 +44,8 @@ Example:
 >>> import tensorflow as tf
 >>> masked = mask_tokens(tf.constant([2, 10, 11, 12, 13, 3, 0, 0]), seed=0, index=0,
 ...                      vocab_size=100, max_predictions=2)
->>> masked["mask_weights"].numpy().tolist()  # 4 candidates: round(0.15 * 4) = 1 prediction
-[1.0, 0.0]
 >>> int(masked["mask_positions"][0]) in (1, 2, 3, 4), int(masked["mask_positions"][1])
 (True, 0)
->>> max_predictions_for(128), max_predictions_for(300), max_predictions_for(512)
-(20, 45, 77)
 
 In training (see :func:`dataset_fn` for ``tf.distribute``)::
 
@@ -72,14 +68,13 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 
 from kcbert_tf.errors import UserError
+from kcbert_tf.text.masking import check_masking, mask_tokens, max_predictions_for
 from kcbert_tf.text.records import TOKEN_IDS_FEATURE, CorruptRecord, read_tfrecord_frames
-from kcbert_tf.text.vocab import FIRST_ORDINARY_ID, MASK_ID, PAD_ID, UNK_ID
+from kcbert_tf.text.vocab import PAD_ID
 from kcbert_tf.training.strategy import per_replica_batch_size
 
 __all__ = [
     "DataError",
-    "max_predictions_for",
-    "mask_tokens",
     "resolve_files",
     "records_seq_length",
     "check_pretraining_files",
@@ -101,8 +96,6 @@ FULL_SCAN_BYTES = 256 << 20
 #: Sequences parsed and masked together (rounded to whole batches).
 MASK_CHUNK = 1024
 
-_PHILOX = 1  # tf.random.Algorithm.PHILOX
-_WORDS_PER_COUNTER = 4  # Philox 4x32: one counter step gives four uint32 words.
 _EPOCHS_FOREVER = 1 << 62
 _RECORD_BUFFER_BYTES = 1 << 20
 _CHECK_CHUNK = 4096
@@ -110,123 +103,6 @@ _CHECK_CHUNK = 4096
 
 class DataError(UserError):
     """Pretraining records that cannot be trained on; the message names the file and the fix."""
-
-
-def max_predictions_for(seq_length: int) -> int:
-    """Prediction slots per sequence: ``ceil(0.15 * seq_length)`` (20 at 128, 45 at 300)."""
-    return -(-15 * seq_length // 100)
-
-
-# --- masking -------------------------------------------------------------------------------------
-
-
-def _words_per_sequence(seq_length: int, max_predictions: int) -> int:
-    """Random uint32 words one sequence uses (a key per position, two per slot), rounded up to
-    whole Philox counter steps so that sequence ``i`` starts at counter step ``i * W / 4``."""
-    words = seq_length + 2 * max_predictions
-    return -(-words // _WORDS_PER_COUNTER) * _WORDS_PER_COUNTER
-
-
-def _random_words(seed, stream, index, rows, words: int) -> tf.Tensor:
-    """uint32 ``[rows, words]``: row ``r`` is block ``index + r`` of the Philox stream keyed by
-    ``(seed, stream)``, the same whether it is drawn alone or with its neighbours."""
-    seed_pair = tf.stack([tf.cast(seed, tf.int64), tf.cast(stream, tf.int64)])
-    key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed_pair)
-    steps = tf.cast(tf.cast(index, tf.int64) * (words // _WORDS_PER_COUNTER), tf.uint64)
-    drawn = tf.raw_ops.StatelessRandomUniformFullIntV2(
-        shape=tf.stack([tf.cast(rows, tf.int64) * words]),
-        key=key,
-        counter=tf.stack([steps, counter[1]]),
-        alg=_PHILOX,
-        dtype=tf.uint32,
-    )
-    return tf.reshape(drawn, [-1, words])
-
-
-def _threshold(rate: float) -> int:
-    """A uint32 word falls below this with probability ``rate``."""
-    return min(1 << 32, round(rate * (1 << 32)))
-
-
-def mask_tokens(
-    token_ids,
-    *,
-    seed: int | tf.Tensor,
-    index: int | tf.Tensor,
-    vocab_size: int,
-    max_predictions: int,
-    mask_rate: float = 0.15,
-    mask_token_rate: float = 0.8,
-    random_token_rate: float = 0.1,
-    stream: int | tf.Tensor = 0,
-) -> dict[str, tf.Tensor]:
-    """Mask one sequence (``[L]``) or a batch (``[B, L]``) of consecutive sequences, BERT style.
-
-    Row ``r`` is sequence number ``index + r`` of stream ``(seed, stream)``: its masks depend on
-    nothing else (not on the batch it comes in).  Returns ``token_ids`` (int32, masked),
-    ``mask_positions`` and ``mask_ids`` (int32 ``[..., max_predictions]``: ascending positions,
-    the original ids there) and ``mask_weights`` (float32, 1 per prediction); unused slots are 0.
-    """
-    token_ids = tf.convert_to_tensor(token_ids)
-    single = token_ids.shape.rank == 1
-    ids = tf.cast(token_ids[tf.newaxis] if single else token_ids, tf.int32)
-    if ids.shape.rank != 2 or ids.shape[1] is None:
-        raise ValueError(f"token_ids must be [L] or [B, L] with a known L, got {token_ids.shape}")
-    length, slots = ids.shape[1], max_predictions
-    _check_masking(length, slots, vocab_size, mask_rate, mask_token_rate, random_token_rate)
-    rows = tf.shape(ids)[0]
-    words = tf.cast(
-        _random_words(seed, stream, index, rows, _words_per_sequence(length, slots)), tf.int64
-    )
-
-    candidate = (ids >= FIRST_ORDINARY_ID) | (ids == UNK_ID)  # not [PAD] [CLS] [SEP] [MASK]
-    count = tf.reduce_sum(tf.cast(candidate, tf.int32), axis=1)
-    wanted = tf.cast(tf.round(tf.cast(count, tf.float64) * mask_rate), tf.int32)
-    chosen = tf.minimum(tf.minimum(tf.maximum(wanted, 1), count), slots)  # [B]
-
-    # The `chosen` candidates with the largest random keys: a uniform sample without replacement
-    # (two equal 32-bit keys in one sequence, ~1e-6 at 128 positions, go to the lower position).
-    scores = tf.where(candidate, words[:, :length], -1)
-    _, picked = tf.math.top_k(scores, k=slots, sorted=True)
-    valid = tf.range(slots)[tf.newaxis] < chosen[:, tf.newaxis]  # [B, P]
-    positions = tf.sort(tf.where(valid, picked, length), axis=1)  # valid ones first, ascending
-    positions = tf.where(valid, positions, 0)
-    originals = tf.gather(ids, positions, batch_dims=1)
-
-    action = words[:, length : length + slots]
-    # floor(word * k / 2**32): uniform over 0..k-1 (within k / 2**32).
-    random_ids = FIRST_ORDINARY_ID + tf.bitwise.right_shift(
-        words[:, length + slots : length + 2 * slots] * (vocab_size - FIRST_ORDINARY_ID), 32
-    )
-    replaced = tf.where(
-        action < _threshold(mask_token_rate),
-        MASK_ID,
-        tf.where(
-            action < _threshold(mask_token_rate + random_token_rate),
-            tf.cast(random_ids, tf.int32),
-            originals,
-        ),
-    )
-    # Unused slots write to an extra column, dropped afterwards.
-    targets = tf.stack(
-        [
-            tf.broadcast_to(tf.range(rows)[:, tf.newaxis], tf.shape(positions)),
-            tf.where(valid, positions, length),
-        ],
-        axis=-1,
-    )
-    padded = tf.pad(ids, [[0, 0], [0, 1]])
-    masked = tf.tensor_scatter_nd_update(padded, targets, replaced)[:, :length]
-
-    result = {
-        "token_ids": masked,
-        "mask_positions": positions,
-        "mask_ids": tf.where(valid, originals, 0),
-        "mask_weights": tf.cast(valid, tf.float32),
-    }
-    if single:
-        result = {name: value[0] for name, value in result.items()}
-    return result
 
 
 # --- the files -----------------------------------------------------------------------------------
@@ -420,25 +296,6 @@ def check_pretraining_files(
 # --- the pipeline --------------------------------------------------------------------------------
 
 
-def _check_masking(
-    length: int,
-    max_predictions: int | None,
-    vocab_size: int,
-    mask_rate: float,
-    mask_token_rate: float = 0.8,
-    random_token_rate: float = 0.1,
-) -> None:
-    """Raise ``ValueError`` for masking settings :func:`mask_tokens` cannot follow."""
-    if max_predictions is not None and not 1 <= max_predictions <= length:
-        raise ValueError(f"max_predictions must be in 1..{length} (the length), got {max_predictions}")
-    if vocab_size <= FIRST_ORDINARY_ID:
-        raise ValueError(f"vocab_size must be > {FIRST_ORDINARY_ID}, got {vocab_size}")
-    if not (0 <= mask_rate <= 1 and 0 <= mask_token_rate and 0 <= random_token_rate):
-        raise ValueError("mask_rate must be in [0, 1] and the token rates >= 0")
-    if mask_token_rate + random_token_rate > 1:
-        raise ValueError("mask_token_rate + random_token_rate must be <= 1")
-
-
 def _check_settings(
     seq_length,
     global_batch_size,
@@ -454,7 +311,7 @@ def _check_settings(
         raise ValueError(f"seq_length must be >= 2, got {seq_length}")
     if global_batch_size < 1:
         raise ValueError(f"global_batch_size must be >= 1, got {global_batch_size}")
-    _check_masking(seq_length, max_predictions, vocab_size, mask_rate)
+    check_masking(seq_length, max_predictions, vocab_size, mask_rate)
     if skip_sequences < 0:
         raise ValueError(f"skip_sequences must be >= 0, got {skip_sequences}")
     if not 0 <= seed < 1 << 31:

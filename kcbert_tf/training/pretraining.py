@@ -52,13 +52,20 @@ import os
 import tempfile
 from typing import Sequence
 
+from kcbert_tf.command_calls import call_with_flags
 from kcbert_tf.config_files import resolve_config
+from kcbert_tf.conversion.hugging_face import read_model_or_hf
 from kcbert_tf.errors import UserError
-from kcbert_tf.model.model_dir import WEIGHTS_FILE
+from kcbert_tf.model.config import read_model_config
+from kcbert_tf.model.heads import MASKED_LM
+from kcbert_tf.model.model_dir import WEIGHTS_FILE, ModelDir, check_vocab_matches
 from kcbert_tf.output_dir import write_text_atomically
 from kcbert_tf.text.model_inputs import check_sequence_length
+from kcbert_tf.text.records import is_tfrecord_path
+from kcbert_tf.text.vocab import read_vocab
+from kcbert_tf.training.strategy import Devices, fit_settings, mixed_precision_policy, per_replica_batch_size
 
-__all__ = ["TrainConfig", "build_arg_parser", "run"]
+__all__ = ["TrainConfig", "load_train_config", "pretrain", "build_arg_parser", "run"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -112,9 +119,9 @@ class TrainConfig:
         return cls(**{key: value for key, value in values.items() if key in names})
 
     def optimizer_settings(self):
-        from kcbert_tf.training.core import OptimizerSettings
+        from kcbert_tf.training import core
 
-        return OptimizerSettings(
+        return core.OptimizerSettings(
             learning_rate=self.learning_rate,
             warmup_steps=self.warmup_steps,
             total_steps=self.train_steps,
@@ -128,9 +135,9 @@ class TrainConfig:
 
 def build_optimizer(train: TrainConfig):
     """BERT's AdamW for ``train`` (:func:`kcbert_tf.training.core.build_optimizer`)."""
-    from kcbert_tf.training.core import build_optimizer as build
+    from kcbert_tf.training import core
 
-    return build(train.optimizer_settings())
+    return core.build_optimizer(train.optimizer_settings())
 
 
 def compile_masked_lm(model, train: TrainConfig, jit_compile, steps_per_execution: int | None = None) -> None:
@@ -163,47 +170,42 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocab", default=None, help="the data's vocab.txt (default: the one beside the data)")
     parser.add_argument("--eval-data", default=None, help="a glob of held-out records for MLM loss/accuracy")
     parser.add_argument("--init", default=None, help="start from the weights of this model directory (ours, or a Hugging Face BERT directory, imported on the fly)")
-    parser.add_argument("--steps", type=int, default=None, help="total training steps (the warmup scales with it)")
+    parser.add_argument("--steps", dest="train_steps", type=int, default=None,
+                        help="total training steps (the warmup scales with it)")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (split over replicas)")
     parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate")
     parser.add_argument("--warmup-steps", type=int, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=None)
     parser.add_argument("--steps-per-execution", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--tpu", default=None, help="'local' on a single-host Cloud TPU VM, a TPU name (pod slices, TPU nodes), or grpc://host:port")
-    parser.add_argument("--tpu-zone", default=None, help="zone of a TPU node")
-    parser.add_argument("--tpu-project", default=None, help="GCP project of a TPU node")
-    parser.add_argument("--tpu-timeout", type=float, default=300, help="seconds to reach the TPU before giving up")
-    parser.add_argument("--cpu-replicas", type=int, default=None, help="split the CPU into N logical devices and train on N replicas (MirroredStrategy)")
+    Devices.add_flags(parser)
     parser.add_argument("--mixed-precision", choices=["auto", "bf16", "fp16", "off"], default=None)
     parser.add_argument("--deterministic", action="store_true", help="deterministic ops (reproducible, slower)")
     return parser
 
 
-def _train_config(args: argparse.Namespace) -> TrainConfig:
+def load_train_config(name_or_path: str | None = None, **overrides) -> TrainConfig:
+    """The training config: a packaged recipe (``pretrain-base``), a JSON file, or the defaults,
+    with ``overrides`` (:class:`TrainConfig` fields; None: keep).  When ``train_steps`` changes
+    and ``warmup_steps`` is not given, the warmup keeps the recipe's share of the run (BERT warms
+    up over 10k of 1M steps)."""
     recipe = TrainConfig()
-    if args.train_config:  # a packaged name (pretrain-base) or a path
-        recipe = TrainConfig.from_file(resolve_config(args.train_config, flag="--train-config"))
-    overrides = {
-        "train_steps": args.steps,
-        "batch_size": args.batch_size,
-        "learning_rate": args.learning_rate,
-        "warmup_steps": args.warmup_steps,
-        "checkpoint_every": args.checkpoint_every,
-        "steps_per_execution": args.steps_per_execution,
-        "seed": args.seed,
-        "mixed_precision": args.mixed_precision,
-    }
-    train = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+    if name_or_path:  # a packaged name (pretrain-base) or a path
+        recipe = TrainConfig.from_file(resolve_config(name_or_path, flag="--train-config"))
+    given = {key: value for key, value in overrides.items() if value is not None}
+    unknown = sorted(set(given) - {field.name for field in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise UserError(f"unknown training setting(s) {unknown}: the fields of kcbert_tf.training.pretraining.TrainConfig")
+    train = dataclasses.replace(recipe, **given)
     for name in ("batch_size", "train_steps", "checkpoint_every", "steps_per_execution", "log_every", "eval_steps"):
         if getattr(train, name) <= 0:
             raise UserError(f"{name} must be > 0, got {getattr(train, name)}")
-    if args.steps is not None and args.warmup_steps is None and args.steps != recipe.train_steps:
-        # BERT warms up over 10k of 1M steps: keep the recipe's share of the run.
-        scaled = round(recipe.warmup_steps * args.steps / recipe.train_steps)
+    steps = given.get("train_steps")
+    if steps is not None and "warmup_steps" not in given and steps != recipe.train_steps:
+        scaled = round(recipe.warmup_steps * steps / recipe.train_steps)
         _LOG.info(
             "warmup_steps %d: the recipe's %d of %d steps, scaled to --steps %d "
-            "(pass --warmup-steps to choose)", scaled, recipe.warmup_steps, recipe.train_steps, args.steps,
+            "(pass --warmup-steps to choose)", scaled, recipe.warmup_steps, recipe.train_steps, steps,
         )
         train = dataclasses.replace(train, warmup_steps=scaled)
     if train.warmup_steps > train.train_steps:
@@ -219,7 +221,7 @@ def _refuse_other_backends() -> None:
         raise UserError(
             f"KERAS_BACKEND={wanted}: pretrain runs on Keras' TensorFlow backend only (its input "
             "pipeline, strategies and checkpoints are TensorFlow's); unset KERAS_BACKEND or set it "
-            "to tensorflow. The trained model loads under any backend (ModelDir.read(DIR).load_masked_lm())"
+            "to tensorflow. The trained model loads under any backend (keras_hub.models.MaskedLM.from_preset(DIR))"
         )
     import keras
 
@@ -255,20 +257,24 @@ def _data_fill_ratio(files: list[str]) -> float:
         return 1.0
 
 
-def _check_inputs(args: argparse.Namespace, train: TrainConfig) -> _Inputs:
+def _check_inputs(config_name: str, data: str, vocab_path: str | None, eval_data: str | None,
+                  train: TrainConfig) -> _Inputs:
     """Phase 1: the config, vocab and data, checked before any training starts."""
     from kcbert_tf.training import input_pipeline
-    from kcbert_tf.model.config import read_model_config
-    from kcbert_tf.model.model_dir import check_vocab_matches
-    from kcbert_tf.text.vocab import read_vocab
 
-    config = read_model_config(resolve_config(args.config, flag="--config"))
-    files = input_pipeline.resolve_files(args.data)
-    vocab_path = args.vocab or os.path.join(os.path.dirname(files[0]), "vocab.txt")
+    config = read_model_config(resolve_config(config_name, flag="--config"))
+    files = input_pipeline.resolve_files(data)
+    others = [path for path in files if not is_tfrecord_path(path)]
+    if others:
+        raise UserError(
+            f"--data {data}: {others[0]} is not pretraining records; make them from cleaned comments with "
+            f"`kcbert-tf make-pretraining-data --input {others[0]} --vocab VOCAB --output DIR`, then pass --data DIR"
+        )
+    vocab_path = vocab_path or os.path.join(os.path.dirname(files[0]), "vocab.txt")
     vocab = read_vocab(vocab_path)
-    check_vocab_matches(config, vocab, vocab_path, args.config)
-    if args.eval_data:
-        train_files, eval_files = files, input_pipeline.resolve_files(args.eval_data)
+    check_vocab_matches(config, vocab, vocab_path, config_name)
+    if eval_data:
+        train_files, eval_files = files, input_pipeline.resolve_files(eval_data)
     elif train.eval_file_fraction > 0 and len(files) >= 2:
         held_out = max(1, math.ceil(len(files) * train.eval_file_fraction))
         train_files, eval_files = files[:-held_out], files[-held_out:]
@@ -278,30 +284,48 @@ def _check_inputs(args: argparse.Namespace, train: TrainConfig) -> _Inputs:
     seq_length = input_pipeline.records_seq_length(train_files)
     counts = input_pipeline.record_counts(train_files)
     if not sum(counts):
-        raise UserError(f"--data {args.data}: the training files hold no record; remake the data")
+        raise UserError(f"--data {data}: the training files hold no record; remake the data")
     check_sequence_length(
-        seq_length, config.max_position_embeddings, source=args.config, subject=f"--data sequences of {seq_length} ids",
-        remedy=f"remake the data with --max-seq-length {config.max_position_embeddings} or less",
+        seq_length, config.max_position_embeddings, source=config_name, subject=f"--data sequences of {seq_length} ids",
+        remedy=f"remake the data with `kcbert-tf make-pretraining-data --max-seq-length {config.max_position_embeddings}` "
+               "or less",
     )
     return _Inputs(config, vocab, train_files, counts, eval_files, seq_length, _data_fill_ratio(train_files))
 
 
-def run(argv: Sequence[str] | None = None) -> dict:
-    """Train from command-line arguments; return the final numbers (also in training_state.json).
+def pretrain(
+    config: str,
+    data: str,
+    model_dir: str,
+    *,
+    train_config: str | None = None,
+    vocab: str | None = None,
+    eval_data: str | None = None,
+    init: str | None = None,
+    deterministic: bool = False,
+    strategy=None,
+    devices: Devices = Devices(),
+    **overrides,
+) -> dict:
+    """Pretrain the masked LM of ``config`` (a packaged name or a ``config.json``) on ``data``
+    (``make-pretraining-data`` output) into ``model_dir``, resuming from its last checkpoint;
+    return the final numbers (also in ``training_state.json``).
 
     Three phases, as google-research/bert's ``main``: check every input, set up the strategy and
-    the model (resuming where a checkpoint is), then feed the data and fit."""
-    args = build_arg_parser().parse_args(argv)
+    the model (resuming where a checkpoint is), then feed the data and fit.  ``train_config``: a
+    packaged recipe (``pretrain-base``) or a JSON file; ``overrides`` are :class:`TrainConfig`
+    fields (``train_steps``, ``batch_size``, ``learning_rate``, ``warmup_steps``, ``seed``, ...).
+    ``strategy``: a ``tf.distribute`` strategy to train under (a notebook's ``TPUStrategy``);
+    else ``devices`` (a TPU, ``cpu_replicas``), the GPUs or the CPU.
+    """
     _refuse_other_backends()
-    train = _train_config(args)
-    if args.cpu_replicas is not None:  # before any TensorFlow op sets up the devices
-        from kcbert_tf.training.strategy import split_cpu
-
-        split_cpu(args.cpu_replicas)
-    inputs = _check_inputs(args, train)
-    setup = _set_up(args, train, inputs)
-    state = _fit(args, train, inputs, setup)
-    print(summarize(state, args.model_dir), flush=True)
+    train = load_train_config(train_config, **overrides)
+    devices.split_cpu()  # before any TensorFlow op sets up the devices
+    inputs = _check_inputs(config, data, vocab, eval_data, train)
+    info = devices.resolve(strategy)
+    setup = _set_up(train, inputs, info, model_dir, init=init, deterministic=deterministic, config_name=config)
+    state = _fit(train, inputs, setup, model_dir, data)
+    print(summarize(state, model_dir), flush=True)
     return state
 
 
@@ -318,85 +342,81 @@ class _Setup:
     step: int
 
 
-def _set_up(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs) -> _Setup:
-    """Phase 2: the strategy, the model, its optimizer and the checkpoint to resume from."""
+def _set_up(train: TrainConfig, inputs: _Inputs, info, model_dir: str, *, init: str | None, deterministic: bool,
+            config_name: str) -> _Setup:
+    """Phase 2: the model under the strategy, its optimizer and the checkpoint to resume from."""
     import keras
     import tensorflow as tf
 
-    from kcbert_tf.model.masked_lm import build_masked_lm
-    from kcbert_tf.model.model_dir import ModelDir
-    from kcbert_tf.training import core as training_core
-    from kcbert_tf.training.strategy import fit_settings, mixed_precision_policy, per_replica_batch_size, resolve_strategy
+    from kcbert_tf.model.presets import build_model, load_model
+    from kcbert_tf.training import core
 
-    info = resolve_strategy(
-        args.tpu, zone=args.tpu_zone, project=args.tpu_project,
-        connect_timeout_s=args.tpu_timeout, cpu_replicas=args.cpu_replicas,
-    )
     per_replica_batch_size(train.batch_size, info.num_replicas, kind=info.kind)
     policy = mixed_precision_policy(info.kind, train.mixed_precision)
-    interval = training_core.effective_checkpoint_interval(train.train_steps, train.checkpoint_every)
+    interval = core.effective_checkpoint_interval(train.train_steps, train.checkpoint_every)
     settings = fit_settings(info, train.jit_compile, train.steps_per_execution, interval)
     for note in settings.notes:
         _LOG.info("%s", note)
-    if args.deterministic:
+    if deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(train.seed)
     _LOG.info(
         "pretrain: %s on %s, %d replica(s), %s; %d train + %d eval file(s) of %d ids; batch %d, "
         "%d steps, checkpoint every %d, %d step(s) per execution",
-        os.path.basename(args.config), info.device_description, info.num_replicas, policy or "float32",
+        os.path.basename(config_name), info.device_description, info.num_replicas, policy or "float32",
         len(inputs.train_files), len(inputs.eval_files), inputs.seq_length, train.batch_size,
         train.train_steps, interval, settings.steps_per_execution,
     )
     if info.is_chief:
-        tf.io.gfile.makedirs(os.path.join(args.model_dir, CHECKPOINT_DIR))
-    initial = None  # --init's weights, read outside the scope (a plain model, only read from)
-    if args.init and not tf.train.latest_checkpoint(os.path.join(args.model_dir, CHECKPOINT_DIR)):
-        from kcbert_tf.conversion.hugging_face import read_model_or_hf
-
+        tf.io.gfile.makedirs(os.path.join(model_dir, CHECKPOINT_DIR))
+    initial = None  # init's weights, read outside the scope (a plain model, only read from)
+    if init and not tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR)):
         with tempfile.TemporaryDirectory(prefix="kcbert-tf-init-") as scratch:
-            initial = read_model_or_hf(args.init, scratch).load_masked_lm()
+            source = read_model_or_hf(init, scratch)
+            if source.config.head != MASKED_LM:
+                raise UserError(f"--init {init} holds a fine-tuned model ({source.config.architecture}), not a "
+                                "masked LM; give a `pretrain` or `import-hf` model directory")
+            initial = load_model(source, preprocessor=False)
     with info.strategy.scope():
-        model = build_masked_lm(inputs.config, dtype=policy)
+        model = build_model(inputs.config, dtype=policy)
         # The masked-LM loss does not reach the pooler (HF's BertForMaskedLM has none): freeze it
         # rather than keep optimizer state for weights that get no gradient.
         model.backbone.pooled_dense.trainable = False
-        training_core.prepare_model(model)
+        core.prepare_model(model)
         compile_masked_lm(model, train, settings.jit_compile, settings.steps_per_execution)
         model.optimizer.build(model.trainable_variables)
-        checkpoints = training_core.Checkpoints(
-            model, os.path.join(args.model_dir, CHECKPOINT_DIR), keep=train.keep_checkpoints, is_chief=info.is_chief
+        checkpoints = core.Checkpoints(
+            model, os.path.join(model_dir, CHECKPOINT_DIR), keep=train.keep_checkpoints, is_chief=info.is_chief
         )
         step = checkpoints.restore_latest()
         if not step and initial is not None:
             for target, source in zip(model.weights, initial.weights):
                 target.assign(tf.cast(source.value, target.dtype))
-            _LOG.info("initialized from %s", args.init)
+            _LOG.info("initialized from %s", init)
     if step % interval:
         raise UserError(
             f"{checkpoints.latest} is at step {step}, not a multiple of the checkpoint interval "
             f"{interval}: resume with the checkpoint_every and --steps of the run that wrote it"
         )
     if info.is_chief:  # config.json and vocab.txt now; the final weights only at the end.
-        ModelDir.write(args.model_dir, inputs.config, inputs.vocab)
+        ModelDir.write(model_dir, inputs.config, inputs.vocab)
     return _Setup(info, policy, interval, settings, model, checkpoints, step)
 
 
-def _fit(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs, setup: _Setup) -> dict:
+def _fit(train: TrainConfig, inputs: _Inputs, setup: _Setup, model_dir: str, data: str) -> dict:
     """Phase 3: the data (each replica its rows of the same global batches, from where the
     checkpoint left off), ``fit``, and the final weights and state (chief only)."""
     import tensorflow as tf
 
-    from kcbert_tf.model.model_dir import ModelDir
-    from kcbert_tf.training import core as training_core
-    from kcbert_tf.training import input_pipeline
+    from kcbert_tf.text.masking import max_predictions_for
+    from kcbert_tf.training import core, input_pipeline
 
     info, model, step = setup.info, setup.model, setup.step
     common = dict(
         seq_length=inputs.seq_length,
         global_batch_size=train.batch_size,
         vocab_size=inputs.config.vocab_size,
-        max_predictions=train.max_predictions_per_seq or input_pipeline.max_predictions_for(inputs.seq_length),
+        max_predictions=train.max_predictions_per_seq or max_predictions_for(inputs.seq_length),
         mask_rate=train.mask_rate,
     )
     train_ds = info.strategy.distribute_datasets_from_function(
@@ -413,8 +433,8 @@ def _fit(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs, setup: _
                 steps=train.eval_steps, **common,
             )
         )
-    logger = training_core.StepLogger(
-        os.path.join(args.model_dir, LOG_DIR) if info.is_chief else None,
+    logger = core.StepLogger(
+        os.path.join(model_dir, LOG_DIR) if info.is_chief else None,
         log_every=train.log_every,
         tokens_per_step=train.batch_size * inputs.seq_length,
         fill_ratio=inputs.fill_ratio,
@@ -422,16 +442,16 @@ def _fit(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs, setup: _
     if step >= train.train_steps:
         _LOG.info("already trained for %d steps; writing the final model", step)
     try:
-        history = training_core.fit_in_epochs(
+        history = core.fit_in_epochs(
             model, train_ds, total_steps=train.train_steps, interval=setup.interval, step=step,
-            callbacks=[training_core.CheckpointEveryEpoch(setup.checkpoints), logger],
+            callbacks=[core.CheckpointEveryEpoch(setup.checkpoints), logger],
             validation_data=eval_ds, validation_steps=train.eval_steps, validation_every=train.eval_every,
         )
     except tf.errors.DataLossError as error:
         raise UserError(
             f"the data is corrupt ({error.message.splitlines()[0]}); find the file with "
             "`python -c \"from kcbert_tf.training import input_pipeline; input_pipeline.check_pretraining_files("
-            f"'{args.data}', None, {inputs.config.vocab_size}, full_scan_bytes=None)\"` and remake it"
+            f"'{data}', None, {inputs.config.vocab_size}, full_scan_bytes=None)\"` and remake it"
         ) from None
     finally:
         setup.checkpoints.close()
@@ -451,8 +471,8 @@ def _fit(args: argparse.Namespace, train: TrainConfig, inputs: _Inputs, setup: _
         "last_log": logger.last,
     }
     if info.is_chief:
-        ModelDir.write(args.model_dir, inputs.config, inputs.vocab, model)
-        write_text_atomically(os.path.join(args.model_dir, STATE_FILE), json.dumps(state, indent=2))
+        ModelDir.write(model_dir, inputs.config, inputs.vocab, model)
+        write_text_atomically(os.path.join(model_dir, STATE_FILE), json.dumps(state, indent=2))
     return state
 
 
@@ -476,5 +496,11 @@ def summarize(state: dict, model_dir: str) -> str:
             f"  {last['tokens_per_second']:,.0f} tokens/s ({last['non_pad_tokens_per_second']:,.0f} non-pad) "
             f"on {state['device']}"
         )
-    lines.append(f"  model: {model_dir} (config.json, vocab.txt, {WEIGHTS_FILE}); TensorBoard: tensorboard --logdir {os.path.join(model_dir, LOG_DIR)}")
+    lines.append(f"  model: {model_dir} (config.json, vocab.txt, {WEIGHTS_FILE}); TensorBoard: `tensorboard --logdir {os.path.join(model_dir, LOG_DIR)}`")
     return "\n".join(lines)
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    """``kcbert-tf pretrain``: the flags parsed into one :func:`pretrain` call; return the final
+    numbers."""
+    return call_with_flags(pretrain, build_arg_parser(), argv)

@@ -45,11 +45,14 @@ import os
 import socket
 import sys
 import threading
+import urllib.request
 from typing import Any, Sequence
 
 from kcbert_tf.errors import UserError
 
 __all__ = [
+    "Devices",
+    "strategy_info",
     "KINDS",
     "PRECISIONS",
     "DEFAULT_TPU_PORT",
@@ -161,6 +164,59 @@ def resolve_strategy(
     if gpus:
         return StrategyInfo(strategy, "gpu", 1, f"1 GPU: {_describe_gpus(gpus)}")
     return StrategyInfo(strategy, "cpu", 1, "CPU (no GPU found, no TPU named)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Devices:
+    """Where to train, as the command line names it (``--tpu``, ``--tpu-zone``, ``--tpu-project``,
+    ``--tpu-timeout``, ``--cpu-replicas``): :meth:`resolve` gives the strategy."""
+
+    tpu: str | None = None
+    tpu_zone: str | None = None
+    tpu_project: str | None = None
+    tpu_timeout: float = 300
+    cpu_replicas: int | None = None
+
+    def split_cpu(self) -> None:
+        """Split the CPU into ``cpu_replicas`` logical devices now, before any TensorFlow op."""
+        if self.cpu_replicas is not None:
+            split_cpu(self.cpu_replicas)
+
+    def resolve(self, strategy: Any = None) -> StrategyInfo:
+        """The :class:`StrategyInfo` of ``strategy`` (one a caller made), else of these devices
+        (:func:`resolve_strategy`)."""
+        if strategy is not None:
+            return strategy_info(strategy)
+        return resolve_strategy(self.tpu, zone=self.tpu_zone, project=self.tpu_project,
+                                connect_timeout_s=self.tpu_timeout, cpu_replicas=self.cpu_replicas)
+
+    @staticmethod
+    def add_flags(parser) -> None:
+        """The flags of these fields, for a command's parser."""
+        parser.add_argument("--tpu", default=None, help="'local' on a single-host Cloud TPU VM, a TPU name (pod "
+                            "slices, TPU nodes), or grpc://host:port")
+        parser.add_argument("--tpu-zone", default=None, help="zone of a TPU node")
+        parser.add_argument("--tpu-project", default=None, help="GCP project of a TPU node")
+        parser.add_argument("--tpu-timeout", type=float, default=300, help="seconds to reach the TPU before giving up")
+        parser.add_argument("--cpu-replicas", type=int, default=None,
+                            help="split the CPU into N logical devices and train on N replicas (MirroredStrategy)")
+
+
+def strategy_info(strategy: Any) -> StrategyInfo:
+    """The :class:`StrategyInfo` of a strategy a caller made (a notebook's ``TPUStrategy``, a
+    ``MirroredStrategy``, the default one)."""
+    import tensorflow as tf
+
+    name = type(strategy).__name__
+    replicas = strategy.num_replicas_in_sync
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        kind = "tpu"
+    elif replicas > 1:
+        devices = getattr(strategy.extended, "worker_devices", ())
+        kind = "multi-gpu" if any("GPU" in device.upper() for device in devices) else "multi-cpu"
+    else:
+        kind = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return StrategyInfo(strategy, kind, replicas, f"{name} ({replicas} replica(s))", is_chief(strategy))
 
 
 def connect_thread_alive() -> bool:
@@ -532,7 +588,6 @@ _METADATA_URL = "http://metadata.google.internal/computeMetadata/v1/"
 
 def _gce_metadata(key: str, timeout_s: float = 1.0) -> str | None:
     """A GCE metadata value, or None off Google Cloud (bounded: never hangs)."""
-    import urllib.request
 
     request = urllib.request.Request(_METADATA_URL + key, headers={"Metadata-Flavor": "Google"})
     try:

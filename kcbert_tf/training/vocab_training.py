@@ -14,11 +14,15 @@ module does the same, with two additions that make the result reproducible:
 
 The directory written (:func:`kcbert_tf.text.vocab.write_tokenizer_dir`) loads with
 ``transformers.AutoTokenizer.from_pretrained(DIR)`` and
-:func:`kcbert_tf.text.tokenizer.load_tokenizer`.
+:func:`kcbert_tf.text.tokenizer.load_tokenizer`.  :func:`train_tokenizer` is the Python call (it
+returns the stats of ``vocab_stats.json``); :func:`run` parses the command's flags into it.
 
-Example::
+The command and the same training from Python::
 
     kcbert-tf train-tokenizer --input 'cleaned/*.tfrecord' --output vocab/ --sample-rate 0.1
+
+    from kcbert_tf.training.vocab_training import train_tokenizer
+    stats = train_tokenizer("cleaned/*.tfrecord", "vocab/", sample_rate=0.1)
 
 >>> texts = ["ㅋㅋ 진짜 웃기다", "진짜 웃기네 ㅋㅋ", "웃기다 진짜로"]
 >>> vocab = train_vocab(texts, vocab_size=30, limit_alphabet=100, min_frequency=2)
@@ -42,9 +46,11 @@ import sys
 import time
 from typing import Callable, Iterable, Iterator, Sequence
 
+from kcbert_tf.command_calls import call_with_flags
 from kcbert_tf.errors import UserError
 from kcbert_tf.text.model_inputs import KCBERT_MAX_POSITIONS
 from kcbert_tf.output_dir import check_output_dir, staged_output
+from kcbert_tf.text.records import read_texts
 from kcbert_tf.text.tokenizer import load_tokenizer
 from kcbert_tf.text.vocab import CONTINUATION_PREFIX, SPECIAL_TOKENS, write_tokenizer_dir
 
@@ -57,6 +63,7 @@ __all__ = [
     "compute_alphabet",
     "train_vocab",
     "unk_rate",
+    "train_tokenizer",
     "build_arg_parser",
     "run",
 ]
@@ -255,6 +262,34 @@ def unk_rate(
 # The command
 
 
+#: The smallest setting of each option (a vocab needs the specials and one more token).
+MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 1
+MIN_LIMIT_ALPHABET = 1
+MIN_MIN_FREQUENCY = 0
+MIN_MODEL_MAX_LENGTH = 2
+
+
+def _check_settings(
+    vocab_size: int,
+    limit_alphabet: int,
+    min_frequency: int,
+    sample_rate: float,
+    model_max_length: int,
+) -> None:
+    """The checks the command's flag types make, for a Python caller; a :class:`UserError` that
+    names the flag, as the command would."""
+    if not 0 < sample_rate <= 1:
+        raise UserError(f"--sample-rate must be in (0, 1], got {sample_rate} (0.1 keeps a tenth)")
+    for flag, value, minimum in (
+        ("--vocab-size", vocab_size, MIN_VOCAB_SIZE),
+        ("--limit-alphabet", limit_alphabet, MIN_LIMIT_ALPHABET),
+        ("--min-frequency", min_frequency, MIN_MIN_FREQUENCY),
+        ("--model-max-length", model_max_length, MIN_MODEL_MAX_LENGTH),
+    ):
+        if value < minimum:
+            raise UserError(f"{flag} must be at least {minimum}, got {value}")
+
+
 def _rate(value: str) -> float:
     try:
         rate = float(value)
@@ -289,15 +324,15 @@ def build_arg_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", required=True, help="the local directory to write")
     parser.add_argument(
-        "--vocab-size", type=_int_at_least(len(SPECIAL_TOKENS) + 1), default=30_000,
+        "--vocab-size", type=_int_at_least(MIN_VOCAB_SIZE), default=30_000,
         help="tokens in the vocab, specials included (default 30000)",
     )
     parser.add_argument(
-        "--limit-alphabet", type=_int_at_least(1), default=4_000,
+        "--limit-alphabet", type=_int_at_least(MIN_LIMIT_ALPHABET), default=4_000,
         help="keep at most this many single characters, the most frequent (default 4000)",
     )
     parser.add_argument(
-        "--min-frequency", type=_int_at_least(0), default=2,
+        "--min-frequency", type=_int_at_least(MIN_MIN_FREQUENCY), default=2,
         help="merge a pair of pieces only if it occurs at least this often (default 2)",
     )
     parser.add_argument(
@@ -306,7 +341,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="which sample (default 0)")
     parser.add_argument(
-        "--model-max-length", type=_int_at_least(2), default=KCBERT_MAX_POSITIONS,
+        "--model-max-length", type=_int_at_least(MIN_MODEL_MAX_LENGTH),
+        default=KCBERT_MAX_POSITIONS,
         help="the tokenizer's model_max_length: the model's max_position_embeddings "
         f"(default {KCBERT_MAX_POSITIONS}, KcBERT's)",
     )
@@ -332,7 +368,6 @@ def _read_input(pattern: str) -> Iterator[str]:
     """:func:`kcbert_tf.text.records.read_texts`, with errors turned into messages naming the input."""
     import tensorflow as tf
 
-    from kcbert_tf.text.records import read_texts
 
     if tf.io.gfile.isdir(pattern):
         example = pattern.rstrip("/") + "/*.tfrecord"
@@ -358,29 +393,51 @@ def _read_input(pattern: str) -> Iterator[str]:
         ) from None
 
 
-def _size_message(error: VocabSizeError, args: argparse.Namespace) -> str:
+def _size_message(error: VocabSizeError, vocab_size: int, limit_alphabet: int) -> str:
     return (
-        f"--vocab-size {args.vocab_size} is too small for this sample: the "
+        f"--vocab-size {vocab_size} is too small for this sample: the "
         f"{len(SPECIAL_TOKENS)} special tokens, the {error.alphabet:,}-character alphabet "
-        f"(--limit-alphabet {args.limit_alphabet}) and the {error.continuations:,} '##' "
+        f"(--limit-alphabet {limit_alphabet}) and the {error.continuations:,} '##' "
         f"continuations of those characters alone take {error.needed:,} tokens; pass "
         f"--vocab-size {error.needed} or more, or a smaller --limit-alphabet"
     )
 
 
-def run(argv: Sequence[str] | None = None) -> dict:
-    """Run the command; return the stats (also in ``OUTPUT/vocab_stats.json``)."""
-    args = build_arg_parser().parse_args(argv)
-    output = check_output_dir(args.output, args.overwrite)
+def train_tokenizer(
+    input: str,
+    output: str,
+    *,
+    vocab_size: int = 30_000,
+    limit_alphabet: int = 4_000,
+    min_frequency: int = 2,
+    sample_rate: float = 1.0,
+    seed: int = 0,
+    model_max_length: int = KCBERT_MAX_POSITIONS,
+    overwrite: bool = False,
+) -> dict:
+    """Train a KcBERT-style WordPiece vocab on the texts of ``input`` and write the tokenizer
+    directory ``output``; return the stats (also in ``OUTPUT/vocab_stats.json``).
+
+    ``input``: a path or glob of ``preprocess`` TFRecords (``*.tfrecord*``) or text files (a text
+    a line); ``output``: a local directory (``overwrite`` replaces one that is not empty).  The
+    vocab (:func:`train_vocab`) has at most ``vocab_size`` tokens, an alphabet of at most
+    ``limit_alphabet`` characters and pieces seen ``min_frequency`` times, learnt from the
+    ``sample_rate`` sample of ``seed`` (:func:`sample_texts`) of the non-blank texts; the UNK rate
+    is then measured on every input text.  ``model_max_length`` goes to ``tokenizer_config.json``.
+    Raises :class:`UserError` on a bad setting, input or output, or a vocab size too small for the
+    alphabet.
+    """
+    _check_settings(vocab_size, limit_alphabet, min_frequency, sample_rate, model_max_length)
+    output_dir = check_output_dir(output, overwrite)
     started = time.monotonic()
 
-    print(f"reading {args.input} (sample rate {args.sample_rate}, seed {args.seed})", flush=True)
+    print(f"reading {input} (sample rate {sample_rate}, seed {seed})", flush=True)
     read = blank = 0
     progress = _Progress("read")
 
     def non_blank() -> Iterator[str]:
         nonlocal read, blank
-        for text in _read_input(args.input):
+        for text in _read_input(input):
             read += 1
             progress(read)
             if text.strip():
@@ -388,20 +445,20 @@ def run(argv: Sequence[str] | None = None) -> dict:
             else:
                 blank += 1
 
-    sample = list(sample_texts(non_blank(), args.sample_rate, args.seed))
+    sample = list(sample_texts(non_blank(), sample_rate, seed))
     if not sample:
         if read == blank:
             what = f"only {blank:,} blank lines" if blank else "the files it matches are empty"
-            raise UserError(f"--input {args.input} holds no text ({what})")
+            raise UserError(f"--input {input} holds no text ({what})")
         raise UserError(
-            f"no text left to train on: --sample-rate {args.sample_rate} kept none of the "
-            f"{read - blank:,} texts of --input {args.input}; raise --sample-rate"
+            f"no text left to train on: --sample-rate {sample_rate} kept none of the "
+            f"{read - blank:,} texts of --input {input}; raise --sample-rate"
         )
     print(f"training on {len(sample):,} of {read - blank:,} texts", flush=True)
     try:
-        tokens = train_vocab(sample, args.vocab_size, args.limit_alphabet, args.min_frequency)
+        tokens = train_vocab(sample, vocab_size, limit_alphabet, min_frequency)
     except VocabSizeError as error:
-        raise UserError(_size_message(error, args)) from None
+        raise UserError(_size_message(error, vocab_size, limit_alphabet)) from None
     alphabet = next(
         (i for i, token in enumerate(tokens[len(SPECIAL_TOKENS) :]) if len(token) != 1),
         len(tokens) - len(SPECIAL_TOKENS),
@@ -412,25 +469,25 @@ def run(argv: Sequence[str] | None = None) -> dict:
     trained_s = time.monotonic() - started
 
     try:
-        with staged_output(output) as staged:
-            write_tokenizer_dir(tokens, staged, args.model_max_length)
+        with staged_output(output_dir) as staged:
+            write_tokenizer_dir(tokens, staged, model_max_length)
             print(f"measuring the UNK rate on all {read:,} input texts", flush=True)
             measured = unk_rate(
-                load_tokenizer(staged).encode, _read_input(args.input), progress=_Progress("encoded")
+                load_tokenizer(staged).encode, _read_input(input), progress=_Progress("encoded")
             )
             stats = {
-                "input": args.input,
+                "input": input,
                 "texts_read": read,
                 "blank_texts": blank,
                 "texts_sampled": len(sample),
-                "sample_rate": args.sample_rate,
-                "seed": args.seed,
-                "vocab_size_requested": args.vocab_size,
+                "sample_rate": sample_rate,
+                "seed": seed,
+                "vocab_size_requested": vocab_size,
                 "vocab_size": len(tokens),
                 "alphabet_size": alphabet,
                 "continuation_characters": continuations,
-                "limit_alphabet": args.limit_alphabet,
-                "min_frequency": args.min_frequency,
+                "limit_alphabet": limit_alphabet,
+                "min_frequency": min_frequency,
                 "unk_texts": measured.texts,
                 "unk_tokens": measured.unknown,
                 "total_tokens": measured.tokens,
@@ -440,9 +497,15 @@ def run(argv: Sequence[str] | None = None) -> dict:
             }
             _write_json(staged / STATS_FILE, stats)
     except OSError as error:
-        raise UserError(f"--output {output}: cannot write it ({error})") from None
-    print(summarize(stats, output), flush=True)
+        raise UserError(f"--output {output_dir}: cannot write it ({error})") from None
+    print(summarize(stats, output_dir), flush=True)
     return stats
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    """``kcbert-tf train-tokenizer``: the flags parsed into one :func:`train_tokenizer` call;
+    return the stats."""
+    return call_with_flags(train_tokenizer, build_arg_parser(), argv)
 
 
 def summarize(stats: dict, output: pathlib.Path | str) -> str:

@@ -8,7 +8,7 @@ label.  Prediction (:func:`unit_tags`): each unit takes the label predicted for 
 a unit no token starts in (the rest of a token's characters, a space between two tokens, a word
 cut off by truncation) continues the entity before it (``I-X``) when it lies inside a token of
 that entity or the next labelled token continues it, and is ``O`` otherwise.  Token spans are the
-tokenizer's character offsets (``KcBertTokenizer.encode_with_offsets``), so both directions work
+tokenizer's character offsets (``KcBertWordPiece.encode_with_offsets``), so both directions work
 on character spans.
 
 Example (units are the characters of "서울시청", one entity; two tokens "서울" and "##시청"):

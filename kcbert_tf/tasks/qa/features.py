@@ -24,7 +24,7 @@ context token.
 
 The tokenizer is an interface: ``encode_with_offsets(texts)`` gives, for each text, its WordPiece
 ids without special tokens and each token's ``(start, end)`` character offsets into the text
-(:meth:`kcbert_tf.text.tokenizer.KcBertTokenizer.encode_with_offsets`, or transformers' fast
+(:meth:`kcbert_tf.text.tokenizer.KcBertWordPiece.encode_with_offsets`, or transformers' fast
 tokenizer with ``add_special_tokens=False, return_offsets_mapping=True``).
 
 Example (a whitespace tokenizer, windows of 4 context tokens with a stride of 2):
@@ -85,7 +85,7 @@ EncodeWithOffsets = Callable[[list[str]], list[tuple[list[int], list[tuple[int, 
 
 
 class QATokenizer(Protocol):
-    """What :func:`features_with_tokenizer` needs (:class:`~kcbert_tf.text.tokenizer.KcBertTokenizer` has it)."""
+    """What :func:`features_with_tokenizer` needs (:class:`~kcbert_tf.text.tokenizer.KcBertWordPiece` has it)."""
 
     cls_id: int
     sep_id: int
@@ -238,7 +238,7 @@ def features_with_tokenizer(
     examples: Sequence[QAExample], tokenizer: QATokenizer, *, training: bool, **settings: int
 ) -> QAFeatures:
     """:func:`build_features` with a tokenizer object's ``encode_with_offsets`` and special ids
-    (e.g. :class:`~kcbert_tf.text.tokenizer.KcBertTokenizer`); ``settings``: ``max_length``,
+    (e.g. :class:`~kcbert_tf.text.tokenizer.KcBertWordPiece`); ``settings``: ``max_length``,
     ``doc_stride``, ``max_query_length``."""
     return build_features(
         examples,

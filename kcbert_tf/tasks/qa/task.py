@@ -7,7 +7,10 @@ transformers' examples do.  Questions and contexts become features the way trans
 examples build them (:mod:`kcbert_tf.tasks.qa.features`: ``[CLS] question [SEP] window [SEP]``, the
 question cut to ``max_query_length`` tokens, windows over the context every ``doc_stride`` tokens,
 windows without the answer pointing at ``[CLS]``).  The loss is transformers'
-``BertForQuestionAnswering``'s: the mean of the start and the end cross-entropy over the tokens.
+``BertForQuestionAnswering``'s: the mean of the start and the end cross-entropy over the tokens
+(:class:`~kcbert_tf.model.question_answerer.SpanLoss`).  The windows are the question answerer's
+preprocessor's (:class:`~kcbert_tf.model.question_answerer_preprocessor.KcBertQuestionAnswererPreprocessor`),
+so the saved model carries them.
 Each epoch the eval file is answered by n-best decoding over all windows
 (:mod:`kcbert_tf.tasks.qa.decoding`) and scored with KorQuAD 1.0's official EM and F1
 (:mod:`kcbert_tf.tasks.qa.korquad_metric`); ``predictions.json`` (``{question_id: answer}``, the best
@@ -24,30 +27,51 @@ import dataclasses
 import json
 import logging
 
-import keras
 import numpy as np
+import tensorflow as tf
 
 from kcbert_tf.errors import UserError
+from kcbert_tf.model.question_answerer import SpanLoss
+from kcbert_tf.model.question_answerer_preprocessor import KcBertQuestionAnswererPreprocessor, QaWindows
 from kcbert_tf.model.task_record import TaskRecord
-from kcbert_tf.tasks.contract import FineTuningTask, TaskSettings
+from kcbert_tf.tasks.contract import Evaluation, FineTuningTask, TaskPreset, TrainingSettings, flag
+from kcbert_tf.tasks.length_batches import compiled_forward, eager_for_small_inputs, predict_by_length
+from kcbert_tf.tasks.prediction_output import write_predictions
+from kcbert_tf.tasks.qa.decoding import answer_questions, decode_answers
+from kcbert_tf.tasks.qa.features import features_with_tokenizer
+from kcbert_tf.tasks.qa.korquad_metric import korquad_scores
+from kcbert_tf.tasks.qa.squad_files import read_squad, split_by_article
+from kcbert_tf.training.core import epoch_batches
 
-__all__ = ["QaTask", "SpanLoss", "predict_answers"]
+__all__ = ["QaSettings", "QaTask", "predict_answers"]
 
 _LOG = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "predictions.json"
 
 
-class SpanLoss(keras.losses.Loss):
-    """Cross-entropy of the start and of the end position, averaged (transformers'
-    ``(start_loss + end_loss) / 2``): ``y_true`` int ``[B, 2]``, ``y_pred`` logits ``[B, L, 2]``."""
+@dataclasses.dataclass(frozen=True)
+class QaSettings(TrainingSettings):
+    """Question answering's settings: the shared ones, the windows, and an eval split."""
 
-    def __init__(self, name: str = "span_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
+    doc_stride: int = flag("tokens between the starts of consecutive context windows", default=128)
+    max_query_length: int = flag("a question's tokens at most", default=64)
+    max_answer_length: int = flag("an answer's tokens at most", default=30)
+    eval_split: float | None = flag(
+        "evaluate on this share of --train's articles instead of --eval, split in memory by article with "
+        "--seed (KorQuAD's license allows no modified copies on disk)", default=None)
 
-    def call(self, y_true, y_pred):
-        logits = keras.ops.transpose(y_pred, (0, 2, 1))  # [B, 2, L]
-        return keras.losses.sparse_categorical_crossentropy(keras.ops.cast(y_true, "int32"), logits, from_logits=True)
+    def check(self) -> None:
+        super().check()
+        for name in ("doc_stride", "max_query_length", "max_answer_length"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.eval_split is not None and not 0 < self.eval_split < 1:
+            raise UserError(f"--eval-split {self.eval_split} must be between 0 and 1 (a share of the articles)")
+
+    @property
+    def windows(self) -> QaWindows:
+        return QaWindows(self.doc_stride, self.max_query_length, self.max_answer_length)
 
 
 class QaTask(FineTuningTask):
@@ -55,24 +79,17 @@ class QaTask(FineTuningTask):
     are character spans of the context as written."""
 
     head = "question_answering"
-    flags = ("doc_stride", "max_query_length", "max_answer_length", "eval_split")
+    settings_type = QaSettings
+    serves_imported_models = True
+    needs_eval_file = False  # --eval, or --eval-split SHARE of the training file's articles
 
-    @classmethod
-    def configure(cls, settings: TaskSettings, args) -> TaskSettings:
-        """The window flags (``--doc-stride``, ``--max-query-length``, ``--max-answer-length``)."""
-        settings = super().configure(settings, args)
-        changes = {name: getattr(args, name, None) for name in ("doc_stride", "max_query_length", "max_answer_length")}
-        windows = dataclasses.replace(settings.qa, **{name: value for name, value in changes.items() if value is not None})
-        for name, value in dataclasses.asdict(windows).items():
-            if value < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-        return dataclasses.replace(settings, qa=windows)
-
-    def __init__(self, settings, files):
-        from kcbert_tf.tasks.qa.squad_files import read_squad, split_by_article
-
-        super().__init__(settings, files)
-        train_path, eval_path, limit_train, eval_split = files.train, files.eval, files.limit_train, files.eval_split
+    def __init__(self, name: str, settings: QaSettings, files, tokenizer):
+        super().__init__(name, settings, files, tokenizer)
+        if files.eval is None and settings.eval_split is None:
+            raise UserError("--eval is required (or --eval-split SHARE: a share of --train's articles)")
+        self.preprocessor = KcBertQuestionAnswererPreprocessor(tokenizer, sequence_length=settings.max_seq_length,
+                                                               **settings.windows._asdict())
+        train_path, eval_split = files.train, settings.eval_split
         if eval_split:  # one file, split by article in memory (KorQuAD's license: no modified copies)
             everything = read_squad(train_path, training=False)
             train_side, eval_side = split_by_article(everything.examples, eval_split, settings.seed)
@@ -84,108 +101,101 @@ class QaTask(FineTuningTask):
         else:
             train = read_squad(train_path, training=True)
             aligned, misaligned = train.examples, train.misaligned
-            self.evaluation = read_squad(eval_path, training=False)
-        self.train_examples = aligned[: limit_train or None]
+            self.evaluation = read_squad(files.eval, training=False)
+        self.train_examples = aligned[: files.limit_train or None]
+        self._train_features = self._features(self.train_examples, training=True)
+        self._eval_features = self._features(self.evaluation.examples, training=False)
         self._summary = {
             "train_examples": len(self.train_examples),
             "eval_examples": len(self.evaluation),
             "skipped_misaligned_answers": misaligned,
             "eval_split": eval_split,
+            "train_windows": len(self._train_features),
+            "eval_windows": len(self._eval_features),
         }
-        self.train_size = 0
-        self._train_features = self._eval_features = None
-        self._latest_answers: dict[str, str] | None = None
 
-    def prepare(self, tokenizer) -> None:
-        """Tokenize and window both files (the number of training windows is the epoch)."""
-        from kcbert_tf.tasks.qa.features import features_with_tokenizer
+    def _features(self, examples, *, training: bool):
+        return qa_features(self.preprocessor, examples, training=training)
 
-        windows = {"max_length": self.settings.max_seq_length, "doc_stride": self.settings.qa.doc_stride,
-                   "max_query_length": self.settings.qa.max_query_length}
-        self._train_features = features_with_tokenizer(self.train_examples, tokenizer, training=True, **windows)
-        self._eval_features = features_with_tokenizer(self.evaluation.examples, tokenizer, training=False, **windows)
-        self.train_size = len(self._train_features)
-        self._summary.update(train_windows=len(self._train_features), eval_windows=len(self._eval_features))
+    @property
+    def train_size(self) -> int:
+        return len(self._train_features)
 
     @property
     def summary(self) -> dict:
         return dict(self._summary)
 
-    def record(self, config) -> TaskRecord:
-        return TaskRecord(self.settings.name, self.head, self.settings.max_seq_length, clean=False, qa=self.settings.qa)
+    @property
+    def segments(self) -> int:
+        return 2
+
+    @property
+    def options(self) -> dict:
+        return self.preprocessor.windows._asdict()
 
     def describe(self) -> str:
         return (f"{len(self.train_examples)} train questions in {self.train_size} windows / "
                 f"{len(self.evaluation)} eval questions in {len(self._eval_features)} windows")
 
-    def model_config(self, config):
-        return config.for_question_answering()
-
     def compile_args(self) -> dict:
         return {"loss": SpanLoss()}
 
-    def train_dataset(self, tokenizer, batch_size: int, seed: int, epochs: int):
-        import tensorflow as tf
-
-        from kcbert_tf.training.core import epoch_batches
-
-        features = self._train_features
+    def train_dataset(self):
+        settings, features = self.settings, self._train_features
         inputs = {name: tf.constant(value) for name, value in features.model_inputs.items()}
         spans = tf.constant(np.stack([features.start_positions, features.end_positions], axis=1).astype(np.int32))
-        order = epoch_batches(len(features), batch_size, epochs, seed)
+        order = epoch_batches(len(features), settings.batch_size, settings.epochs, settings.seed)
 
         def gather(indices):
             return {name: tf.gather(value, indices) for name, value in inputs.items()}, tf.gather(spans, indices)
 
-        dataset = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
+        dataset = tf.data.Dataset.from_tensor_slices(order).batch(settings.batch_size, drop_remainder=True)
         return dataset.map(gather).prefetch(tf.data.AUTOTUNE)
 
-    def _answers(self, model, batch_size: int) -> dict[str, str]:
-        from kcbert_tf.tasks.qa.decoding import answer_questions
-
-        return answer_questions(model, self.evaluation.examples, self._eval_features, batch_size=batch_size,
-                                max_answer_length=self.settings.qa.max_answer_length)
-
-    def evaluate(self, model, tokenizer, batch_size: int) -> dict:
-        from kcbert_tf.tasks.qa.korquad_metric import korquad_scores
-
-        self._latest_answers = self._answers(model, batch_size)
-        scores = korquad_scores(self.evaluation.examples, self._latest_answers)
-        return {"exact_match": float(scores["exact_match"]), "f1": float(scores["f1"])}
-
-    def evaluation_outputs(self) -> dict[str, str] | None:
-        """The answers of the latest :meth:`evaluate` (the loop keeps the best epoch's)."""
-        return self._latest_answers
+    def evaluate(self, model) -> Evaluation:
+        """KorQuAD's EM and F1 on the eval questions; the outputs are the answers
+        (``predictions.json`` if the epoch is the best)."""
+        answers = answer_questions(model, self.evaluation.examples, self._eval_features,
+                                   batch_size=self.settings.batch_size,
+                                   max_answer_length=self.settings.max_answer_length)
+        scores = korquad_scores(self.evaluation.examples, answers)
+        return Evaluation({"exact_match": float(scores["exact_match"]), "f1": float(scores["f1"])}, answers)
 
     def write_outputs(self, directory, outputs: dict[str, str]) -> None:
-        """``predictions.json``: ``outputs``, the best epoch's answer to every eval question."""
+        """``predictions.json``: the best epoch's answer to every eval question."""
         (directory / PREDICTIONS_FILE).write_text(json.dumps(outputs, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
     @classmethod
-    def predict_file(cls, source, task: TaskRecord, input_path: str, output_path: str | None, *, batch_size: int):
+    def predict_file(cls, model, record: TaskRecord, input_path: str, output_path: str | None, *, batch_size: int,
+                     text_columns=None):
         """Answer the questions of a SQuAD v1 JSON file; write ``{question_id: answer_text}``."""
-        from kcbert_tf.tasks.prediction_output import write_predictions
-        from kcbert_tf.tasks.qa.squad_files import read_squad
-
-        answers = predict_answers(source, task, read_squad(input_path, training=False).examples, batch_size=batch_size)
+        cls.refuse_text_columns(record, text_columns)
+        answers = predict_answers(model, read_squad(input_path, training=False).examples, batch_size=batch_size)
         write_predictions(output_path, json.dumps(answers, ensure_ascii=False, indent=2) + "\n", f"{len(answers):,} answer(s)")
         return answers
 
 
-def predict_answers(source, task: TaskRecord, questions, *, batch_size: int = 256) -> dict[str, str]:
-    """``{question id: answer text}`` for questions (:class:`~kcbert_tf.tasks.qa.squad_files.QAExample`,
-    e.g. ``read_squad(path, training=False).examples``) with the model of ``source`` (a
-    :class:`~kcbert_tf.model.model_dir.ModelDir`) and the windows of its record ``task``."""
-    from kcbert_tf.tasks.length_batches import compiled_forward, eager_for_small_inputs, predict_by_length
-    from kcbert_tf.tasks.qa.decoding import decode_answers
-    from kcbert_tf.tasks.qa.features import features_with_tokenizer
+def qa_features(preprocessor: KcBertQuestionAnswererPreprocessor, examples, *, training: bool):
+    """The windows of ``examples`` as ``preprocessor`` cuts them (its length, stride and question
+    length)."""
+    return features_with_tokenizer(examples, preprocessor.tokenizer.word_piece, training=training,
+                                   max_length=preprocessor.sequence_length, doc_stride=preprocessor.doc_stride,
+                                   max_query_length=preprocessor.max_query_length)
 
-    model = source.load_model()
+
+def predict_answers(model, questions, *, batch_size: int = 256) -> dict[str, str]:
+    """``{question id: answer text}`` for questions (:class:`~kcbert_tf.tasks.qa.squad_files.QAExample`,
+    e.g. ``read_squad(path, training=False).examples``) with ``model`` (a question answerer with
+    its preprocessor, which holds the windows)."""
+    preprocessor = model.preprocessor
     with eager_for_small_inputs(len(questions)):
-        features = features_with_tokenizer(
-            questions, source.tokenizer(), training=False, max_length=task.max_seq_length,
-            doc_stride=task.qa.doc_stride, max_query_length=task.qa.max_query_length,
-        )
+        features = qa_features(preprocessor, questions, training=False)
         logits = predict_by_length(compiled_forward(model), features.model_inputs, batch_size=batch_size,
                                    per_token=True)
-    return decode_answers(questions, features, logits[..., 0], logits[..., 1], max_answer_length=task.qa.max_answer_length)
+    return decode_answers(questions, features, logits[..., 0], logits[..., 1],
+                          max_answer_length=preprocessor.max_answer_length)
+
+
+#: KorQuAD 1.0 with KcBERT-Finetune's settings (``pyproject.toml`` names it as an entry point of
+#: the kcbert_tf.tasks group).
+KORQUAD = TaskPreset(QaTask, QaSettings("f1", 300, 5, 16, 5e-5))

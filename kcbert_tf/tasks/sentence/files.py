@@ -6,37 +6,47 @@ silently merges rows of KorNLI, KorSTS and PAWS, whose sentences hold unbalanced
 example is a text, optionally a second text (a sentence pair) and a label: a class name, or a
 number for regression (KorSTS's 0-5 score).
 
-Texts are cleaned with KcBERT's ``clean()`` by default, as the model card recommends; an example
-whose text is empty (before or after cleaning) is counted and skipped.  Everything else that is
-wrong ends in a :class:`~kcbert_tf.errors.UserError` naming the file, the line and the fix.
+Texts are read as written: the model's preprocessor cleans them (KcBERT's ``clean()``, as the
+model card recommends) and the task skips an example whose text is empty then.  Everything else
+that is wrong ends in a :class:`~kcbert_tf.errors.UserError` naming the file, the line and the fix.
 
 Example:
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "train.tsv")
 >>> _ = open(path, "w", encoding="utf-8").write('id\\tdocument\\tlabel\\n1\\t"정말 재밌다ㅋㅋㅋㅋ\\t1\\n2\\t\\t0\\n')
->>> examples = read_examples(path, TaskColumns(text="document", label="label"))
->>> examples.texts, examples.labels, examples.empty
-(['"정말 재밌다ㅋㅋ'], ['1'], 1)
+>>> examples = read_examples(path, Columns(text="document", label="label"))
+>>> examples.texts, examples.labels
+(['"정말 재밌다ㅋㅋㅋㅋ', ''], ['1', '0'])
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from kcbert_tf.errors import UserError
-from kcbert_tf.model.task_record import TaskColumns
 from kcbert_tf.tasks.task_files import stream_lines
 
-__all__ = ["Examples", "stream_rows", "read_rows", "read_examples"]
+__all__ = ["Columns", "Examples", "stream_rows", "read_rows", "read_examples", "FINETUNE_REMEDY"]
+
+#: What to do about a missing column when fine-tuning.
+FINETUNE_REMEDY = "pass --text-column, --text-pair-column and --label-column with names from it"
+
+
+class Columns(NamedTuple):
+    """Which header columns of a TSV hold the text, the label and the optional second text."""
+
+    text: str
+    label: str
+    text_pair: str | None = None
 
 
 @dataclasses.dataclass
 class Examples:
-    """The examples of one file: texts (and second texts), labels as written, and what was
-    skipped (``empty``: texts empty before or after cleaning)."""
+    """The examples of one file: texts (and second texts) and labels as written, and how many
+    were skipped (``empty``: texts empty once prepared for the model)."""
 
     path: str
     texts: list
@@ -48,10 +58,12 @@ class Examples:
         return len(self.texts)
 
 
-def stream_rows(path: str | os.PathLike, needed: list[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """A task file's header (checked to have the ``needed`` columns) and its non-blank rows as
-    ``(line number, fields)``, read as they are needed (a file of any size); a row with another
-    number of fields than the header is an error when it is reached."""
+def stream_rows(path: str | os.PathLike, needed: list[str], remedy: str = FINETUNE_REMEDY
+                ) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """A task file's header (checked to have the ``needed`` columns; ``remedy`` says what to do
+    when one is missing) and its non-blank rows as ``(line number, fields)``, read as they are
+    needed (a file of any size); a row with another number of fields than the header is an error
+    when it is reached."""
     path = os.fspath(path)
     lines = stream_lines(path, "the tab-separated file with a header line")
     first = next(lines)
@@ -60,10 +72,7 @@ def stream_rows(path: str | os.PathLike, needed: list[str]) -> tuple[list[str], 
     header = first.rstrip("\r").split("\t")
     missing = [name for name in needed if name not in header]
     if missing:
-        raise UserError(
-            f"{path}: no column {', '.join(map(repr, missing))}; the header has {header}; pass "
-            "--text-column, --text-pair-column and --label-column with names from it"
-        )
+        raise UserError(f"{path}: no column {', '.join(map(repr, missing))}; the header has {header}; {remedy}")
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         for number, line in enumerate(lines, start=2):
@@ -87,13 +96,9 @@ def read_rows(path: str | os.PathLike, needed: list[str]) -> tuple[list[str], li
     return header, list(rows)
 
 
-def read_examples(
-    path: str | os.PathLike, columns: TaskColumns, *, clean: bool = True, regression: bool = False
-) -> Examples:
-    """The examples of a task file (see the module docstring); ``regression`` checks that every
-    label is a number."""
-    from kcbert_tf.text.cleaning import clean as clean_text
-
+def read_examples(path: str | os.PathLike, columns: Columns, *, regression: bool = False) -> Examples:
+    """The examples of a task file, texts as written (see the module docstring); ``regression``
+    checks that every label is a number."""
     path = os.fspath(path)
     wanted = [columns.text, columns.label] + ([columns.text_pair] if columns.text_pair else [])
     header, rows = read_rows(path, wanted)
@@ -112,17 +117,8 @@ def read_examples(
                     f"{path}:{number}: label {label!r} is not a number; a regression task needs "
                     "numeric labels (or drop --regression)"
                 ) from None
-        text = clean_text(fields[text_at]) if clean else fields[text_at].strip()
-        pair = None
+        examples.texts.append(fields[text_at])
         if pair_at is not None:
-            pair = clean_text(fields[pair_at]) if clean else fields[pair_at].strip()
-        if not text or (pair_at is not None and not pair):
-            examples.empty += 1
-            continue
-        examples.texts.append(text)
-        if pair_at is not None:
-            examples.pairs.append(pair)
+            examples.pairs.append(fields[pair_at])
         examples.labels.append(label)
-    if not examples.texts:
-        raise UserError(f"{path}: no example with a text ({examples.empty} empty)")
     return examples

@@ -9,14 +9,14 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["score"]
 
 
 def score(predictions, targets, regression: bool) -> dict:
     """The eval metrics: accuracy and macro-F1 (scikit-learn) for class ids, Pearson and
     Spearman (SciPy) and the MSE for scores."""
-    import numpy as np
-
     if regression:
         from scipy.stats import pearsonr, spearmanr
 

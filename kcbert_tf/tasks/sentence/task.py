@@ -1,12 +1,15 @@
 """The sentence and sentence-pair tasks of fine-tuning: a label (or a score) per text or pair.
 
-NSMC, hate speech, KorNLI, PAWS, Question Pair, KorSTS and any TSV with named columns.  The files
-are read as KcBERT-Finetune reads them (:mod:`kcbert_tf.tasks.sentence.files`), cleaned with
-``clean()`` unless told not to; the labels are those of the training file (sorted, numbers in
-numeric order), an eval label training never saw is an error.  Texts are tokenized and packed in
-the graph (:mod:`kcbert_tf.text.model_inputs`, the ids transformers gives), padded to
-``max_seq_length`` so shapes are static.  The eval file is scored with accuracy and macro-F1
-(scikit-learn), or Pearson and Spearman (SciPy) for a regression.
+NSMC, hate speech, KorNLI, PAWS, Question Pair, KorSTS and any TSV with named columns
+(``custom``).  The files are read as KcBERT-Finetune reads them
+(:mod:`kcbert_tf.tasks.sentence.files`); the texts go through the classifier's preprocessor
+(:class:`~kcbert_tf.model.text_classifier_preprocessor.KcBertTextClassifierPreprocessor`:
+KcBERT's ``clean()`` unless ``--no-clean``, then transformers' ids, packed and padded to
+``max_seq_length`` so shapes are static), the same one the saved model carries; an example whose
+text is empty once prepared is counted and skipped.  The labels are those of the training file
+(sorted, numbers in numeric order); an eval label training never saw is an error.  The eval file
+is scored with accuracy and macro-F1 (scikit-learn), or Pearson and Spearman (SciPy) for a
+regression.
 
 A trained model (``finetune``'s, or a transformers ``BertForSequenceClassification`` brought in
 with ``import-hf``) predicts for a TSV with the record's columns (:meth:`SentenceTask.predict_file`):
@@ -17,17 +20,51 @@ class's probability (``p_LABEL``) or the score; an empty text gets an empty pred
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
+import time
 from typing import Iterable, Iterator
 
-from kcbert_tf.errors import UserError
-from kcbert_tf.model.task_record import TaskColumns, TaskRecord
-from kcbert_tf.tasks.contract import FineTuningTask, TaskSettings
-from kcbert_tf.tasks.sentence.metric import score
+import numpy as np
+import tensorflow as tf
 
-__all__ = ["SentenceTask"]
+from kcbert_tf.errors import UserError
+from kcbert_tf.model.task_record import TaskRecord
+from kcbert_tf.model.text_classifier_preprocessor import KcBertTextClassifierPreprocessor
+from kcbert_tf.tasks.contract import Evaluation, FineTuningTask, TaskPreset, TrainingSettings, flag
+from kcbert_tf.tasks.length_batches import compiled_forward, eager_for_small_inputs, predict_by_length
+from kcbert_tf.tasks.prediction_output import prediction_output, report_written
+from kcbert_tf.tasks.sentence.files import Columns, Examples, read_examples, stream_rows
+from kcbert_tf.tasks.sentence.metric import score
+from kcbert_tf.training.core import epoch_batches
+
+__all__ = ["SentenceSettings", "SentenceTask", "predict_rows"]
 
 _LOG = logging.getLogger(__name__)
+
+#: What to do about a missing column when predicting.
+PREDICT_REMEDY = "pass --text-column (and --text-pair-column) with names from it"
+
+
+@dataclasses.dataclass(frozen=True)
+class SentenceSettings(TrainingSettings):
+    """A sentence task's settings: the shared ones, its TSV columns, regression, cleaning."""
+
+    text_column: str | None = flag("the TSV column of the text", default=None)
+    text_pair_column: str | None = flag("a sentence-pair task: the column of the second text", default=None)
+    label_column: str | None = flag("the column of the label (a class name, or a number with --regression)",
+                                    default=None)
+    regression: bool = flag("numeric labels: one score, mean squared error, Pearson/Spearman", default=False)
+    clean: bool = flag("take the texts as given, not through KcBERT's clean()", default=True)
+
+    @property
+    def columns(self) -> Columns:
+        return Columns(self.text_column, self.label_column, self.text_pair_column)
+
+    def check(self) -> None:
+        super().check()
+        if not self.text_column or not self.label_column:
+            raise UserError("this task needs --text-column and --label-column (the TSV's header names)")
 
 
 def _is_number(text: str) -> bool:
@@ -38,45 +75,50 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _decoded(tensor) -> list[str]:
+    return [value.decode("utf-8") for value in tensor.numpy().tolist()]
+
+
 class SentenceTask(FineTuningTask):
     """A sentence (pair) classification or regression task: read, batched, scored, predicted."""
 
     head = "sequence_classification"
-    flags = ("text_column", "text_pair_column", "label_column", "regression", "no_clean")
+    settings_type = SentenceSettings
+    serves_imported_models = True
 
-    @classmethod
-    def configure(cls, settings: TaskSettings, args) -> TaskSettings:
-        """The columns, ``--regression`` and ``--no-clean`` from the command line."""
-        settings = super().configure(settings, args)
-        base = settings.columns
-        text = args.text_column or (base and base.text)
-        label = args.label_column or (base and base.label)
-        if not text or not label:
-            raise UserError(f"--task {settings.name} needs --text-column and --label-column")
-        columns = TaskColumns(text, label, args.text_pair_column or (base and base.text_pair) or None)
-        regression = settings.regression or args.regression
-        return dataclasses.replace(settings, columns=columns, regression=regression,
-                                   metric="spearman" if regression else settings.metric,
-                                   clean=settings.clean and not args.no_clean)
-
-    def __init__(self, settings: TaskSettings, files):
-        from kcbert_tf.tasks.sentence.files import read_examples
-
-        super().__init__(settings, files)
-        clean, regression, limit_train = settings.clean, settings.regression, files.limit_train
-        train = read_examples(files.train, settings.columns, clean=clean, regression=regression)
-        evaluation = read_examples(files.eval, settings.columns, clean=clean, regression=regression)
-        for examples in (train, evaluation):
-            if examples.empty:
-                _LOG.info("%s: %d example(s) with an empty text skipped", examples.path, examples.empty)
-        if limit_train:
+    def __init__(self, name: str, settings: SentenceSettings, files, tokenizer):
+        super().__init__(name, settings, files, tokenizer)
+        if settings.regression and settings.metric not in ("pearson", "spearman", "mse"):
+            self.settings = settings = dataclasses.replace(settings, metric="spearman")
+        self.preprocessor = KcBertTextClassifierPreprocessor(tokenizer, sequence_length=settings.max_seq_length,
+                                                             clean=settings.clean)
+        train = self._prepared(read_examples(files.train, settings.columns, regression=settings.regression))
+        self.evaluation = self._prepared(read_examples(files.eval, settings.columns, regression=settings.regression))
+        if files.limit_train:
             train = dataclasses.replace(
-                train, texts=train.texts[:limit_train], labels=train.labels[:limit_train],
-                pairs=None if train.pairs is None else train.pairs[:limit_train],
+                train, texts=train.texts[: files.limit_train], labels=train.labels[: files.limit_train],
+                pairs=None if train.pairs is None else train.pairs[: files.limit_train],
             )
-        self.train, self.evaluation = train, evaluation
+        self.train = train
         self.labels = self._labels()
-        self.train_size = len(train)
+
+    def _prepared(self, examples: Examples) -> Examples:
+        """The examples as the model sees their texts (the preprocessor's ``prepare``), those
+        left empty skipped and counted."""
+        texts = _decoded(self.preprocessor.prepare(tf.constant(examples.texts, tf.string)))
+        pairs = None if examples.pairs is None else _decoded(self.preprocessor.prepare(tf.constant(examples.pairs, tf.string)))
+        kept = [i for i in range(len(texts)) if texts[i] and (pairs is None or pairs[i])]
+        prepared = Examples(examples.path, [texts[i] for i in kept], None if pairs is None else [pairs[i] for i in kept],
+                            [examples.labels[i] for i in kept], empty=len(texts) - len(kept))
+        if prepared.empty:
+            _LOG.info("%s: %d example(s) with an empty text skipped", examples.path, prepared.empty)
+        if not prepared.texts:
+            raise UserError(f"{examples.path}: no example with a text ({prepared.empty} empty)")
+        return prepared
+
+    @property
+    def train_size(self) -> int:
+        return len(self.train)
 
     @property
     def summary(self) -> dict:
@@ -86,10 +128,13 @@ class SentenceTask(FineTuningTask):
             "skipped_empty": {"train": self.train.empty, "eval": self.evaluation.empty},
         }
 
-    def record(self, config) -> TaskRecord:
-        settings = self.settings
-        return TaskRecord(settings.name, self.head, settings.max_seq_length, settings.clean,
-                          labels=None if self.labels is None else tuple(self.labels), columns=settings.columns)
+    @property
+    def segments(self) -> int:
+        return 2 if self.settings.text_pair_column else 1
+
+    @property
+    def options(self) -> dict:
+        return {"columns": self.settings.columns._asdict()}
 
     def describe(self) -> str:
         what = "regression" if self.labels is None else f"{len(self.labels)} labels"
@@ -110,9 +155,6 @@ class SentenceTask(FineTuningTask):
             )
         return names
 
-    def model_config(self, config):
-        return config.with_labels(self.labels)
-
     def compile_args(self) -> dict:
         import keras
 
@@ -123,74 +165,62 @@ class SentenceTask(FineTuningTask):
             "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         }
 
-    def _targets(self, examples):
-        import numpy as np
-
+    def _targets(self, examples: Examples) -> np.ndarray:
         if self.labels is None:
             return np.asarray([float(v) for v in examples.labels], np.float32)
         index = {name: i for i, name in enumerate(self.labels)}
         return np.asarray([index[v] for v in examples.labels], np.int32)
 
-    def _dataset(self, tokenizer, examples, targets, order, *, batch_size: int):
-        """``(x, y)`` batches of ``batch_size`` of the examples at ``order``: texts packed in the
-        graph, padded to the max length."""
-        import tensorflow as tf
-
-        from kcbert_tf.text.model_inputs import pack_fixed
-
-        length = self.settings.max_seq_length
+    def _dataset(self, examples: Examples, targets: np.ndarray, order: np.ndarray, batch_size: int):
+        """``(x, y)`` batches of ``batch_size`` of the examples at ``order``, packed by the
+        preprocessor (padded to the max length)."""
         texts = tf.constant(examples.texts)
         pairs = None if examples.pairs is None else tf.constant(examples.pairs)
         targets = tf.constant(targets)
 
         def pack(indices):
-            inputs = pack_fixed(tokenizer, tf.gather(texts, indices), None if pairs is None else tf.gather(pairs, indices), length)
+            inputs = self.preprocessor.pack(tf.gather(texts, indices), None if pairs is None else tf.gather(pairs, indices))
             return inputs, tf.gather(targets, indices)
 
         dataset = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
         return dataset.map(pack, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
-    def train_dataset(self, tokenizer, batch_size: int, seed: int, epochs: int):
-        from kcbert_tf.training.core import epoch_batches
+    def train_dataset(self):
+        settings = self.settings
+        order = epoch_batches(len(self.train), settings.batch_size, settings.epochs, settings.seed)
+        return self._dataset(self.train, self._targets(self.train), order, settings.batch_size)
 
-        order = epoch_batches(len(self.train), batch_size, epochs, seed)
-        return self._dataset(tokenizer, self.train, self._targets(self.train), order, batch_size=batch_size)
-
-    def evaluate(self, model, tokenizer, batch_size: int) -> dict:
+    def evaluate(self, model) -> Evaluation:
         """Score the model on the eval file (padded with copies of its first example to whole
         batches, the copies' outputs dropped)."""
-        import numpy as np
-
-        evaluation = self.evaluation
+        evaluation, batch_size = self.evaluation, self.settings.batch_size
         extra = -len(evaluation) % batch_size
         padded = dataclasses.replace(
             evaluation, texts=evaluation.texts + evaluation.texts[:1] * extra,
             pairs=None if evaluation.pairs is None else evaluation.pairs + evaluation.pairs[:1] * extra,
         )
         targets = self._targets(evaluation)
-        data = self._dataset(tokenizer, padded, np.concatenate([targets, targets[:1].repeat(extra)]),
-                             np.arange(len(padded)), batch_size=batch_size)
+        data = self._dataset(padded, np.concatenate([targets, targets[:1].repeat(extra)]), np.arange(len(padded)),
+                             batch_size)
         outputs = model.predict(data, verbose=0)[: len(evaluation)]
         predictions = outputs[:, 0] if self.labels is None else outputs.argmax(-1)
-        return score(predictions, targets, self.labels is None)
+        return Evaluation(score(predictions, targets, self.labels is None))
 
     @classmethod
-    def predict_file(cls, source, task: TaskRecord, input_path: str, output_path: str | None, *, batch_size: int):
+    def predict_file(cls, model, record: TaskRecord, input_path: str, output_path: str | None, *, batch_size: int,
+                     text_columns=None):
         """The predictions for a TSV with the record's text columns (a label column may be there
         or not), written as tab-separated lines in input order as they are computed (the input
         is streamed: a file of any size); returns the counts."""
-        from kcbert_tf.tasks.prediction_output import prediction_output, report_written
-        from kcbert_tf.tasks.sentence.files import stream_rows
-
-        columns = task.columns
+        columns = record_columns(record, text_columns)
         needed = [name for name in (columns.text, columns.text_pair) if name]
-        header, numbered = stream_rows(input_path, needed)
+        header, numbered = stream_rows(input_path, needed, PREDICT_REMEDY)
         rows = (dict(zip(header, fields)) for _, fields in numbered)
-        extra = ["predicted"] + ([] if task.labels is None else [f"p_{name}" for name in task.labels])
+        extra = ["predicted"] + ([] if model.labels is None else [f"p_{name}" for name in model.labels])
         counts = {"examples": 0, "predicted": 0, "ids": 0, "compute_s": 0.0}
         with prediction_output(output_path) as out:
             out.write("\t".join(header + extra) + "\n")
-            for row, result in predict(source, task, rows, batch_size=batch_size, stats=counts):
+            for row, result in predict_rows(model, columns, rows, batch_size=batch_size, stats=counts):
                 out.write("\t".join([row[name] for name in header] + [result.get(name, "") for name in extra]) + "\n")
                 counts["examples"] += 1
                 counts["predicted"] += bool(result)
@@ -199,72 +229,83 @@ class SentenceTask(FineTuningTask):
         return counts
 
 
+def record_columns(record: TaskRecord, text_columns=None) -> Columns:
+    """The TSV columns a sentence model reads: its record's (an imported model's: ``text``), with
+    ``predict``'s ``--text-column`` / ``--text-pair-column``."""
+    columns = Columns(**record.options["columns"]) if "columns" in record.options else Columns("text", "label")
+    text, pair = text_columns or (None, None)
+    return columns._replace(text=text or columns.text, text_pair=pair or columns.text_pair)
+
+
 #: Rows read, sorted by length and predicted together (the input is streamed in chunks this size).
 CHUNK_ROWS = 8192
 
 
-def predict(source, task: TaskRecord, rows: Iterable[dict], *, batch_size: int = 64,
-            stats: dict | None = None) -> Iterator[tuple[dict, dict]]:
+def predict_rows(model, columns: Columns, rows: Iterable[dict], *, batch_size: int = 64,
+                 stats: dict | None = None) -> Iterator[tuple[dict, dict]]:
     """For each input row (column → text), in input order, ``(row, result)``: ``{"predicted":
-    label, "p_LABEL": ...}`` or ``{"predicted": score}``, ``{}`` where the text is empty.
-    ``source`` is the :class:`~kcbert_tf.model.model_dir.ModelDir`, ``task`` its record (with
-    any overrides).  Rows are read in chunks, sorted by length into batches of ``batch_size``
-    cut to their longest row (:mod:`kcbert_tf.tasks.length_batches`), through the compiled model.
-    ``stats``, if given, gets the ids computed (``ids``) and the seconds spent (``compute_s``)
-    added to it."""
-    import itertools
-
-    from kcbert_tf.tasks.length_batches import compiled_forward, eager_for_small_inputs
-
-    forward = compiled_forward(source.load_model())
-    tokenizer = source.tokenizer()
+    label, "p_LABEL": ...}`` or ``{"predicted": score}``, ``{}`` where the text is empty once
+    prepared.  ``model`` is the classifier with its preprocessor.  Rows are read in chunks, sorted
+    by length into batches of ``batch_size`` cut to their longest row
+    (:mod:`kcbert_tf.tasks.length_batches`), through the compiled model.  ``stats``, if given,
+    gets the ids computed (``ids``) and the seconds spent (``compute_s``) added to it."""
+    forward = compiled_forward(model)
     rows = iter(rows)
     done = 0
     stats = {} if stats is None else stats
     while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
         # The rows so far: at most EAGER_MAX_ROWS only when this first chunk is the whole input.
         with eager_for_small_inputs(done + len(chunk)):
-            results = _predict_chunk(forward, tokenizer, task, chunk, batch_size, stats)
+            results = _predict_chunk(forward, model, columns, chunk, batch_size, stats)
         yield from zip(chunk, results)
         done += len(chunk)
         if len(chunk) == CHUNK_ROWS or done > CHUNK_ROWS:  # a progress line for inputs of more than one chunk
             _LOG.info("  predicted %s", f"{done:,}")
 
 
-def _predict_chunk(forward, tokenizer, task: TaskRecord, rows: list[dict], batch_size: int, stats: dict) -> list[dict]:
-    import time
-
-    import numpy as np
-    import tensorflow as tf
-
-    from kcbert_tf.tasks.length_batches import predict_by_length
-    from kcbert_tf.text.cleaning import clean
-    from kcbert_tf.text.model_inputs import pack_pair, pack_single
-
-    columns, labels = task.columns, task.labels
-    prepare = clean if task.clean else str.strip
-    texts = [prepare(row[columns.text]) for row in rows]
-    pairs = [prepare(row[columns.text_pair]) for row in rows] if columns.text_pair else None
-    usable = [i for i in range(len(rows)) if texts[i] and (pairs is None or pairs[i])]
+def _predict_chunk(forward, model, columns: Columns, rows: list[dict], batch_size: int, stats: dict) -> list[dict]:
+    preprocessor, labels = model.preprocessor, model.labels
+    texts = preprocessor.prepare(tf.constant([row[columns.text] for row in rows]))
+    pairs = preprocessor.prepare(tf.constant([row[columns.text_pair] for row in rows])) if columns.text_pair else None
+    usable = tf.strings.length(texts) > 0
+    if pairs is not None:
+        usable &= tf.strings.length(pairs) > 0
+    chosen = np.flatnonzero(usable.numpy())
     results: list[dict] = [{} for _ in rows]
-    if not usable:
+    if not len(chosen):
         return results
-    if pairs is None:
-        packed = pack_single(tokenizer, tf.constant([texts[i] for i in usable]), task.max_seq_length)
-    else:
-        packed = pack_pair(tokenizer, tf.constant([texts[i] for i in usable]), tf.constant([pairs[i] for i in usable]),
-                           task.max_seq_length)
+    packed = preprocessor.pack(tf.gather(texts, chosen), None if pairs is None else tf.gather(pairs, chosen), pad=False)
     inputs = {name: value.numpy() for name, value in packed.items()}
     started = time.perf_counter()
     outputs = predict_by_length(forward, inputs, batch_size=batch_size)
     stats["compute_s"] = stats.get("compute_s", 0.0) + time.perf_counter() - started
     stats["ids"] = stats.get("ids", 0) + int(inputs["padding_mask"].sum())
     if labels is None:
-        for i, value in zip(usable, outputs[:, 0]):
+        for i, value in zip(chosen, outputs[:, 0]):
             results[i] = {"predicted": f"{float(value):.4f}"}
         return results
     probabilities = np.exp(outputs - outputs.max(-1, keepdims=True))
     probabilities /= probabilities.sum(-1, keepdims=True)
-    for i, row in zip(usable, probabilities):
+    for i, row in zip(chosen, probabilities):
         results[i] = {"predicted": labels[int(row.argmax())], **{f"p_{name}": f"{p:.4f}" for name, p in zip(labels, row)}}
     return results
+
+
+def _sentence(metric: str, max_seq_length: int, epochs: int, batch_size: int, learning_rate: float, text: str,
+              label: str, pair: str | None = None, regression: bool = False) -> TaskPreset:
+    return TaskPreset(SentenceTask, SentenceSettings(metric, max_seq_length, epochs, batch_size, learning_rate,
+                                                     text_column=text, label_column=label, text_pair_column=pair,
+                                                     regression=regression))
+
+
+# The model card's sentence tasks with KcBERT-Finetune's settings (``pyproject.toml`` names them as
+# entry points of the kcbert_tf.tasks group).
+NSMC = _sentence("accuracy", 50, 8, 64, 5e-5, "document", "label")
+#: KcBERT-Finetune has no hate-speech preset: NSMC's settings, on comments.
+HATE_SPEECH = _sentence("accuracy", 50, 8, 64, 5e-5, "comments", "hate")
+KORNLI = _sentence("accuracy", 72, 10, 128, 3e-5, "sentence1", "gold_label", "sentence2")
+PAWS = _sentence("accuracy", 128, 15, 32, 3e-5, "sentence1", "label", "sentence2")
+QUESTION_PAIR = _sentence("accuracy", 72, 5, 32, 5e-5, "question1", "is_duplicate", "question2")
+KORSTS = _sentence("spearman", 72, 5, 32, 5e-5, "sentence1", "score", "sentence2", regression=True)
+#: Any TSV: the columns (and --regression) come from the command line.
+CUSTOM = TaskPreset(SentenceTask, SentenceSettings("accuracy", 128, 3, 32, 5e-5))
