@@ -27,8 +27,8 @@ def init_dir(tmp_path_factory, kcbert_vocab):
     import keras
 
     from kcbert_tf.model.config import BertConfig
-    from kcbert_tf.model.presets import build_model
     from kcbert_tf.model.model_dir import ModelDir
+    from kcbert_tf.model.presets import build_model
     from kcbert_tf.text.vocab import read_vocab
 
     keras.utils.set_random_seed(0)
@@ -84,7 +84,6 @@ def test_a_single_sentence_task_learns_and_the_saved_model_scores_what_metrics_j
     assert [value for _, value in points] == pytest.approx([epoch["accuracy"] for epoch in metrics["epochs"]])
 
     # Score the saved (best-epoch) model again: ids from transformers' tokenizer, accuracy by numpy.
-    from kcbert_tf.model.model_dir import ModelDir
     from kcbert_tf.text.cleaning import clean
 
     model = load_model(out)
@@ -183,7 +182,6 @@ def test_init_from_a_hugging_face_directory_starts_from_its_encoder(tmp_path, ar
     from transformers import BertModel
 
     from kcbert_tf.conversion.hugging_face import verification_ids
-    from kcbert_tf.model.model_dir import ModelDir
     from test_hugging_face import hf_directory, small_vocab
 
     source = hf_directory(tmp_path / "hf", architecture=architecture)
@@ -230,7 +228,6 @@ def test_one_and_two_replicas_fine_tune_to_the_same_weights(dropout_free_model_d
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600,
         )
         assert result.returncode == 0, result.stderr[-3000:]
-    from kcbert_tf.model.model_dir import ModelDir
 
     one, two = (load_model(outs[n]) for n in (1, 2))
     start = load_model(dropout_free_model_dir)

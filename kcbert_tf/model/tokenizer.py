@@ -71,7 +71,7 @@ class KcBertTokenizer(Tokenizer):
             return
         if isinstance(vocabulary, (str, os.PathLike)):
             vocabulary = read_vocab(vocabulary)
-        self.vocabulary = list(vocabulary)
+        self.vocabulary = tuple(vocabulary)  # a list would be wrapped for tracking, token by token
         self.word_piece = KcBertWordPiece(self.vocabulary)
         self._token_to_id = {token: index for index, token in enumerate(self.vocabulary)}
         self._update_special_token_ids()
