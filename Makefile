@@ -65,6 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.pretrain_step
 	$(BIN)/python -m benchmarks.resume
 	$(BIN)/python -m benchmarks.finetune_parity
+	$(BIN)/python -m benchmarks.finetune_speed
 	$(BIN)/python -m benchmarks.pretraining_value
 	$(BIN)/python -m benchmarks.predict_speed
 	$(BIN)/python -m benchmarks.pretraining_data_speed

@@ -12,12 +12,13 @@ The data: the shared NSMC sample (``$KCBERT_TF_DATA/nsmc/train.txt``) split with
 (max length 50, batch 64, lr 5e-5, AdamW eps 1e-8, weight decay 0, linear decay to 0, no warmup,
 gradient clipping 1.0, seed 42), fewer epochs than the preset's 8 to fit the time budget, the same
 for both sides.  Both sides clean the texts with `kcbert_tf.text.cleaning.clean` and drop the empty
-ones; both drop the last partial training batch (ours does; the PyTorch loader is told to).
+ones; both train on every example once per epoch (the last batch partial: ours fills it with
+weight-0 rows, the PyTorch loader yields it short).
 
 - ours: `kcbert-tf finetune --task nsmc --init HF_DIR` (through `kcbert_tf.cli.main` in a fresh
   process; when `finetune` does not yet take a Hugging Face directory, `kcbert-tf import-hf` runs
   first and its time counts in the whole command);
-- transformers: `AutoTokenizer.from_pretrained(HF_DIR)` (truncation to 50, padded to 50 like ours),
+- transformers: `AutoTokenizer.from_pretrained(HF_DIR)` (truncation to 50, padded to 50),
   `BertForSequenceClassification.from_pretrained(HF_DIR, num_labels=2)`, a plain PyTorch loop
   (`torch.optim.AdamW`, `get_linear_schedule_with_warmup(..., 0, total)`, `clip_grad_norm_(..., 1.0)`,
   a `DataLoader` shuffled by a seeded generator, dropout as in the config), in a fresh process.
@@ -25,7 +26,7 @@ ones; both drop the last partial training batch (ours does; the PyTorch loader i
 Both evaluate accuracy and macro-F1 (scikit-learn) on the eval split after each epoch; the table
 gives the best epoch (ours keeps it: `metrics.json` "best") and the last.  "fit" is the training
 alone — for ours the wall time of `model.fit` inside `finetune` minus the per-epoch evaluation it
-runs (both measured by wrapping the classifier's `fit` and `predict` in the worker process), for
+runs (both measured by wrapping the classifier's `fit` and the evaluation callback in the worker process), for
 transformers the loop without its evaluation; "whole" is the command from process start to exit.
 Goal: our accuracy within 1 point of transformers', and faster.
 
@@ -98,34 +99,33 @@ def finetune_takes_hf_directory() -> bool:
 
 def worker_ours(finetune_argv: list[str], result_path: str) -> int:
     """Run ``kcbert-tf finetune`` through the CLI entry, timing the classifier's ``fit`` and the
-    ``predict`` calls made inside it (the per-epoch evaluation)."""
+    per-epoch evaluation inside it."""
     import tensorflow as tf
 
     from kcbert_tf.cli import main as cli
     from kcbert_tf.model.text_classifier import KcBertTextClassifier
 
+    from kcbert_tf.tasks.finetuning import EvaluateEachEpoch
+
     timings = {"fit": 0.0, "predict_in_fit": 0.0, "predict_calls": 0}
-    inside_fit = [False]
-    original_fit, original_predict = KcBertTextClassifier.fit, KcBertTextClassifier.predict
+    original_fit, original_evaluate = KcBertTextClassifier.fit, EvaluateEachEpoch.on_epoch_end
 
     def timed_fit(self, *args, **kwargs):
-        inside_fit[0], start = True, time.perf_counter()
+        start = time.perf_counter()
         try:
             return original_fit(self, *args, **kwargs)
         finally:
-            inside_fit[0] = False
             timings["fit"] += time.perf_counter() - start
 
-    def timed_predict(self, *args, **kwargs):
+    def timed_evaluate(self, *args, **kwargs):
         start = time.perf_counter()
         try:
-            return original_predict(self, *args, **kwargs)
+            return original_evaluate(self, *args, **kwargs)
         finally:
-            if inside_fit[0]:
-                timings["predict_in_fit"] += time.perf_counter() - start
-                timings["predict_calls"] += 1
+            timings["predict_in_fit"] += time.perf_counter() - start
+            timings["predict_calls"] += 1
 
-    KcBertTextClassifier.fit, KcBertTextClassifier.predict = timed_fit, timed_predict
+    KcBertTextClassifier.fit, EvaluateEachEpoch.on_epoch_end = timed_fit, timed_evaluate
     rc = cli(["finetune", *finetune_argv])
     timings["rc"] = rc
     timings["threads"] = (
@@ -158,42 +158,65 @@ def read_cleaned(path: str) -> tuple[list[str], list[int], int]:
     return texts, labels, empty
 
 
-def worker_transformers(hf_dir: str, train_path: str, eval_path: str, epochs: int, result_path: str) -> int:
+#: How the transformers side batches (a seeded shuffled DataLoader, every example once per epoch,
+#: the last batch partial): "max_length" (every batch padded to the max length, as this parity
+#: benchmark has always compared), "longest" (each batch padded to its longest row by
+#: ``DataCollatorWithPadding``: how a transformers user fine-tunes) or "group_by_length" (the same
+#: with transformers' ``LengthGroupedSampler``, which ``TrainingArguments(group_by_length=True)`` uses).
+PADDINGS = ("max_length", "longest", "group_by_length")
+
+
+def worker_transformers(hf_dir: str, train_path: str, eval_path: str, epochs: int, result_path: str, *,
+                        padding: str = "max_length", learning_rate: float = LEARNING_RATE,
+                        batch_size: int = BATCH_SIZE, max_length: int = MAX_LENGTH) -> int:
     """transformers' fine-tuning: BertForSequenceClassification in a plain PyTorch loop."""
     import numpy as np
     import torch
     import transformers
     from sklearn.metrics import accuracy_score, f1_score
-    from torch.utils.data import DataLoader, TensorDataset
-    from transformers import AutoTokenizer, BertForSequenceClassification, get_linear_schedule_with_warmup
+    from torch.utils.data import DataLoader
+    from transformers import AutoTokenizer, BertForSequenceClassification, DataCollatorWithPadding, get_linear_schedule_with_warmup
+    from transformers.trainer_pt_utils import LengthGroupedSampler
 
     transformers.logging.set_verbosity_error()
+    started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    fixed = padding == "max_length"
 
     def encode(path):
         texts, labels, empty = read_cleaned(path)
-        batch = tokenizer(texts, truncation=True, max_length=MAX_LENGTH, padding="max_length", return_tensors="pt")
-        return (batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], torch.tensor(labels)), empty
+        batch = tokenizer(texts, truncation=True, max_length=max_length, padding="max_length" if fixed else False)
+        rows = [{"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "labels": label}
+                for ids, mask, types, label in zip(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], labels)]
+        return rows, empty
 
     train, train_empty = encode(train_path)
     evaluation, eval_empty = encode(eval_path)
+    collate = DataCollatorWithPadding(tokenizer, padding="longest", return_tensors="pt")
     torch.manual_seed(TRAIN_SEED)
     model = BertForSequenceClassification.from_pretrained(hf_dir, num_labels=2)
-    loader = DataLoader(TensorDataset(*train), batch_size=BATCH_SIZE, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(TRAIN_SEED))
+    generator = torch.Generator().manual_seed(TRAIN_SEED)
+    if padding == "group_by_length":
+        sampler = LengthGroupedSampler(batch_size, lengths=[len(row["input_ids"]) for row in train], generator=generator)
+        loader = DataLoader(train, batch_size=batch_size, sampler=sampler, collate_fn=collate)
+    else:
+        loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator, collate_fn=collate)
+    eval_loader = DataLoader(evaluation, batch_size=batch_size, shuffle=False, collate_fn=collate)
     total = len(loader) * epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, eps=ADAM_EPSILON, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, eps=ADAM_EPSILON, weight_decay=0.0)
     schedule = get_linear_schedule_with_warmup(optimizer, 0, total)
+    padded_ids = [0, 0]  # computed, real
 
     def evaluate() -> dict:
         model.eval()
-        predictions = []
+        predictions, targets = [], []
         with torch.no_grad():
-            for start in range(0, len(evaluation[0]), BATCH_SIZE):
-                ids, mask, types = (tensor[start : start + BATCH_SIZE] for tensor in evaluation[:3])
-                predictions.append(model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits.argmax(-1).numpy())
+            for batch in eval_loader:
+                labels = batch.pop("labels")
+                predictions.append(model(**batch).logits.argmax(-1).numpy())
+                targets.append(labels.numpy())
         model.train()
-        predicted, targets = np.concatenate(predictions), evaluation[3].numpy()
+        predicted, targets = np.concatenate(predictions), np.concatenate(targets)
         return {"accuracy": float(accuracy_score(targets, predicted)),
                 "macro_f1": float(f1_score(targets, predicted, average="macro"))}
 
@@ -201,8 +224,10 @@ def worker_transformers(hf_dir: str, train_path: str, eval_path: str, epochs: in
     model.train()
     for epoch in range(1, epochs + 1):
         start, losses = time.perf_counter(), []
-        for ids, mask, types, labels in loader:
-            loss = model(input_ids=ids, attention_mask=mask, token_type_ids=types, labels=labels).loss
+        for batch in loader:
+            padded_ids[0] += batch["attention_mask"].numel()
+            padded_ids[1] += int(batch["attention_mask"].sum())
+            loss = model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
             optimizer.step()
@@ -217,7 +242,8 @@ def worker_transformers(hf_dir: str, train_path: str, eval_path: str, epochs: in
     best = max(epochs_out, key=lambda row: row["accuracy"])  # the first of equals, as ours
     result = {
         "epochs": epochs_out, "best": best, "fit": fit_seconds, "eval": eval_seconds, "steps": total,
-        "train_examples": len(train[0]), "eval_examples": len(evaluation[0]),
+        "train_examples": len(train), "eval_examples": len(evaluation), "padding": padding,
+        "computed_per_real_id": padded_ids[0] / max(padded_ids[1], 1), "in_process": time.perf_counter() - started,
         "skipped_empty": {"train": train_empty, "eval": eval_empty},
         "threads": f"torch intra-op {torch.get_num_threads()}, inter-op {torch.get_num_interop_threads()} (torch's defaults)",
     }
@@ -249,7 +275,7 @@ def run_ours(work: pathlib.Path, hf_dir: pathlib.Path, train: pathlib.Path, eval
         return {"failed": f"kcbert-tf finetune exited {rc}:\n{tail(work / 'ours-finetune.log')}"}
     metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
     timings = json.loads(timings_path.read_text(encoding="utf-8"))
-    steps = metrics["train_examples"] // BATCH_SIZE * epochs
+    steps = -(-metrics["train_examples"] // BATCH_SIZE) * epochs  # every example once per epoch
     return {
         "epochs": metrics["epochs"], "best": metrics["best"], "fit": timings["fit"] - timings["predict_in_fit"],
         "fit_with_eval": timings["fit"], "whole": whole, "steps": steps, "threads": timings["threads"],
@@ -335,12 +361,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hf-dir", help=argparse.SUPPRESS)
     parser.add_argument("--train-file", help=argparse.SUPPRESS)
     parser.add_argument("--eval-file", help=argparse.SUPPRESS)
+    parser.add_argument("--padding", choices=PADDINGS, default="max_length", help=argparse.SUPPRESS)
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=argparse.SUPPRESS)
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker == "ours":
         return worker_ours(args.rest, args.result)
     if args.worker == "transformers":
-        return worker_transformers(args.hf_dir, args.train_file, args.eval_file, args.epochs, args.result)
+        return worker_transformers(args.hf_dir, args.train_file, args.eval_file, args.epochs, args.result,
+                                   padding=args.padding, learning_rate=args.learning_rate, batch_size=args.batch_size)
 
     tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
     unknown = sorted(set(tasks) - {"nsmc", "ner", "qa"})

@@ -15,8 +15,8 @@ Two rows, each the same comparison as `benchmarks.finetune_parity` (the sentence
 - **transformers**: `AutoTokenizer.from_pretrained(HF_DIR)` (the fast tokenizer),
   `BertForTokenClassification` / `BertForQuestionAnswering.from_pretrained(HF_DIR)`, a plain
   PyTorch loop (`torch.optim.AdamW` eps 1e-8, weight decay 0, `get_linear_schedule_with_warmup(opt,
-  0, total)`, `clip_grad_norm_(..., 1.0)`, a `DataLoader` shuffled by a seeded generator, the last
-  partial batch dropped as ours drops it, dropout as in the config), in a fresh process.
+  0, total)`, `clip_grad_norm_(..., 1.0)`, a `DataLoader` shuffled by a seeded generator, every
+  example once per epoch as ours, dropout as in the config), in a fresh process.
 - **data and settings**, the same for both sides:
   - NER: sentences of ``$KCBERT_TF_DATA/klue-ner/train.tsv`` (KLUE-NER dev), cut into a training
     and an evaluation slice by sentence (by default sentences 1-1,500 and 3,001-3,400, as
@@ -98,6 +98,7 @@ class NerSettings:
     batch_size: int = 32
     learning_rate: float = 1e-3
     seed: int = TRAIN_SEED
+    padding: str = "max_length"  # the transformers side's batches: "max_length", or "longest" (each cut to its longest row)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +115,7 @@ class QaSettings:
     batch_size: int = 16
     learning_rate: float = 1e-3
     seed: int = TRAIN_SEED  # the training seed, and the split's (ours splits with --seed)
+    padding: str = "max_length"  # the transformers side's batches: "max_length", or "longest"
 
 
 # --- the common start ---------------------------------------------------------------------------
@@ -279,7 +281,7 @@ def worker_ours(finetune_argv: list[str], result_path: str) -> int:
         return features
 
     qa_task.features_with_tokenizer = recording_features  # the QA task's windows are cut with it
-    original_read = finetuning.read_model_or_hf
+    original_read = finetuning.convert_hf
 
     def timed_read(*args, **kwargs):
         start = time.perf_counter()
@@ -288,7 +290,7 @@ def worker_ours(finetune_argv: list[str], result_path: str) -> int:
         finally:
             record["init_import"] = time.perf_counter() - start
 
-    finetuning.read_model_or_hf = timed_read  # the start model, imported on the fly
+    finetuning.convert_hf = timed_read  # the start model, converted on the fly
     rc = cli(["finetune", *finetune_argv])
     record["rc"] = rc
     record["threads"] = (
@@ -342,15 +344,17 @@ def _torch_loop(model, loader, epochs: int, learning_rate: float, evaluate, log_
             "threads": f"torch intra-op {torch.get_num_threads()}, inter-op {torch.get_num_interop_threads()} (torch's defaults)"}
 
 
-def _loader(tensors: dict, batch_size: int, seed: int):
-    """A seeded shuffled ``DataLoader`` of dicts, the last partial batch dropped (as ours)."""
+def _loader(tensors: dict, batch_size: int, seed: int, padding: str = "max_length"):
+    """A seeded shuffled ``DataLoader`` of dicts, every example once per epoch (the last batch
+    partial, as ours uses every example); ``padding="longest"`` cuts each batch to its longest row
+    (what ``DataCollatorWithPadding`` gives)."""
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
     names = list(tensors)
+    width = tensors["attention_mask"].shape[1]
     dataset = TensorDataset(*(tensors[name] for name in names))
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
 
     class Named:
         def __len__(self):
@@ -358,7 +362,12 @@ def _loader(tensors: dict, batch_size: int, seed: int):
 
         def __iter__(self):
             for batch in loader:
-                yield dict(zip(names, batch))
+                named = dict(zip(names, batch))
+                if padding == "longest":
+                    longest = int(named["attention_mask"].sum(1).max())
+                    named = {name: value[:, :longest].contiguous() if value.dim() == 2 and value.shape[1] == width else value
+                             for name, value in named.items()}
+                yield named
 
     return Named()
 
@@ -412,7 +421,7 @@ def worker_transformers_ner(spec: dict, result_path: str) -> int:
         spec["hf_dir"], num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label_ids)
     loader = _loader({"input_ids": torch.from_numpy(ids).long(), "attention_mask": torch.from_numpy(mask).long(),
                       "token_type_ids": torch.from_numpy(types).long(), "labels": torch.from_numpy(targets).long()},
-                     settings.batch_size, settings.seed)
+                     settings.batch_size, settings.seed, settings.padding)
     gold = [list(sentence.tags) for sentence in evaluation]
 
     def evaluate() -> dict:
@@ -470,7 +479,8 @@ def worker_transformers_qa(spec: dict, result_path: str) -> int:
     as_long = lambda array: torch.from_numpy(np.asarray(array)).long()  # noqa: E731
     loader = _loader({"input_ids": as_long(train.token_ids), "attention_mask": as_long(train.padding_mask),
                       "token_type_ids": as_long(train.segment_ids), "start_positions": as_long(train.start_positions),
-                      "end_positions": as_long(train.end_positions)}, settings.batch_size, settings.seed)
+                      "end_positions": as_long(train.end_positions)}, settings.batch_size, settings.seed,
+                     settings.padding)
 
     def evaluate() -> dict:
         starts, ends = [], []
@@ -522,8 +532,8 @@ def _run_ours(work: pathlib.Path, name: str, argv: list[str]) -> dict:
               "fit_with_eval": record["fit"], "whole": whole, "init_import": record.get("init_import"),
               "threads": record["threads"], "seen": record["seen"],
               "train_examples": metrics["train_examples"], "eval_examples": metrics["eval_examples"], "metrics": metrics,
-              "steps": metrics.get("train_windows", metrics["train_examples"]) // metrics["settings"]["batch_size"]
-              * metrics["settings"]["epochs"]}
+              "steps": -(-metrics.get("train_windows", metrics["train_examples"]) // metrics["settings"]["batch_size"])
+              * metrics["settings"]["epochs"]}  # every example once per epoch
     predictions = output / "predictions.json"
     if predictions.exists():
         result["prediction_ids"] = sorted(json.loads(predictions.read_text(encoding="utf-8")))
@@ -705,7 +715,7 @@ def format_rows(rows: list[dict]) -> str:
                 lines.append(f"    ours' fit with its per-epoch evaluation: {row['fit_with_eval_s']:.1f} s")
             lines.append(f"    outside the training and its evaluation: {row['outside_s']:.1f} s (process start, imports, reading, "
                          "tokenizing, loading the start, writing the output"
-                         + (f"; of it, importing and verifying the Hugging Face --init "
+                         + (f"; of it, converting the Hugging Face --init "
                          f"directory: {row['init_import_s']:.1f} s" if row.get("init_import_s") is not None else "") + ")")
             if "untrained" in row:
                 lines.append(f"    before training (the start, the fresh head): {_score_text(row, 'untrained')}: "
@@ -713,7 +723,7 @@ def format_rows(rows: list[dict]) -> str:
                              f"(this extra evaluation's {row['untrained_eval_s']:.1f} s are left out of its whole command)")
         ours, theirs = pair.get(OURS, {}), pair.get(THEIRS, {})
         if "failed" in ours or "failed" in theirs or not ours or not theirs:
-            lines.append(f"  goal: not measured (a side failed)")
+            lines.append("  goal: not measured (a side failed)")
             continue
         scale = 100.0 if task == "KLUE-NER" else 1.0
         points = {name: scale * (ours["scores"][name] - theirs["scores"][name]) for name in ours["metric_names"]}

@@ -19,8 +19,8 @@ stays light: Beam workers and the command line import it too):
   :func:`predict_file`, :func:`fill_mask`, :func:`export_hf`, :func:`import_hf`,
   :func:`export_saved_model`, :func:`batch_predict`; the Beam jobs as ``PTransform`` s:
   ``CleanDedup``, ``PretrainingData``, ``BatchPredict``;
-- tasks of your own: ``FineTuningTask``, ``TrainingSettings``, ``TaskPreset``, ``flag``,
-  ``register_task`` (or the ``kcbert_tf.tasks`` entry-point group);
+- tasks of your own: ``FineTuningTask``, ``TrainingSettings``, ``TrainingExamples``,
+  ``TaskPreset``, ``flag``, ``register_task`` (or the ``kcbert_tf.tasks`` entry-point group);
 - :func:`clean`, KcBERT's comment cleaner.
 
 The packages, in the order of the data flow: :mod:`kcbert_tf.text` (cleaning, formats, the vocab,
@@ -71,6 +71,8 @@ def _module_of(name: str):
         from kcbert_tf.tasks import finetuning as module
     elif name in ("FineTuningTask", "TrainingSettings", "TaskFiles", "Evaluation", "TaskPreset", "flag"):
         from kcbert_tf.tasks import contract as module
+    elif name == "TrainingExamples":
+        from kcbert_tf.training import length_buckets as module
     elif name in ("register_task", "task_names"):
         from kcbert_tf.tasks import registry as module
     elif name in ("export_hf", "import_hf"):
@@ -100,7 +102,7 @@ def _module_of(name: str):
 
 #: The public names besides the Keras classes, each defined in the module :func:`_module_of` gives.
 _WORKFLOWS = ("finetune", "FineTuned", "FineTuningTask", "TrainingSettings", "TaskFiles", "Evaluation", "TaskPreset",
-              "flag", "register_task", "task_names", "export_hf", "import_hf", "export_saved_model", "pretrain",
+              "TrainingExamples", "flag", "register_task", "task_names", "export_hf", "import_hf", "export_saved_model", "pretrain",
               "train_tokenizer", "predict_file", "fill_mask", "clean", "preprocess", "CleanDedup",
               "make_pretraining_data", "PretrainingData", "batch_predict", "BatchPredict")
 _KERAS = ("KcBertBackbone", "KcBertTokenizer", "KcBertTextClassifier", "KcBertTextClassifierPreprocessor",

@@ -64,6 +64,17 @@ def test_finetune_parity_benchmark_runs_on_a_tiny_model():
 
 
 @pytest.mark.slow
+def test_finetune_speed_benchmark_runs_all_three_sides_on_a_tiny_model():
+    shared_file("nsmc/train.txt")
+    stdout = _run_benchmark("benchmarks.finetune_speed", "--cases", "small", "--tasks", "", "--train-size", "256",
+                            "--eval-size", "64", "--layers", "1", "--hidden", "64")
+    sides = [line.split("|")[1].strip() for line in stdout.splitlines() if line.startswith("| ") and "---" not in line
+             and not line.startswith("| side")]
+    assert sides == ["transformers, dynamic padding", "transformers, group_by_length", "kcbert-tf finetune"], stdout
+    assert stdout.count("ours against transformers") == 2
+
+
+@pytest.mark.slow
 def test_startup_benchmark_reports_every_subcommand():
     stdout = _run_benchmark("benchmarks.startup")
     rows = {line.split("|")[1].strip(): line for line in stdout.splitlines() if line.startswith("| kcbert-tf ")}
@@ -92,3 +103,24 @@ def test_finetune_profile_runs_and_reads_its_trace():
     row = rows_after(stdout, "process ", 1)[0].split()
     assert row[0] == "1" and int(row[5]) == 10  # 640 rows / 64 = 10 steps, each timed
     assert "inter-op" in stdout and "_MklMatMul" in stdout  # the trace was read back
+
+
+@pytest.mark.slow
+def test_the_ner_and_korquad_rows_run_with_the_transformers_side_padding_to_the_longest_row():
+    """The rows `finetune_speed --tasks ner,qa` prints, on a tiny slice: both sides of both tasks
+    finish and are scored."""
+    shared_file("klue-ner/train.tsv")
+    shared_file("korquad/KorQuAD_v1.0_dev.json")
+    code = (
+        "from benchmarks.parity_ner_qa import NerSettings, QaSettings, format_rows, ner_rows, qa_rows\n"
+        "rows = ner_rows(settings=NerSettings(train=(0, 48), evaluation=(3000, 3032), epochs=1, batch_size=16,"
+        " padding='longest'), layers=1, hidden=64)\n"
+        "rows += qa_rows(settings=QaSettings(limit_train=24, eval_split=0.02, epochs=1, padding='longest'),"
+        " layers=1, hidden=64)\n"
+        "print(format_rows(rows))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    stdout = result.stdout
+    table = [line for line in stdout.splitlines() if line.startswith(("| KLUE-NER |", "| KorQuAD |"))]
+    assert len(table) == 4 and not any("FAILED" in line for line in table), stdout[-3000:]

@@ -78,7 +78,7 @@ def test_a_single_sentence_task_learns_and_the_saved_model_scores_what_metrics_j
 
     events = EventAccumulator(str(out / "logs" / "validation"), size_guidance={"tensors": 0})
     events.Reload()
-    steps_per_epoch = 1200 // 32
+    steps_per_epoch = -(-1200 // 32)  # every example once per epoch: the last batch filled up
     points = [(event.step, float(tf_value(event))) for event in events.Tensors("accuracy")]
     assert [step for step, _ in points] == [steps_per_epoch * epoch for epoch in (1, 2, 3)]
     assert [value for _, value in points] == pytest.approx([epoch["accuracy"] for epoch in metrics["epochs"]])
@@ -111,6 +111,28 @@ def test_a_single_sentence_task_learns_and_the_saved_model_scores_what_metrics_j
 
 
 @pytest.mark.slow
+def test_the_texts_are_packed_once_per_run_however_many_epochs(init_dir, tmp_path, monkeypatch):
+    """Every text goes through clean -> tokenize -> pack once (counted at the preprocessor's
+    ``pack``), not once an epoch; the evaluation's too."""
+    from kcbert_tf.model.text_classifier_preprocessor import KcBertTextClassifierPreprocessor
+
+    packed = []
+    pack = KcBertTextClassifierPreprocessor.pack
+
+    def counted(self, texts, pairs=None, **kwargs):
+        packed.extend(texts.numpy().tolist())
+        return pack(self, texts, pairs, **kwargs)
+
+    monkeypatch.setattr(KcBertTextClassifierPreprocessor, "pack", counted)
+    source = shared_file("nsmc/train.txt")
+    train, dev = slice_of(source, tmp_path / "t.txt", 1, 300), slice_of(source, tmp_path / "d.txt", 301, 100)
+    out = tmp_path / "once"
+    assert finetune("--task", "nsmc", "--train", train, "--eval", dev, "--init", init_dir, "--output", out,
+                    "--epochs", "3", "--batch-size", "32") == 0
+    skipped = json.loads((out / "metrics.json").read_text())["skipped_empty"]
+    assert len(packed) == 300 - skipped["train"] + 100 - skipped["eval"]
+
+
 def test_a_sentence_pair_task_learns_beyond_the_majority_class(init_dir, tmp_path):
     source = shared_file("question-pair/train.tsv")
     dev = shared_file("question-pair/dev.tsv")
@@ -206,16 +228,37 @@ def test_init_from_a_hugging_face_directory_starts_from_its_encoder(tmp_path, ar
     assert json.loads((out / "config.json").read_text())["id2label"] == {"0": "0", "1": "1"}
 
 
+def test_a_hugging_face_start_that_transformers_disagrees_with_ends_the_run_before_writing(tmp_path, monkeypatch,
+                                                                                            capsys):
+    """The check of a Hugging Face ``--init`` runs beside training (transformers in a child
+    process) and still stops the run, with nothing written, when the two disagree."""
+    from kcbert_tf.conversion import hugging_face
+    from test_hugging_face import hf_directory, small_vocab
+
+    source = hf_directory(tmp_path / "hf", architecture="BertForMaskedLM")
+    vocab = small_vocab(201)
+    data = tmp_path / "data.tsv"
+    data.write_text("document\tlabel\n" + "".join(f"{vocab[5 + i]}\t{i % 2}\n" for i in range(32)), encoding="utf-8")
+    monkeypatch.setattr(hugging_face, "TOLERANCE", -1.0)  # no difference can pass
+    assert finetune("--task", "nsmc", "--train", data, "--eval", data, "--init", source, "--output", tmp_path / "out",
+                    "--epochs", "1", "--batch-size", "16") == 2
+    err = capsys.readouterr().err
+    assert "verification failed: the Keras and transformers last hidden states differ" in err, err[-2000:]
+    assert sorted(os.listdir(tmp_path)) == ["data.tsv", "hf"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["nsmc", "word-tags"])
-def test_one_and_two_replicas_fine_tune_to_the_same_weights(dropout_free_model_dir, tmp_path, task):
+@pytest.mark.parametrize("task, buckets", [("nsmc", "16,32"), ("word-tags", "auto")])
+def test_one_and_two_replicas_fine_tune_to_the_same_weights(dropout_free_model_dir, tmp_path, task, buckets):
     """N replicas train like 1 (DESIGN's fixed point), for a sentence task and for NER (whose loss
     is the mean over the global batch's labelled tokens, however they fall on the replicas): with
     dropout 0, the same seed, batch and steps, the weights agree to float32 rounding.  Before the
     training order was drawn up front, the distributed dataset shuffled anew and trained on
-    other batches (max |delta| 6e-3)."""
+    other batches (max |delta| 6e-3).  The sentence case pads to bucket widths, as on a TPU, and
+    its 90 reviews leave each epoch's last batch 10 real rows and 6 fillers, split unevenly over
+    the replicas."""
     if task == "nsmc":
-        data = slice_of(shared_file("nsmc/train.txt"), tmp_path / "data.tsv", 1, 96)
+        data = slice_of(shared_file("nsmc/train.txt"), tmp_path / "data.tsv", 1, 90)
     else:
         data = REPO / "tests" / "data" / "naver_ner_sample.tsv"
     outs = {}
@@ -224,7 +267,8 @@ def test_one_and_two_replicas_fine_tune_to_the_same_weights(dropout_free_model_d
         result = subprocess.run(
             [sys.executable, "-m", "kcbert_tf.cli", "finetune", "--task", task, "--train", str(data), "--eval", str(data),
              "--init", str(dropout_free_model_dir), "--output", str(outs[replicas]), "--epochs", "2",
-             "--batch-size", "16", "--learning-rate", "1e-3", "--cpu-replicas", str(replicas)],
+             "--batch-size", "16", "--learning-rate", "1e-3", "--cpu-replicas", str(replicas),
+             "--length-buckets", buckets],
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600,
         )
         assert result.returncode == 0, result.stderr[-3000:]

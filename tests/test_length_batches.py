@@ -53,3 +53,27 @@ def test_small_inputs_run_eagerly_with_the_same_outputs(classifier, rows):
         got = predict_by_length(compiled_forward(classifier), inputs, batch_size=8)
     assert not tf.config.functions_run_eagerly()  # restored
     np.testing.assert_allclose(got, _each_row_alone(classifier, inputs), atol=1e-5)
+
+
+def test_bucket_widths_and_whole_batches_give_each_row_alone_too(classifier):
+    """The TPU form (each batch padded to a bucket width and filled up to the batch size, the
+    filler's outputs dropped) and the evaluation fine-tuning runs (model_outputs, its compiled
+    forward kept on the model) give what each row gives alone."""
+    from kcbert_tf.tasks.length_batches import model_outputs
+
+    inputs = _rows(37, 20, seed=2)
+    calls = []
+
+    def forward(batch):
+        calls.append(batch["token_ids"].shape)
+        return np.asarray(classifier(batch, training=False))
+
+    alone = _each_row_alone(classifier, inputs)
+    got = predict_by_length(forward, inputs, batch_size=8, widths=(8, 16), whole_batches=True)
+    np.testing.assert_allclose(got, alone, atol=1e-5)
+    assert {shape for shape in calls} <= {(8, 8), (8, 16), (8, 20)} and len(calls) == 5
+    first = model_outputs(classifier, inputs, batch_size=8)
+    forward_kept = classifier._kcbert_tf_forward
+    np.testing.assert_allclose(first, alone, atol=1e-5)
+    np.testing.assert_allclose(model_outputs(classifier, inputs, batch_size=8), alone, atol=1e-5)
+    assert classifier._kcbert_tf_forward is forward_kept  # built once per model

@@ -46,7 +46,10 @@ def test_korquad_fine_tunes_answers_predicts_and_exports(korquad, dropout_free_m
 
     answerer = load_model(out)  # its preprocessor holds the windows it was trained with
     assert (answerer.preprocessor.doc_stride, answerer.preprocessor.max_query_length) == (48, 24)
-    assert predict_answers(answerer, held_out) == predictions
+    # Batched as the evaluation was (batch 16): the same sums in the same order.  After one epoch
+    # of 200 questions many spans score within float noise of each other, so other batches may
+    # pick others.
+    assert predict_answers(answerer, held_out, batch_size=16) == predictions
 
     assert cli(["export-hf", "--model-dir", str(out), "--output", str(tmp_path / "hf")]) == 0
     from transformers import AutoModelForQuestionAnswering

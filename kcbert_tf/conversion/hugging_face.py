@@ -24,9 +24,14 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from importlib import resources
 from typing import Sequence
 
@@ -55,15 +60,16 @@ VERIFY_TEXTS = 8
 VERIFY_LENGTH = 64
 
 
-def verification_ids(vocab: list[str], max_seq_length: int) -> np.ndarray:
-    """A fixed batch: the first comments of the demo corpus, tokenized with the in-graph tokenizer,
-    as ``[CLS] ids [SEP]`` padded with ``[PAD]``."""
+def verification_ids(vocab: list[str], max_seq_length: int, word_piece=None) -> np.ndarray:
+    """A fixed batch: the first comments of the demo corpus, tokenized with the in-graph tokenizer
+    (``word_piece``, the vocab's ``KcBertWordPiece`` if one is at hand), as ``[CLS] ids [SEP]``
+    padded with ``[PAD]``."""
     from kcbert_tf.text.tokenizer import KcBertWordPiece
 
     corpus = resources.files("kcbert_tf") / "resources" / "demo_comments.txt"
     lines = [clean(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts = lines[:VERIFY_TEXTS - 1] + [max(lines, key=len)]
-    tokenizer = KcBertWordPiece(vocab)
+    tokenizer = word_piece or KcBertWordPiece(vocab)
     length = min(max_seq_length, VERIFY_LENGTH)
     batch = np.zeros((len(texts), length), dtype=np.int64)
     for row, ids in enumerate(tokenizer.encode(texts)):
@@ -87,15 +93,17 @@ def keras_outputs(model, ids: np.ndarray, compared: str) -> np.ndarray:
         "segment_ids": np.zeros_like(ids, dtype="int32"),
         "padding_mask": (ids != 0).astype("int32"),
     }
+    # One small batch: called eagerly, as tracing a predict function would cost more than it saves.
     if compared == ENCODER:
-        return np.asarray(model.backbone.predict(inputs, verbose=0)["sequence_output"])
+        return np.asarray(model.backbone(inputs, training=False)["sequence_output"])
     if compared == MASKED_LM:  # the MLM head at every position
         inputs["mask_positions"] = np.tile(np.arange(ids.shape[1], dtype="int32"), (ids.shape[0], 1))
-    return np.asarray(model.predict(inputs, verbose=0))
+    return np.asarray(model(inputs, training=False))
 
 
-def transformers_outputs(directory: str, ids: np.ndarray, compared: str) -> np.ndarray:
-    """The same from the checkpoint in ``directory``, loaded by transformers (PyTorch)."""
+def transformers_outputs(directory: str, ids: np.ndarray, compared: str) -> dict[str, np.ndarray]:
+    """The checkpoint in ``directory`` loaded by transformers (PyTorch) on ``ids``: its last hidden
+    states (``ENCODER``) and, with a head (``compared`` is the head's name), the head's outputs."""
     import torch
     import transformers
 
@@ -105,23 +113,82 @@ def transformers_outputs(directory: str, ids: np.ndarray, compared: str) -> np.n
     loader = getattr(transformers, entry.auto_class if entry else "AutoModel")
     hf = loader.from_pretrained(directory, dtype=torch.float32).eval()
     with torch.no_grad():
-        out = hf(input_ids=torch.tensor(ids), attention_mask=torch.tensor((ids != 0).astype("int64")))
-    if entry is None:
-        return out.last_hidden_state.numpy()
-    outputs = [getattr(out, name) for name in entry.hf_outputs]
-    return (outputs[0] if len(outputs) == 1 else torch.stack(outputs, dim=-1)).numpy()
+        out = hf(input_ids=torch.tensor(ids), attention_mask=torch.tensor((ids != 0).astype("int64")),
+                 output_hidden_states=True)
+    found = {ENCODER: out.hidden_states[-1].numpy()}
+    if entry is not None:
+        outputs = [getattr(out, name) for name in entry.hf_outputs]
+        found[compared] = (outputs[0] if len(outputs) == 1 else torch.stack(outputs, dim=-1)).numpy()
+    return found
+
+
+def _write_transformers_outputs(directory: str, compared: str, scratch: str) -> None:
+    """The child process of :class:`TransformersReference`: ``scratch/ids.npy`` in, one ``.npy``
+    per output out."""
+    import torch
+
+    if hasattr(os, "nice"):
+        os.nice(10)  # the parent's work (converting, training) comes first; this one takes what is left
+    torch.set_num_threads(1)  # a batch of 8: the parent has the cores
+    for name, value in transformers_outputs(directory, np.load(os.path.join(scratch, "ids.npy")), compared).items():
+        np.save(os.path.join(scratch, f"{name}.npy"), value)
+
+
+class TransformersReference:
+    """transformers' outputs for the verification batch, computed in a child process started
+    here: torch and transformers load there (about 5 s) while this process goes on converting,
+    reading data and tracing.  :meth:`outputs` waits for them; :meth:`close` ends the child.
+
+    ``compared``: :data:`ENCODER`, or the checkpoint's head (its outputs and the encoder's)."""
+
+    def __init__(self, directory: str, ids: np.ndarray, compared: str):
+        self.directory, self.ids, self.compared = directory, ids, compared
+        self._scratch = tempfile.mkdtemp(prefix="kcbert-tf-verify-")
+        np.save(os.path.join(self._scratch, "ids.npy"), ids)
+        code = ("import sys; from kcbert_tf.conversion.hugging_face import _write_transformers_outputs as write; "
+                "write(*sys.argv[1:])")
+        environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
+                       "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+        self._process = subprocess.Popen([sys.executable, "-c", code, directory, compared, self._scratch],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment)
+
+    def done(self) -> bool:
+        """Whether the child has ended (:meth:`outputs` would not wait)."""
+        return self._process.poll() is not None
+
+    def outputs(self) -> dict[str, np.ndarray]:
+        """``{ENCODER: ..., head: ...}`` once the child is done; a :class:`UserError` if it failed."""
+        _, errors = self._process.communicate()
+        if self._process.returncode != 0:
+            last = " ".join(line.strip() for line in errors.strip().splitlines()[-3:])
+            raise UserError(f"verification failed: transformers could not run {self.directory} ({last}); "
+                            "nothing was written")
+        return {name[: -len(".npy")]: np.load(os.path.join(self._scratch, name))
+                for name in os.listdir(self._scratch) if name != "ids.npy"}
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.communicate()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def __enter__(self) -> "TransformersReference":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _words(compared: str) -> str:
     return "last hidden states" if compared == ENCODER else head(compared).compared
 
 
-def check_agreement(model, directory: str, vocab: list[str], compared: str) -> float:
-    """Run the verification batch through both; fail when they differ by more than TOLERANCE."""
-    ids = verification_ids(vocab, model.backbone.max_sequence_length)
+def check_agreement(keras_values: np.ndarray, reference: TransformersReference, compared: str) -> float:
+    """Compare the Keras model's outputs (:func:`keras_outputs` on ``reference.ids``) with
+    transformers'; fail when they differ by more than TOLERANCE."""
     what = _words(compared)
-    difference = float(np.abs(keras_outputs(model, ids, compared) - transformers_outputs(directory, ids, compared)).max())
-    _LOG.info("verified: %s differ by at most %.2e over %d comments", what, difference, len(ids))
+    difference = float(np.abs(keras_values - reference.outputs()[compared]).max())
+    _LOG.info("verified: %s differ by at most %.2e over %d comments", what, difference, len(reference.ids))
     if not difference <= TOLERANCE:
         raise UserError(
             f"verification failed: the Keras and transformers {what} differ by up to {difference:.3e} "
@@ -208,8 +275,11 @@ def export_hf(model_dir: str, output: str, *, overwrite: bool = False) -> dict:
         (staging / "README.md").write_text(model_card(config, model_dir), encoding="utf-8")
         if source.task is not None:  # transformers ignores it; import-hf reads it back
             source.task.write(str(staging))
-        difference = check_agreement(model, str(staging), vocab, config.head)
-        _check_exported_tokenizer(str(staging), vocab)
+        ids = verification_ids(vocab, config.max_position_embeddings)
+        with TransformersReference(str(staging), ids, config.head) as reference:
+            keras_values = keras_outputs(model, ids, config.head)  # while transformers loads
+            _check_exported_tokenizer(str(staging), vocab)
+            difference = check_agreement(keras_values, reference, config.head)
     summary = {"output": output, "tensors": len(tensors), "max_logit_difference": difference}
     print(
         f"export-hf: wrote {output} ({len(tensors)} tensors, {architecture}); transformers' logits "
@@ -232,14 +302,30 @@ def _check_exported_tokenizer(directory: str, vocab: list[str]) -> None:
         raise UserError(f"verification failed: AutoTokenizer on {directory} gives other ids than kcbert_tf's tokenizer")
 
 
-def import_hf(input_dir: str, output: str, *, allow_pickle: bool = False, overwrite: bool = False) -> dict:
-    """Convert and verify a Hugging Face BERT checkpoint into a model directory."""
-    from kcbert_tf.conversion.hf_weights import SUPPORTED_ARCHITECTURES, ConversionError, assign_hf_tensors, read_hf_tensors
-    from kcbert_tf.model.presets import build_model
+@dataclasses.dataclass
+class ConvertedHf:
+    """A Hugging Face checkpoint converted in memory: its config and vocab, the Keras model of its
+    head with the checkpoint's weights, and which tensors were fresh or unused."""
+
+    config: BertConfig
+    vocab: list[str]
+    model: object
+    report: dict
+
+    @property
+    def head_missing(self) -> bool:
+        """A head architecture without its head's weights (they were freshly initialized)."""
+        return any(name.startswith("cls.") for name in self.report["fresh"])
+
+
+def read_hf_config(input_dir: str, flag: str = "--input") -> tuple[BertConfig, list[str]]:
+    """The config and vocab of a Hugging Face BERT directory, checked (architecture, vocab size);
+    errors name the directory as the command's ``flag`` gave it."""
+    from kcbert_tf.conversion.hf_weights import SUPPORTED_ARCHITECTURES, ConversionError
 
     config_path = os.path.join(input_dir, "config.json")
     if not os.path.isdir(input_dir):
-        raise UserError(f"--input {input_dir}: no such directory (a Hugging Face model directory)")
+        raise UserError(f"{flag} {input_dir}: no such directory (a Hugging Face model directory)")
     try:
         with open(config_path, encoding="utf-8") as handle:
             values = json.load(handle)
@@ -253,34 +339,61 @@ def import_hf(input_dir: str, output: str, *, allow_pickle: bool = False, overwr
         vocab_path = os.path.join(input_dir, "vocab.txt")
         vocab = read_vocab(vocab_path)
         check_vocab_matches(config, vocab, vocab_path, config_path)
-        tensors = read_hf_tensors(input_dir, allow_pickle)
-        model = build_model(config)
-        report = assign_hf_tensors(model, tensors, input_dir)
     except FileNotFoundError as error:
-        raise UserError(f"--input {input_dir}: missing {error.filename} (a Hugging Face model directory has config.json, vocab.txt and model.safetensors)") from None
+        raise UserError(f"{flag} {input_dir}: missing {error.filename} (a Hugging Face model directory has config.json, vocab.txt and model.safetensors)") from None
     except UserError:
         raise
-    except ValueError as error:  # JSON or safetensors that do not parse: their message says where
+    except ValueError as error:  # JSON that does not parse: its message says where
         raise UserError(str(error)) from None
-    output_path = check_output_dir(output, overwrite)
-    head_missing = any(name.startswith("cls.") for name in report["fresh"])
-    if head_missing:
+    return config, vocab
+
+
+def convert_hf(input_dir: str, *, allow_pickle: bool = False, flag: str = "--input") -> ConvertedHf:
+    """The checkpoint of a Hugging Face BERT directory as a Keras model (not yet verified: see
+    :class:`TransformersReference` and :func:`check_agreement`)."""
+    from kcbert_tf.model.presets import build_model
+    from kcbert_tf.conversion.hf_weights import assign_hf_tensors, read_hf_tensors
+
+    config, vocab = read_hf_config(input_dir, flag)
+    try:
+        tensors = read_hf_tensors(input_dir, allow_pickle)
+    except FileNotFoundError as error:
+        raise UserError(f"{flag} {input_dir}: missing {error.filename} (a Hugging Face model directory has config.json, vocab.txt and model.safetensors)") from None
+    except ValueError as error:  # safetensors that do not parse: its message says where
+        raise UserError(str(error)) from None
+    model = build_model(config)
+    report = assign_hf_tensors(model, tensors, input_dir)
+    report["tensors"] = len(tensors)
+    if any(name.startswith("cls.") for name in report["fresh"]):
         _LOG.warning(
             "%s has no MLM head: the decoder is the tied word embeddings and the head's transform "
             "is freshly initialized; fine-tune or pretrain before using fill-mask", input_dir
         )
     if report["unused"]:
         _LOG.warning("not used (no place in a %s): %s", config.architecture, ", ".join(report["unused"]))
-    # How the model is used: the record export-hf carried along, else defaults for a task head.
-    task = TaskRecord.read(input_dir, config.head)
-    if task is None and config.head != MASKED_LM:
-        task = TaskRecord.default(config.head, config.max_position_embeddings, config.labels)
-    with staged_output(output_path) as staging:
-        difference = check_agreement(model, input_dir, vocab, ENCODER if head_missing else config.head)
-        ModelDir.write(str(staging), config, vocab, model, task=task)
+    return ConvertedHf(config, vocab, model, report)
+
+
+def import_hf(input_dir: str, output: str, *, allow_pickle: bool = False, overwrite: bool = False) -> dict:
+    """Convert and verify a Hugging Face BERT checkpoint into a model directory."""
+    config, vocab = read_hf_config(input_dir)
+    output_path = check_output_dir(output, overwrite)
+    # transformers' side of the verification loads in a child process while the conversion runs.
+    ids = verification_ids(vocab, config.max_position_embeddings)
+    with TransformersReference(input_dir, ids, config.head) as reference:
+        converted = convert_hf(input_dir, allow_pickle=allow_pickle)
+        model, report = converted.model, converted.report
+        compared = ENCODER if converted.head_missing else config.head
+        # How the model is used: the record export-hf carried along, else defaults for a task head.
+        task = TaskRecord.read(input_dir, config.head)
+        if task is None and config.head != MASKED_LM:
+            task = TaskRecord.default(config.head, config.max_position_embeddings, config.labels)
+        with staged_output(output_path) as staging:
+            difference = check_agreement(keras_outputs(model, ids, compared), reference, compared)
+            ModelDir.write(str(staging), config, vocab, model, task=task)
     print(
-        f"import-hf: wrote {output} from {input_dir} ({len(tensors)} tensors; "
-        f"{'head freshly initialized; ' if head_missing else ''}agree within {difference:.2e})"
+        f"import-hf: wrote {output} from {input_dir} ({report['tensors']} tensors; "
+        f"{'head freshly initialized; ' if converted.head_missing else ''}agree within {difference:.2e})"
         + (f"; task record {task.task or '(the default for its head)'} ({task.head}, max length "
            f"{task.max_seq_length}, {'cleaned' if task.clean else 'texts as given'}): override with predict's flags"
            if task else ""),

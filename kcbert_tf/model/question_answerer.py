@@ -39,14 +39,16 @@ __all__ = ["KcBertQuestionAnswerer", "SpanLoss"]
 @keras.saving.register_keras_serializable(package="kcbert_tf")
 class SpanLoss(keras.losses.Loss):
     """Cross-entropy of the start and of the end position, averaged (transformers'
-    ``(start_loss + end_loss) / 2``): ``y_true`` int ``[B, 2]``, ``y_pred`` logits ``[B, L, 2]``."""
+    ``(start_loss + end_loss) / 2``): ``y_true`` int ``[B, 2]``, ``y_pred`` logits ``[B, L, 2]``;
+    one loss per example (``[B]``), so a sample weight per example applies."""
 
     def __init__(self, name: str = "span_loss", **kwargs):
         super().__init__(name=name, **kwargs)
 
     def call(self, y_true, y_pred):
         logits = keras.ops.transpose(y_pred, (0, 2, 1))  # [B, 2, L]
-        return keras.losses.sparse_categorical_crossentropy(keras.ops.cast(y_true, "int32"), logits, from_logits=True)
+        both = keras.losses.sparse_categorical_crossentropy(keras.ops.cast(y_true, "int32"), logits, from_logits=True)
+        return keras.ops.mean(both, axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="kcbert_tf")

@@ -12,8 +12,11 @@ subclass: KcBERT-Finetune's shared fields plus the task's own, each field marked
    :attr:`~FineTuningTask.labels` then come from the data;
 2. builds the model of the task's head on the start model's encoder
    (``config.for_head(task.head, task.labels)``) and compiles it with :meth:`~FineTuningTask.compile_args`;
-3. fits it on :meth:`~FineTuningTask.train_dataset` (the global batches of every epoch, in an
-   order drawn up front from the seed), scoring :meth:`~FineTuningTask.evaluate` after each epoch:
+3. fits it on :meth:`~FineTuningTask.training_examples` (packed once), in global batches of
+   examples of about one length, each cut to its longest or padded to one of a few fixed widths
+   (:mod:`kcbert_tf.training.length_buckets`:
+   every example once per epoch, in an order drawn up front from the seed), each finished by
+   :meth:`~FineTuningTask.training_batch`, scoring :meth:`~FineTuningTask.evaluate` after each epoch:
    an :class:`Evaluation`, scores (holding ``settings.metric``, higher is better) and outputs
    together; the best epoch's weights and outputs are kept;
 4. writes the model directory: the model with its preprocessor, :meth:`~FineTuningTask.record`
@@ -39,6 +42,7 @@ from typing import Any, ClassVar
 
 from kcbert_tf.errors import UserError
 from kcbert_tf.model.task_record import TaskRecord
+from kcbert_tf.training.length_buckets import TrainingExamples, bucket_widths
 
 __all__ = ["flag", "flags_of", "TrainingSettings", "TaskFiles", "Evaluation", "FineTuningTask", "TaskPreset"]
 
@@ -96,6 +100,20 @@ class TrainingSettings:
     warmup_steps: int = flag("steps of linear warmup to the learning rate", default=0)
     clip_norm: float = 1.0
     seed: int = flag("seed of the batch order, the head's initialization and dropout", default=42)
+    length_buckets: str = flag("how training batches are padded: 'auto' (each cut to its longest example, or where "
+                               "every shape is compiled, on TPUs and with XLA, to 16, 32, 64, ... ids), 'longest', "
+                               "or comma-separated widths in ids (the max length is always one)", default="auto")
+
+    def bucket_widths(self, compiled_per_shape: bool) -> tuple[int, ...] | None:
+        """The widths training batches are padded to (the last one the max length), or None:
+        each batch cut to its longest example.  ``compiled_per_shape``: the train step is
+        compiled for every shape it sees (a TPU, XLA), so 'auto' keeps to a few widths."""
+        if self.length_buckets == "longest" or (self.length_buckets == "auto" and not compiled_per_shape):
+            return None
+        if self.length_buckets == "auto":
+            return bucket_widths(self.max_seq_length)
+        chosen = {int(width) for width in str(self.length_buckets).split(",")}
+        return tuple(sorted({width for width in chosen if width < self.max_seq_length} | {self.max_seq_length}))
 
     def check(self) -> None:
         """Raise :class:`UserError` for values no run can use (subclasses add their own)."""
@@ -104,6 +122,13 @@ class TrainingSettings:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not self.learning_rate >= 0:
             raise UserError(f"--learning-rate must be >= 0, got {self.learning_rate}")
+        try:
+            widths = self.bucket_widths(compiled_per_shape=True) or (1,)
+        except ValueError:
+            widths = (0,)
+        if min(widths) < 1:
+            raise UserError(f"--length-buckets takes 'auto', 'longest' or widths in ids such as 16,32,64; "
+                            f"got {self.length_buckets!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +162,9 @@ class FineTuningTask(abc.ABC):
     #: Whether the task is scored on an eval file (False: it checks ``files.eval`` itself, e.g.
     #: to evaluate on a split of the training file instead).
     needs_eval_file: ClassVar[bool] = True
+    #: Modules :meth:`evaluate` imports (its metrics' libraries): the loop loads them in the
+    #: background while the first epoch trains.
+    evaluation_imports: ClassVar[tuple[str, ...]] = ()
 
     #: The model's preprocessor (its settings are part of the model directory).
     preprocessor: Any = None
@@ -153,9 +181,9 @@ class FineTuningTask(abc.ABC):
         self.files = files
 
     @property
-    @abc.abstractmethod
     def train_size(self) -> int:
         """The training examples (or windows) of one epoch."""
+        return len(self.training_examples())
 
     @abc.abstractmethod
     def describe(self) -> str:
@@ -166,9 +194,16 @@ class FineTuningTask(abc.ABC):
         """``model.compile`` keywords: the loss (and metrics shown during ``fit``)."""
 
     @abc.abstractmethod
-    def train_dataset(self):
-        """A ``tf.data.Dataset`` of the global batches of all epochs of model inputs,
-        deterministic given the seed."""
+    def training_examples(self) -> TrainingExamples:
+        """The training examples, packed once (model inputs ``[examples, max_length]`` and
+        targets); the loop batches them by length."""
+
+    def training_batch(self, inputs: dict, targets, weights):
+        """A global batch as Keras trains on it, in TensorFlow ops (it runs in ``tf.data``):
+        ``inputs`` and ``targets`` cut to the batch's width, ``weights`` per example (0 on the
+        filler rows of an epoch's last batch, the others scaled so the loss is their mean).
+        Default: ``(inputs, targets, weights)``."""
+        return inputs, targets, weights
 
     @abc.abstractmethod
     def evaluate(self, model) -> Evaluation:

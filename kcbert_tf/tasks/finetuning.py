@@ -38,19 +38,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
 from typing import Sequence
 
 import keras
 
 from kcbert_tf.command_calls import call_with_flags
-from kcbert_tf.conversion.hugging_face import is_hf_directory, read_model_or_hf
+from kcbert_tf.conversion.hugging_face import (
+    ENCODER, TransformersReference, check_agreement, convert_hf, is_hf_directory, keras_outputs, read_hf_config,
+    verification_ids,
+)
 from kcbert_tf.errors import UserError
-from kcbert_tf.model.config import read_model_config
+from kcbert_tf.model.config import BertConfig
 from kcbert_tf.model.heads import head
 from kcbert_tf.model.model_dir import METRICS_FILE, ModelDir
 from kcbert_tf.model.presets import build_model, load_model
@@ -59,8 +64,8 @@ from kcbert_tf.output_dir import check_output_dir, staged_output
 from kcbert_tf.tasks.contract import FineTuningTask, TaskFiles, TrainingSettings, flags_of
 from kcbert_tf.tasks.registry import preset, task_classes
 from kcbert_tf.text.model_inputs import check_sequence_length
-from kcbert_tf.text.vocab import read_vocab
 from kcbert_tf.training import core
+from kcbert_tf.training.length_buckets import bucketed_dataset, plan_batches
 from kcbert_tf.training.strategy import Devices, StrategyInfo, fit_settings, per_replica_batch_size
 
 __all__ = ["FineTuned", "finetune", "build_arg_parser", "run"]
@@ -137,12 +142,40 @@ def finetune(
     task_cls, task_settings_ = task_settings(task, settings)
     devices.split_cpu()  # before TensorFlow sets up its devices
     output_path = None if output is None else check_output_dir(output, overwrite)
-    if is_hf_directory(init):  # imported once the files are read; its config and vocab now
-        init_config, vocab = read_model_config(init), read_vocab(init)
+    if is_hf_directory(init):  # converted once the files are read; its config and vocab now
+        config, vocab = read_hf_config(init, "--init")
+        tokenizer = KcBertTokenizer(vocabulary=vocab)
+        # transformers' side of the start's verification loads in a child process meanwhile.
+        ids = verification_ids(vocab, config.max_position_embeddings, tokenizer.word_piece)
+        start = Start(init, config, tokenizer, None, TransformersReference(init, ids, ENCODER))
     else:
         ours = ModelDir.read(init)
-        init_config, vocab = ours.config, ours.vocab
-    fine_tuning = task_cls(task, task_settings_, TaskFiles(train, eval, limit_train), KcBertTokenizer(vocabulary=vocab))
+        start = Start(init, ours.config, KcBertTokenizer(vocabulary=ours.vocab), ours, None)
+    try:
+        return _finetune(task, task_cls, task_settings_, TaskFiles(train, eval, limit_train), start, output,
+                         output_path, allow_pickle, strategy, devices)
+    finally:
+        if start.reference is not None:
+            start.reference.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Start:
+    """Where fine-tuning starts: ``init``, its config and tokenizer, and our model directory or,
+    for a Hugging Face directory, the child process computing transformers' side of its check."""
+
+    path: str
+    config: BertConfig
+    tokenizer: KcBertTokenizer
+    model_dir: ModelDir | None
+    reference: TransformersReference | None
+
+
+def _finetune(task: str, task_cls, task_settings_, files: TaskFiles, start: Start, output, output_path,
+              allow_pickle: bool, strategy, devices: Devices) -> FineTuned:
+    """The phases of :func:`finetune` once the start's config and vocab are read."""
+    train, init, init_config, vocab = files.train, start.path, start.config, start.tokenizer.get_vocabulary()
+    fine_tuning = task_cls(task, task_settings_, files, start.tokenizer)
     record = fine_tuning.record()
     check_sequence_length(record.max_seq_length, init_config.max_position_embeddings,
                           source=os.path.join(init, "config.json"),
@@ -152,9 +185,15 @@ def finetune(
         raise UserError(f"{train}: {fine_tuning.train_size} training example(s), fewer than one batch of "
                         f"{task_settings_.batch_size}")
     info = devices.resolve(strategy)
-    with tempfile.TemporaryDirectory(prefix="kcbert-tf-init-") as scratch:
-        source = read_model_or_hf(init, scratch, allow_pickle=allow_pickle)
-        model, config, epochs, best, log_dir = _fit(fine_tuning, source, info)
+    callbacks = []
+    if start.model_dir is not None:
+        start_model = load_model(start.model_dir, preprocessor=False)
+    else:  # a Hugging Face directory, converted in memory
+        _LOG.info("%s is a Hugging Face directory: converting it (verified against transformers)", init)
+        start_model = convert_hf(init, allow_pickle=allow_pickle, flag="--init").model
+        callbacks.append(CheckStartAgainstTransformers(keras_outputs(start_model, start.reference.ids, ENCODER),
+                                                       start.reference))
+    model, config, epochs, best, log_dir = _fit(fine_tuning, start_model, init_config, info, callbacks)
     model.preprocessor = fine_tuning.preprocessor
     model.record = record
     metrics = {
@@ -193,13 +232,12 @@ def _training_settings(settings: TrainingSettings) -> dict:
             if field.name != "max_seq_length"}
 
 
-def _build(info: StrategyInfo, fine_tuning: FineTuningTask, source: ModelDir, config, total_steps: int,
+def _build(info: StrategyInfo, fine_tuning: FineTuningTask, pretrained, config, total_steps: int,
            steps_per_epoch: int):
-    """The model of ``config`` to train under the strategy: the task's head on the start model's
-    encoder, compiled with the task's loss and BERT's AdamW (no preprocessor: the batches are model
-    inputs)."""
+    """The model of ``config`` to train under the strategy: the task's head on the encoder of
+    ``pretrained`` (the start, built outside the scope: only read from), compiled with the task's
+    loss and BERT's AdamW (no preprocessor: the batches are model inputs)."""
     settings = fine_tuning.settings
-    pretrained = load_model(source, preprocessor=False)  # outside the scope: only read from; its encoder is taken
     with info.strategy.scope():
         model = build_model(config)
         for target, value in zip(model.backbone.weights, pretrained.backbone.weights):
@@ -214,7 +252,32 @@ def _build(info: StrategyInfo, fine_tuning: FineTuningTask, source: ModelDir, co
         fit = fit_settings(info, "auto", 1, steps_per_epoch)  # XLA off under TPUStrategy / MirroredStrategy
         model.compile(optimizer=optimizer, jit_compile=fit.jit_compile, steps_per_execution=fit.steps_per_execution,
                       **fine_tuning.compile_args())
+        # Its slots now, eagerly: Keras would create them inside the first step's trace, each
+        # variable's initializer lifted out through a tf.cond (2.5 s of that step, any model size).
+        optimizer.build(model.trainable_variables)
     return model
+
+
+class CheckStartAgainstTransformers(keras.callbacks.Callback):
+    """The check of a Hugging Face start: its encoder's outputs in Keras (computed before
+    training) against transformers', compared after the first step at which the child process
+    that loads transformers (at a lower priority: it takes the cores training leaves) is done, and
+    at the latest when training ends; a difference ends the run before anything is written."""
+
+    def __init__(self, keras_values, reference: TransformersReference):
+        super().__init__()
+        self.keras_values, self.reference = keras_values, reference
+
+    def _check(self, wait: bool) -> None:
+        if self.reference is not None and (wait or self.reference.done()):
+            reference, self.reference = self.reference, None
+            check_agreement(self.keras_values, reference, ENCODER)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(wait=False)
+
+    def on_train_end(self, logs=None):
+        self._check(wait=True)
 
 
 class EvaluateEachEpoch(keras.callbacks.Callback):
@@ -241,27 +304,40 @@ class EvaluateEachEpoch(keras.callbacks.Callback):
             self.best.update(scores=scores, weights=[w.numpy() for w in self.model.weights], outputs=evaluation.outputs)
 
 
-def _fit(fine_tuning: FineTuningTask, source: ModelDir, info: StrategyInfo):
+def _fit(fine_tuning: FineTuningTask, start, start_config, info: StrategyInfo, callbacks: list):
     """Train on the strategy, evaluating after every epoch; the model with the best epoch's
     weights, its config, every epoch's scores, the best epoch and the TensorBoard logs."""
     settings = fine_tuning.settings
     per_replica_batch_size(settings.batch_size, info.num_replicas, kind=info.kind)
     keras.utils.set_random_seed(settings.seed)
-    steps_per_epoch = fine_tuning.train_size // settings.batch_size
+    examples = fine_tuning.training_examples()
+    steps_per_epoch = -(-len(examples) // settings.batch_size)  # every example once: the last batch filled up
     _LOG.info(
         "finetune: %s (%s) on %s, %d replica(s): %d epochs of %d steps, batch %d, lr %g, max length %d",
         fine_tuning.name, fine_tuning.describe(), info.device_description, info.num_replicas, settings.epochs,
         steps_per_epoch, settings.batch_size, settings.learning_rate, settings.max_seq_length,
     )
-    config = source.config.for_head(fine_tuning.head, fine_tuning.labels)
-    model = _build(info, fine_tuning, source, config, steps_per_epoch * settings.epochs, steps_per_epoch)
-    train_ds = info.strategy.experimental_distribute_dataset(fine_tuning.train_dataset())
+    config = start_config.for_head(fine_tuning.head, fine_tuning.labels)
+    model = _build(info, fine_tuning, start, config, steps_per_epoch * settings.epochs, steps_per_epoch)
+    # A TPU, or XLA, compiles the step for every shape: there a few widths; elsewhere each batch its longest.
+    widths = settings.bucket_widths(compiled_per_shape=info.kind == "tpu" or bool(model.jit_compile))
+    plan = plan_batches(examples.lengths, batch_size=settings.batch_size, epochs=settings.epochs, seed=settings.seed,
+                        widths=widths)
+    real = int(examples.lengths.sum()) * settings.epochs
+    _LOG.info("finetune: batches %s; they compute %.2f ids per real id (padded to the max length: %.2f)",
+              "cut to their longest example" if widths is None else "padded to " + "/".join(map(str, widths)) + " ids",
+              float(plan.widths.sum()) * settings.batch_size / real,
+              len(plan.widths) * settings.batch_size * settings.max_seq_length / real)
+    dataset = bucketed_dataset(examples, plan, fine_tuning.training_batch)
+    train_ds = info.strategy.experimental_distribute_dataset(dataset)
     epochs: list[dict] = []
     best: dict = {}
     log_dir = tempfile.mkdtemp(prefix="kcbert-tf-finetune-logs-") if info.is_chief else None
     logger = core.StepLogger(log_dir, log_every=max(1, steps_per_epoch // 4))
+    for module in fine_tuning.evaluation_imports:  # about 1 s for scikit-learn, on the cores training leaves
+        threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
     model.fit(train_ds, epochs=settings.epochs, steps_per_epoch=steps_per_epoch,
-              callbacks=[EvaluateEachEpoch(fine_tuning, epochs, best), logger], shuffle=False, verbose=2)
+              callbacks=[*callbacks, EvaluateEachEpoch(fine_tuning, epochs, best), logger], shuffle=False, verbose=2)
     for variable, value in zip(model.weights, best["weights"]):
         variable.assign(value)
     return model, config, epochs, best, log_dir

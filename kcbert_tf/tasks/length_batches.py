@@ -26,13 +26,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from kcbert_tf.text.model_inputs import batches_by_length
+from kcbert_tf.training.length_buckets import bucket_widths
 
-__all__ = ["EAGER_MAX_ROWS", "compiled_forward", "eager_for_small_inputs", "predict_by_length"]
+__all__ = ["EAGER_MAX_ROWS", "compiled_forward", "eager_for_small_inputs", "predict_by_length", "model_outputs"]
 
 #: Inputs of at most this many rows run eagerly: tracing the tokenizer and the model (about 2 s
 #: on any model size) would cost more than the graph saves on so few rows.
@@ -77,18 +78,25 @@ def eager_for_small_inputs(rows: int):
 
 
 def predict_by_length(forward: Callable[[dict], np.ndarray], inputs: dict, *, batch_size: int,
-                      per_token: bool = False) -> np.ndarray:
+                      per_token: bool = False, widths: Sequence[int] | None = None,
+                      whole_batches: bool = False) -> np.ndarray:
     """``forward``'s outputs for every row of ``inputs`` (``[rows, width]`` arrays), in row order,
-    computed in batches of rows of similar length, each cut to its longest row.  ``per_token``
-    outputs (``[batch, length, ...]``) come back padded with zeros to ``width``."""
+    computed in batches of rows of similar length, each cut to its longest row (or, given
+    ``widths``, to the smallest of them that holds it).  ``whole_batches``: a short batch is filled
+    up to ``batch_size`` with copies of its first row, their outputs dropped (static shapes, for
+    TPUs).  ``per_token`` outputs (``[batch, length, ...]``) come back padded with zeros to
+    ``width``."""
     mask = np.asarray(inputs["padding_mask"])
     rows, width = mask.shape
     lengths = mask.sum(axis=1)
     outputs = None
     for chosen in batches_by_length(lengths, batch_size):
         longest = max(int(lengths[chosen].max()), 1)
-        batch = {name: np.ascontiguousarray(np.asarray(inputs[name])[chosen, :longest]) for name in INPUT_NAMES}
-        result = np.asarray(forward(batch))
+        if widths is not None:
+            longest = min(w for w in (*widths, width) if w >= longest)
+        taken = np.resize(chosen, batch_size) if whole_batches else chosen
+        batch = {name: np.ascontiguousarray(np.asarray(inputs[name])[taken, :longest]) for name in INPUT_NAMES}
+        result = np.asarray(forward(batch))[: len(chosen)]
         if outputs is None:
             shape = (rows, width, *result.shape[2:]) if per_token else (rows, *result.shape[1:])
             outputs = np.zeros(shape, result.dtype)
@@ -97,3 +105,21 @@ def predict_by_length(forward: Callable[[dict], np.ndarray], inputs: dict, *, ba
         else:
             outputs[chosen] = result
     return outputs if outputs is not None else np.zeros((0,), np.float32)
+
+
+def model_outputs(model, inputs: dict, *, batch_size: int, per_token: bool = False) -> np.ndarray:
+    """``model``'s outputs for packed ``inputs`` (``[rows, width]``), in row order, batched by
+    length through one compiled forward pass per model (:func:`compiled_forward`, built on the
+    first call and kept on the model): how fine-tuning scores the eval file after every epoch.
+    Under a ``TPUStrategy`` each batch goes through Keras' distributed ``predict_on_batch``,
+    padded to the training bucket widths and to whole batches, so the TPU compiles a few
+    shapes."""
+    strategy = getattr(model, "distribute_strategy", None)
+    if type(strategy).__name__.startswith("TPUStrategy"):
+        return predict_by_length(model.predict_on_batch, inputs, batch_size=batch_size, per_token=per_token,
+                                 widths=bucket_widths(np.asarray(inputs["padding_mask"]).shape[1]), whole_batches=True)
+    forward = getattr(model, "_kcbert_tf_forward", None)
+    if forward is None:
+        forward = compiled_forward(model)
+        object.__setattr__(model, "_kcbert_tf_forward", forward)  # a plain function: nothing for Keras to track
+    return predict_by_length(forward, inputs, batch_size=batch_size, per_token=per_token)

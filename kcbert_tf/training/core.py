@@ -40,7 +40,6 @@ import tempfile
 import time
 
 import keras
-import numpy as np
 
 from kcbert_tf.model.keras_internals import AdamWClippedAfterAllReduce, draw_dropout_per_replica
 
@@ -49,7 +48,6 @@ __all__ = [
     "build_optimizer",
     "prepare_model",
     "effective_checkpoint_interval",
-    "epoch_batches",
     "Checkpoints",
     "CheckpointEveryEpoch",
     "StepLogger",
@@ -108,24 +106,6 @@ def effective_checkpoint_interval(train_steps: int, checkpoint_every: int) -> in
     while train_steps % interval:
         interval -= 1
     return interval
-
-
-def epoch_batches(count: int, batch_size: int, epochs: int, seed: int):
-    """The training examples' indices, batch by batch, for every epoch: each epoch a fresh
-    permutation of ``range(count)`` (numpy, seeded), cut to whole batches.
-
-    A ``tf.data`` dataset of these (``Dataset.from_tensor_slices(...).batch(batch_size)``, then a
-    gather) gives the same global batches however often the pipeline is iterated: ``shuffle(...,
-    reshuffle_each_iteration=True)`` draws a new order for each iterator, and a distributed
-    dataset is iterated once more than a plain one, so N replicas would train on other batches
-    than 1.
-
-    >>> epoch_batches(5, 2, 2, seed=0).tolist()  # two epochs of two batches of 2
-    [2, 4, 3, 0, 4, 1, 2, 0]
-    """
-    rng = np.random.default_rng(seed)
-    steps = count // batch_size
-    return np.concatenate([rng.permutation(count)[: steps * batch_size] for _ in range(epochs)]).astype(np.int64)
 
 
 def _rng_state(model) -> list:

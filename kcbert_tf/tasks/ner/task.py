@@ -28,20 +28,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-import numpy as np
 import tensorflow as tf
 
 from kcbert_tf.errors import UserError
 from kcbert_tf.model.task_record import TaskRecord
 from kcbert_tf.model.token_classifier_preprocessor import KcBertTokenClassifierPreprocessor
 from kcbert_tf.tasks.contract import Evaluation, FineTuningTask, TaskPreset, TrainingSettings
-from kcbert_tf.tasks.length_batches import compiled_forward, eager_for_small_inputs, predict_by_length
+from kcbert_tf.tasks.length_batches import eager_for_small_inputs, model_outputs
 from kcbert_tf.tasks.ner.files import FORMATS, NerSentence, entity_spans, label_set, read_ner_file
 from kcbert_tf.tasks.ner.metric import entity_scores
 from kcbert_tf.tasks.ner.token_labels import IGNORED, ner_features, predicted_unit_tags
 from kcbert_tf.tasks.prediction_output import write_predictions
 from kcbert_tf.tasks.task_files import read_lines
-from kcbert_tf.training.core import epoch_batches
+from kcbert_tf.training.length_buckets import TrainingExamples
 
 __all__ = ["NerSettings", "NerTask", "predict_entities"]
 
@@ -66,6 +65,7 @@ class NerTask(FineTuningTask):
     the tags belong to the characters as written."""
 
     head = "token_classification"
+    evaluation_imports = ("seqeval.metrics",)
     settings_type = NerSettings
     serves_imported_models = True
 
@@ -85,10 +85,8 @@ class NerTask(FineTuningTask):
         word_piece = tokenizer.word_piece
         self._train_features = ner_features(word_piece, self.train, settings.max_seq_length, self.label_ids)
         self._eval_features = ner_features(word_piece, self.evaluation, settings.max_seq_length)
-
-    @property
-    def train_size(self) -> int:
-        return len(self.train)
+        _LOG.info("ner: %d labelled tokens in %d training sentences",
+                  int((self._train_features["targets"] != IGNORED).sum()), len(self.train))
 
     @property
     def summary(self) -> dict:
@@ -108,29 +106,21 @@ class NerTask(FineTuningTask):
 
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
 
-    def train_dataset(self):
-        """Global batches ``(inputs, targets, weights)``: weights 0 on ignored tokens, and scaled
-        so that the compiled mean is the mean over the global batch's labelled tokens."""
-        settings, features = self.settings, self._train_features
-        labelled = int((features["targets"] != IGNORED).sum())
-        _LOG.info("ner: %d labelled tokens in %d training sentences", labelled, len(self.train))
-        inputs = {name: tf.constant(value) for name, value in features["inputs"].items()}
-        all_targets = tf.constant(features["targets"])
-        order = epoch_batches(len(self.train), settings.batch_size, settings.epochs, settings.seed)
-        dataset = tf.data.Dataset.from_tensor_slices(order).batch(settings.batch_size, drop_remainder=True)
+    def training_examples(self) -> TrainingExamples:
+        features = self._train_features
+        return TrainingExamples(features["inputs"], features["targets"], targets_per_token=True)
 
-        def weigh(indices):
-            targets = tf.gather(all_targets, indices)
-            real = tf.cast(targets != IGNORED, tf.float32)
-            scale = tf.cast(tf.size(real), tf.float32) / tf.maximum(tf.reduce_sum(real), 1.0)
-            batch = {name: tf.gather(value, indices) for name, value in inputs.items()}
-            return batch, tf.maximum(targets, 0), real * scale
-
-        return dataset.map(weigh).prefetch(tf.data.AUTOTUNE)
+    def training_batch(self, inputs, targets, weights):
+        """``(inputs, targets, weights)`` with per-token weights: 0 on ignored tokens and filler
+        rows, the others scaled so that the compiled mean is the mean over the global batch's
+        labelled tokens."""
+        real = tf.cast(targets != IGNORED, tf.float32) * tf.cast(weights > 0, tf.float32)[:, None]
+        scale = tf.cast(tf.size(real), tf.float32) / tf.maximum(tf.reduce_sum(real), 1.0)
+        return inputs, tf.maximum(targets, 0), real * scale
 
     def evaluate(self, model) -> Evaluation:
         features = self._eval_features
-        logits = np.asarray(model.predict(features["inputs"], batch_size=self.settings.batch_size, verbose=0))
+        logits = model_outputs(model, features["inputs"], batch_size=self.settings.batch_size, per_token=True)
         predicted = predicted_unit_tags(logits, self.evaluation, features["spans"], self.labels)
         return Evaluation(entity_scores([list(sentence.tags) for sentence in self.evaluation], predicted))
 
@@ -187,7 +177,7 @@ def predict_entities(model, texts: list[str], file_format: str = "word-tags", *,
         sentences.append(NerSentence(str(index), text, tuple(units), ("O",) * len(units)))
     with eager_for_small_inputs(len(sentences)):
         features = ner_features(preprocessor.tokenizer.word_piece, sentences, preprocessor.sequence_length)
-        logits = predict_by_length(compiled_forward(model), features["inputs"], batch_size=batch_size, per_token=True)
+        logits = model_outputs(model, features["inputs"], batch_size=batch_size, per_token=True)
     tags = predicted_unit_tags(logits, sentences, features["spans"], list(model.labels))
     return [
         [(kind, start, end, sentence.text[start:end]) for kind, start, end in entity_spans(sentence.units, sentence_tags)]

@@ -37,7 +37,7 @@ import numpy as np
 from kcbert_tf.tasks.qa.features import QAFeatures
 from kcbert_tf.tasks.qa.squad_files import QAExample
 
-__all__ = ["N_BEST_SIZE", "MAX_ANSWER_LENGTH", "Candidate", "n_best", "decode_answers", "answer_questions"]
+__all__ = ["N_BEST_SIZE", "MAX_ANSWER_LENGTH", "Candidate", "n_best", "decode_answers"]
 
 #: run_qa.py's defaults, KcBERT-Finetune's KorQuAD settings.
 N_BEST_SIZE = 20
@@ -122,11 +122,3 @@ def decode_answers(
         examples, features, start_logits, end_logits, n_best_size=n_best_size, max_answer_length=max_answer_length
     )
     return {example.id: (found[0].text if found else "") for example, found in zip(examples, best)}
-
-
-def answer_questions(model, examples: Sequence[QAExample], features: QAFeatures, *, batch_size: int = 64,
-                     max_answer_length: int = MAX_ANSWER_LENGTH) -> dict[str, str]:
-    """``{question id: answer text}`` from a question answerer (anything with Keras' ``predict``
-    giving start and end logits ``[N, L, 2]``, e.g. ``KcBertQuestionAnswerer``) on every window."""
-    logits = np.asarray(model.predict(features.model_inputs, batch_size=batch_size, verbose=0))
-    return decode_answers(examples, features, logits[..., 0], logits[..., 1], max_answer_length=max_answer_length)

@@ -28,20 +28,19 @@ import json
 import logging
 
 import numpy as np
-import tensorflow as tf
 
 from kcbert_tf.errors import UserError
 from kcbert_tf.model.question_answerer import SpanLoss
 from kcbert_tf.model.question_answerer_preprocessor import KcBertQuestionAnswererPreprocessor, QaWindows
 from kcbert_tf.model.task_record import TaskRecord
 from kcbert_tf.tasks.contract import Evaluation, FineTuningTask, TaskPreset, TrainingSettings, flag
-from kcbert_tf.tasks.length_batches import compiled_forward, eager_for_small_inputs, predict_by_length
+from kcbert_tf.tasks.length_batches import eager_for_small_inputs, model_outputs
 from kcbert_tf.tasks.prediction_output import write_predictions
-from kcbert_tf.tasks.qa.decoding import answer_questions, decode_answers
+from kcbert_tf.tasks.qa.decoding import decode_answers
 from kcbert_tf.tasks.qa.features import features_with_tokenizer
 from kcbert_tf.tasks.qa.korquad_metric import korquad_scores
 from kcbert_tf.tasks.qa.squad_files import read_squad, split_by_article
-from kcbert_tf.training.core import epoch_batches
+from kcbert_tf.training.length_buckets import TrainingExamples
 
 __all__ = ["QaSettings", "QaTask", "predict_answers"]
 
@@ -118,10 +117,6 @@ class QaTask(FineTuningTask):
         return qa_features(self.preprocessor, examples, training=training)
 
     @property
-    def train_size(self) -> int:
-        return len(self._train_features)
-
-    @property
     def summary(self) -> dict:
         return dict(self._summary)
 
@@ -140,24 +135,18 @@ class QaTask(FineTuningTask):
     def compile_args(self) -> dict:
         return {"loss": SpanLoss()}
 
-    def train_dataset(self):
-        settings, features = self.settings, self._train_features
-        inputs = {name: tf.constant(value) for name, value in features.model_inputs.items()}
-        spans = tf.constant(np.stack([features.start_positions, features.end_positions], axis=1).astype(np.int32))
-        order = epoch_batches(len(features), settings.batch_size, settings.epochs, settings.seed)
-
-        def gather(indices):
-            return {name: tf.gather(value, indices) for name, value in inputs.items()}, tf.gather(spans, indices)
-
-        dataset = tf.data.Dataset.from_tensor_slices(order).batch(settings.batch_size, drop_remainder=True)
-        return dataset.map(gather).prefetch(tf.data.AUTOTUNE)
+    def training_examples(self) -> TrainingExamples:
+        features = self._train_features
+        return TrainingExamples(features.model_inputs,
+                                np.stack([features.start_positions, features.end_positions], axis=1).astype(np.int32))
 
     def evaluate(self, model) -> Evaluation:
         """KorQuAD's EM and F1 on the eval questions; the outputs are the answers
         (``predictions.json`` if the epoch is the best)."""
-        answers = answer_questions(model, self.evaluation.examples, self._eval_features,
-                                   batch_size=self.settings.batch_size,
-                                   max_answer_length=self.settings.max_answer_length)
+        features = self._eval_features
+        logits = model_outputs(model, features.model_inputs, batch_size=self.settings.batch_size, per_token=True)
+        answers = decode_answers(self.evaluation.examples, features, logits[..., 0], logits[..., 1],
+                                 max_answer_length=self.settings.max_answer_length)
         scores = korquad_scores(self.evaluation.examples, answers)
         return Evaluation({"exact_match": float(scores["exact_match"]), "f1": float(scores["f1"])}, answers)
 
@@ -190,8 +179,7 @@ def predict_answers(model, questions, *, batch_size: int = 256) -> dict[str, str
     preprocessor = model.preprocessor
     with eager_for_small_inputs(len(questions)):
         features = qa_features(preprocessor, questions, training=False)
-        logits = predict_by_length(compiled_forward(model), features.model_inputs, batch_size=batch_size,
-                                   per_token=True)
+        logits = model_outputs(model, features.model_inputs, batch_size=batch_size, per_token=True)
     return decode_answers(questions, features, logits[..., 0], logits[..., 1],
                           max_answer_length=preprocessor.max_answer_length)
 

@@ -32,11 +32,11 @@ from kcbert_tf.errors import UserError
 from kcbert_tf.model.task_record import TaskRecord
 from kcbert_tf.model.text_classifier_preprocessor import KcBertTextClassifierPreprocessor
 from kcbert_tf.tasks.contract import Evaluation, FineTuningTask, TaskPreset, TrainingSettings, flag
-from kcbert_tf.tasks.length_batches import compiled_forward, eager_for_small_inputs, predict_by_length
+from kcbert_tf.tasks.length_batches import eager_for_small_inputs, model_outputs
 from kcbert_tf.tasks.prediction_output import prediction_output, report_written
 from kcbert_tf.tasks.sentence.files import Columns, Examples, read_examples, stream_rows
 from kcbert_tf.tasks.sentence.metric import score
-from kcbert_tf.training.core import epoch_batches
+from kcbert_tf.training.length_buckets import TrainingExamples
 
 __all__ = ["SentenceSettings", "SentenceTask", "predict_rows"]
 
@@ -90,6 +90,7 @@ class SentenceTask(FineTuningTask):
         super().__init__(name, settings, files, tokenizer)
         if settings.regression and settings.metric not in ("pearson", "spearman", "mse"):
             self.settings = settings = dataclasses.replace(settings, metric="spearman")
+        self.evaluation_imports = ("scipy.stats",) if settings.regression else ("sklearn.metrics",)
         self.preprocessor = KcBertTextClassifierPreprocessor(tokenizer, sequence_length=settings.max_seq_length,
                                                              clean=settings.clean)
         train = self._prepared(read_examples(files.train, settings.columns, regression=settings.regression))
@@ -101,6 +102,8 @@ class SentenceTask(FineTuningTask):
             )
         self.train = train
         self.labels = self._labels()
+        self._training: TrainingExamples | None = None
+        self._evaluation_inputs: dict | None = None
 
     def _prepared(self, examples: Examples) -> Examples:
         """The examples as the model sees their texts (the preprocessor's ``prepare``), those
@@ -115,10 +118,6 @@ class SentenceTask(FineTuningTask):
         if not prepared.texts:
             raise UserError(f"{examples.path}: no example with a text ({prepared.empty} empty)")
         return prepared
-
-    @property
-    def train_size(self) -> int:
-        return len(self.train)
 
     @property
     def summary(self) -> dict:
@@ -162,7 +161,8 @@ class SentenceTask(FineTuningTask):
             return {"loss": keras.losses.MeanSquaredError()}
         return {
             "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            "metrics": [],
+            "weighted_metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],  # filler rows: weight 0
         }
 
     def _targets(self, examples: Examples) -> np.ndarray:
@@ -171,40 +171,27 @@ class SentenceTask(FineTuningTask):
         index = {name: i for i, name in enumerate(self.labels)}
         return np.asarray([index[v] for v in examples.labels], np.int32)
 
-    def _dataset(self, examples: Examples, targets: np.ndarray, order: np.ndarray, batch_size: int):
-        """``(x, y)`` batches of ``batch_size`` of the examples at ``order``, packed by the
-        preprocessor (padded to the max length)."""
-        texts = tf.constant(examples.texts)
-        pairs = None if examples.pairs is None else tf.constant(examples.pairs)
-        targets = tf.constant(targets)
+    def _packed(self, examples: Examples) -> dict:
+        """The examples' model inputs ``[examples, max_length]``, tokenized and packed once."""
+        parts = []
+        for start in range(0, len(examples), CHUNK_ROWS):
+            texts = tf.constant(examples.texts[start:start + CHUNK_ROWS])
+            pairs = None if examples.pairs is None else tf.constant(examples.pairs[start:start + CHUNK_ROWS])
+            parts.append({name: value.numpy() for name, value in self.preprocessor.pack(texts, pairs).items()})
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
-        def pack(indices):
-            inputs = self.preprocessor.pack(tf.gather(texts, indices), None if pairs is None else tf.gather(pairs, indices))
-            return inputs, tf.gather(targets, indices)
-
-        dataset = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
-        return dataset.map(pack, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-    def train_dataset(self):
-        settings = self.settings
-        order = epoch_batches(len(self.train), settings.batch_size, settings.epochs, settings.seed)
-        return self._dataset(self.train, self._targets(self.train), order, settings.batch_size)
+    def training_examples(self) -> TrainingExamples:
+        if self._training is None:
+            self._training = TrainingExamples(self._packed(self.train), self._targets(self.train))
+        return self._training
 
     def evaluate(self, model) -> Evaluation:
-        """Score the model on the eval file (padded with copies of its first example to whole
-        batches, the copies' outputs dropped)."""
-        evaluation, batch_size = self.evaluation, self.settings.batch_size
-        extra = -len(evaluation) % batch_size
-        padded = dataclasses.replace(
-            evaluation, texts=evaluation.texts + evaluation.texts[:1] * extra,
-            pairs=None if evaluation.pairs is None else evaluation.pairs + evaluation.pairs[:1] * extra,
-        )
-        targets = self._targets(evaluation)
-        data = self._dataset(padded, np.concatenate([targets, targets[:1].repeat(extra)]), np.arange(len(padded)),
-                             batch_size)
-        outputs = model.predict(data, verbose=0)[: len(evaluation)]
+        """Score the model on the eval file (packed once, batched by length)."""
+        if self._evaluation_inputs is None:
+            self._evaluation_inputs = self._packed(self.evaluation)
+        outputs = model_outputs(model, self._evaluation_inputs, batch_size=self.settings.batch_size)
         predictions = outputs[:, 0] if self.labels is None else outputs.argmax(-1)
-        return Evaluation(score(predictions, targets, self.labels is None))
+        return Evaluation(score(predictions, self._targets(self.evaluation), self.labels is None))
 
     @classmethod
     def predict_file(cls, model, record: TaskRecord, input_path: str, output_path: str | None, *, batch_size: int,
@@ -247,23 +234,22 @@ def predict_rows(model, columns: Columns, rows: Iterable[dict], *, batch_size: i
     label, "p_LABEL": ...}`` or ``{"predicted": score}``, ``{}`` where the text is empty once
     prepared.  ``model`` is the classifier with its preprocessor.  Rows are read in chunks, sorted
     by length into batches of ``batch_size`` cut to their longest row
-    (:mod:`kcbert_tf.tasks.length_batches`), through the compiled model.  ``stats``, if given,
+    (:func:`kcbert_tf.tasks.length_batches.model_outputs`), through the compiled model.  ``stats``, if given,
     gets the ids computed (``ids``) and the seconds spent (``compute_s``) added to it."""
-    forward = compiled_forward(model)
     rows = iter(rows)
     done = 0
     stats = {} if stats is None else stats
     while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
         # The rows so far: at most EAGER_MAX_ROWS only when this first chunk is the whole input.
         with eager_for_small_inputs(done + len(chunk)):
-            results = _predict_chunk(forward, model, columns, chunk, batch_size, stats)
+            results = _predict_chunk(model, columns, chunk, batch_size, stats)
         yield from zip(chunk, results)
         done += len(chunk)
         if len(chunk) == CHUNK_ROWS or done > CHUNK_ROWS:  # a progress line for inputs of more than one chunk
             _LOG.info("  predicted %s", f"{done:,}")
 
 
-def _predict_chunk(forward, model, columns: Columns, rows: list[dict], batch_size: int, stats: dict) -> list[dict]:
+def _predict_chunk(model, columns: Columns, rows: list[dict], batch_size: int, stats: dict) -> list[dict]:
     preprocessor, labels = model.preprocessor, model.labels
     texts = preprocessor.prepare(tf.constant([row[columns.text] for row in rows]))
     pairs = preprocessor.prepare(tf.constant([row[columns.text_pair] for row in rows])) if columns.text_pair else None
@@ -277,7 +263,7 @@ def _predict_chunk(forward, model, columns: Columns, rows: list[dict], batch_siz
     packed = preprocessor.pack(tf.gather(texts, chosen), None if pairs is None else tf.gather(pairs, chosen), pad=False)
     inputs = {name: value.numpy() for name, value in packed.items()}
     started = time.perf_counter()
-    outputs = predict_by_length(forward, inputs, batch_size=batch_size)
+    outputs = model_outputs(model, inputs, batch_size=batch_size)
     stats["compute_s"] = stats.get("compute_s", 0.0) + time.perf_counter() - started
     stats["ids"] = stats.get("ids", 0) + int(inputs["padding_mask"].sum())
     if labels is None:

@@ -18,6 +18,7 @@ from kcbert_tf import (
     FineTuningTask,
     KcBertTextClassifierPreprocessor,
     TaskPreset,
+    TrainingExamples,
     TrainingSettings,
     flag,
 )
@@ -73,13 +74,10 @@ class StarsTask(FineTuningTask):
     def _texts(self, rows):
         return [row[self.settings.review_field] for row in rows]
 
-    def train_dataset(self):
-        settings = self.settings
+    def training_examples(self) -> TrainingExamples:
+        packed = self.preprocessor.pack(tf.constant(self._texts(self.train)))
         targets = np.asarray([STARS.index(row["stars"]) for row in self.train], np.int32)
-        data = tf.data.Dataset.from_tensor_slices((self._texts(self.train), targets))
-        data = data.shuffle(len(self.train), seed=settings.seed, reshuffle_each_iteration=False)
-        data = data.batch(settings.batch_size, drop_remainder=True).repeat(settings.epochs)
-        return data.map(lambda texts, y: (self.preprocessor(texts), y))
+        return TrainingExamples({name: value.numpy() for name, value in packed.items()}, targets)
 
     def evaluate(self, model) -> Evaluation:
         logits = model.predict(self.preprocessor(self._texts(self.evaluation)), verbose=0)
