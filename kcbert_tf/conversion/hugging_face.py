@@ -340,7 +340,7 @@ def read_hf_config(input_dir: str, flag: str = "--input") -> tuple[BertConfig, l
         vocab = read_vocab(vocab_path)
         check_vocab_matches(config, vocab, vocab_path, config_path)
     except FileNotFoundError as error:
-        raise UserError(f"{flag} {input_dir}: missing {error.filename} (a Hugging Face model directory has config.json, vocab.txt and model.safetensors)") from None
+        raise _missing_file(flag, input_dir, error) from None
     except UserError:
         raise
     except ValueError as error:  # JSON that does not parse: its message says where
@@ -348,30 +348,37 @@ def read_hf_config(input_dir: str, flag: str = "--input") -> tuple[BertConfig, l
     return config, vocab
 
 
-def convert_hf(input_dir: str, *, allow_pickle: bool = False, flag: str = "--input") -> ConvertedHf:
-    """The checkpoint of a Hugging Face BERT directory as a Keras model (not yet verified: see
-    :class:`TransformersReference` and :func:`check_agreement`)."""
+def _missing_file(flag: str, input_dir: str, error: FileNotFoundError) -> UserError:
+    return UserError(f"{flag} {input_dir}: missing {error.filename} (a Hugging Face model directory has config.json, "
+                     "vocab.txt and model.safetensors)")
+
+
+def convert_hf(input_dir: str, config: BertConfig, vocab: list[str], *, allow_pickle: bool = False,
+               flag: str = "--input") -> ConvertedHf:
+    """The checkpoint of a Hugging Face BERT directory as a Keras model, given its config and
+    vocab (:func:`read_hf_config`'s); not yet verified: see :class:`TransformersReference` and
+    :func:`check_agreement`."""
     from kcbert_tf.model.presets import build_model
     from kcbert_tf.conversion.hf_weights import assign_hf_tensors, read_hf_tensors
 
-    config, vocab = read_hf_config(input_dir, flag)
     try:
         tensors = read_hf_tensors(input_dir, allow_pickle)
     except FileNotFoundError as error:
-        raise UserError(f"{flag} {input_dir}: missing {error.filename} (a Hugging Face model directory has config.json, vocab.txt and model.safetensors)") from None
+        raise _missing_file(flag, input_dir, error) from None
     except ValueError as error:  # safetensors that do not parse: its message says where
         raise UserError(str(error)) from None
     model = build_model(config)
     report = assign_hf_tensors(model, tensors, input_dir)
     report["tensors"] = len(tensors)
-    if any(name.startswith("cls.") for name in report["fresh"]):
+    converted = ConvertedHf(config, vocab, model, report)
+    if converted.head_missing:
         _LOG.warning(
             "%s has no MLM head: the decoder is the tied word embeddings and the head's transform "
             "is freshly initialized; fine-tune or pretrain before using fill-mask", input_dir
         )
     if report["unused"]:
         _LOG.warning("not used (no place in a %s): %s", config.architecture, ", ".join(report["unused"]))
-    return ConvertedHf(config, vocab, model, report)
+    return converted
 
 
 def import_hf(input_dir: str, output: str, *, allow_pickle: bool = False, overwrite: bool = False) -> dict:
@@ -381,7 +388,7 @@ def import_hf(input_dir: str, output: str, *, allow_pickle: bool = False, overwr
     # transformers' side of the verification loads in a child process while the conversion runs.
     ids = verification_ids(vocab, config.max_position_embeddings)
     with TransformersReference(input_dir, ids, config.head) as reference:
-        converted = convert_hf(input_dir, allow_pickle=allow_pickle)
+        converted = convert_hf(input_dir, config, vocab, allow_pickle=allow_pickle)
         model, report = converted.model, converted.report
         compared = ENCODER if converted.head_missing else config.head
         # How the model is used: the record export-hf carried along, else defaults for a task head.

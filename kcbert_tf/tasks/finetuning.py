@@ -190,7 +190,7 @@ def _finetune(task: str, task_cls, task_settings_, files: TaskFiles, start: Star
         start_model = load_model(start.model_dir, preprocessor=False)
     else:  # a Hugging Face directory, converted in memory
         _LOG.info("%s is a Hugging Face directory: converting it (verified against transformers)", init)
-        start_model = convert_hf(init, allow_pickle=allow_pickle, flag="--init").model
+        start_model = convert_hf(init, init_config, vocab, allow_pickle=allow_pickle, flag="--init").model
         callbacks.append(CheckStartAgainstTransformers(keras_outputs(start_model, start.reference.ids, ENCODER),
                                                        start.reference))
     model, config, epochs, best, log_dir = _fit(fine_tuning, start_model, init_config, info, callbacks)

@@ -129,7 +129,7 @@ class QaTask(FineTuningTask):
         return self.preprocessor.windows._asdict()
 
     def describe(self) -> str:
-        return (f"{len(self.train_examples)} train questions in {self.train_size} windows / "
+        return (f"{len(self.train_examples)} train questions in {len(self._train_features)} windows / "
                 f"{len(self.evaluation)} eval questions in {len(self._eval_features)} windows")
 
     def compile_args(self) -> dict:
@@ -143,10 +143,8 @@ class QaTask(FineTuningTask):
     def evaluate(self, model) -> Evaluation:
         """KorQuAD's EM and F1 on the eval questions; the outputs are the answers
         (``predictions.json`` if the epoch is the best)."""
-        features = self._eval_features
-        logits = model_outputs(model, features.model_inputs, batch_size=self.settings.batch_size, per_token=True)
-        answers = decode_answers(self.evaluation.examples, features, logits[..., 0], logits[..., 1],
-                                 max_answer_length=self.settings.max_answer_length)
+        answers = answer_windows(model, self.evaluation.examples, self._eval_features,
+                                 batch_size=self.settings.batch_size, max_answer_length=self.settings.max_answer_length)
         scores = korquad_scores(self.evaluation.examples, answers)
         return Evaluation({"exact_match": float(scores["exact_match"]), "f1": float(scores["f1"])}, answers)
 
@@ -179,9 +177,16 @@ def predict_answers(model, questions, *, batch_size: int = 256) -> dict[str, str
     preprocessor = model.preprocessor
     with eager_for_small_inputs(len(questions)):
         features = qa_features(preprocessor, questions, training=False)
-        logits = model_outputs(model, features.model_inputs, batch_size=batch_size, per_token=True)
-    return decode_answers(questions, features, logits[..., 0], logits[..., 1],
-                          max_answer_length=preprocessor.max_answer_length)
+        return answer_windows(model, questions, features, batch_size=batch_size,
+                              max_answer_length=preprocessor.max_answer_length)
+
+
+def answer_windows(model, questions, features, *, batch_size: int, max_answer_length: int) -> dict[str, str]:
+    """``{question id: answer text}`` from the start and end logits of a question answerer (its
+    preprocessor detached or not) on the questions' windows ``features``, batched by length: the
+    one way fine-tuning's evaluation and :func:`predict_answers` answer."""
+    logits = model_outputs(model, features.model_inputs, batch_size=batch_size, per_token=True)
+    return decode_answers(questions, features, logits[..., 0], logits[..., 1], max_answer_length=max_answer_length)
 
 
 #: KorQuAD 1.0 with KcBERT-Finetune's settings (``pyproject.toml`` names it as an entry point of
