@@ -10,7 +10,8 @@ DEMO_DIR ?= demo-output
 # TensorFlow 2.20 from tensorflow-tpu, on the CPU here; libtpu is left out, there is no TPU).
 TPU_STACK_VENV := .venv-tf2.20
 TPU_STACK_TESTS := tests/test_strategy.py tests/test_input_pipeline.py tests/test_pretraining.py \
-	tests/test_replicas.py tests/test_keras_internals.py
+	tests/test_replicas.py tests/test_keras_internals.py tests/test_gradient_accumulation.py \
+	tests/test_whole_word_masking.py
 
 .PHONY: demo test test-fast test-tpu-stack tpu-venv sdist bench clean
 
@@ -67,6 +68,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.finetune_parity
 	$(BIN)/python -m benchmarks.finetune_speed
 	$(BIN)/python -m benchmarks.pretraining_value
+	$(BIN)/python -m benchmarks.whole_word_masking
+	$(BIN)/python -m benchmarks.grad_accum_memory
 	$(BIN)/python -m benchmarks.predict_speed
 	$(BIN)/python -m benchmarks.pretraining_data_speed
 	$(BIN)/python -m benchmarks.startup

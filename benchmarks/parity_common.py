@@ -44,3 +44,20 @@ def run_process(command: list[str], log_path: pathlib.Path) -> tuple[int, float]
 
 def tail(path: pathlib.Path, lines: int = 25) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def torch_train_epoch(model, loader, optimizer, schedule) -> list[float]:
+    """One epoch of the plain PyTorch loop the transformers sides share: forward, backward,
+    ``clip_grad_norm_`` at :data:`CLIP_NORM`, AdamW step, schedule step; each batch's loss."""
+    import torch
+
+    losses = []
+    for batch in loader:
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    return losses

@@ -319,15 +319,8 @@ def _torch_loop(model, loader, epochs: int, learning_rate: float, evaluate, log_
     epochs_out, fit_seconds, eval_seconds = [], 0.0, 0.0
     model.train()
     for epoch in range(1, epochs + 1):
-        start, losses = time.perf_counter(), []
-        for batch in loader:
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
+        start = time.perf_counter()
+        losses = parity.torch_train_epoch(model, loader, optimizer, schedule)
         fit_seconds += time.perf_counter() - start
         start = time.perf_counter()
         model.eval()

@@ -11,18 +11,21 @@ vocab, erf GELU, 64 positions; `benchmarks.finetune_parity.small_config`), fine-
 - random: a model directory of the same config with freshly initialised weights
   (``ModelDir.write(dir, config, vocab, build_model(config))``, Keras seeded with ``--seed``).
 
-Both then run ``kcbert-tf finetune --task nsmc`` with the same settings (the nsmc preset: max length
-50, batch 64, lr 5e-5, AdamW eps 1e-8, no weight decay, linear decay, no warmup, clipping 1.0,
-seed 42; ``--finetune-epochs`` instead of the preset's 8, ``--finetune-lr`` one or more lrs, each for
-both) on the same NSMC split as `benchmarks.finetune_parity` (`benchmarks.nsmc_split`, the same
-seed and sizes).  Every stage runs through ``kcbert_tf.cli.main``, in this process, one after the
-other.  Prints a table per arm (pretraining steps and seconds, final MLM loss/accuracy, NSMC eval
-accuracy of the best epoch, macro-F1, fine-tuning seconds) and the gain in points, beside
-KcBERT-Base's published 89.62.
+Both then run ``kcbert-tf finetune --task nsmc --seeds ...`` with the same settings (the nsmc
+preset: max length 50, batch 64, lr 5e-5, AdamW eps 1e-8, no weight decay, linear decay, no warmup,
+clipping 1.0; ``--finetune-epochs`` instead of the preset's 8, ``--finetune-lr`` one or more lrs,
+each for both; once per training seed of ``--seeds``, default 1,2,3) on the same NSMC split as
+`benchmarks.finetune_parity` (`benchmarks.nsmc_split`, the same seed and sizes).  Every stage runs
+through ``kcbert_tf.cli.main``, in this process, one after the other.  Prints a table per arm
+(pretraining steps and seconds, final MLM loss/accuracy, NSMC eval accuracy of the best epoch and
+macro-F1 as mean ± sample sd over the seeds, each seed's accuracy, fine-tuning seconds of all the
+seeds) and the gain in points (of the means), whether it exceeds the seeds' spread (is larger than
+the two arms' sds added: the mean ± sd ranges do not overlap), beside KcBERT-Base's published 89.62.
 
     .venv/bin/python -m benchmarks.pretraining_value [--pretrain-steps 2000] [--layers 2] [--hidden 128]
         [--max-seq-length 64] [--pretrain-batch-size 64] [--pretrain-lr 1e-3] [--finetune-epochs 3]
-        [--finetune-lr 5e-5 [2e-4 ...]] [--train-size 8000] [--eval-size 2000] [--seed 0] [--keep DIR]
+        [--finetune-lr 5e-5 [2e-4 ...]] [--seeds 1,2,3] [--train-size 8000] [--eval-size 2000] [--seed 0]
+        [--keep DIR]
 
 With ``--keep DIR`` holding an earlier run whose pretraining finished (the same ``--pretrain-steps``),
 the pretrained arm is reused and only the fine-tuning runs again.
@@ -37,7 +40,6 @@ import os
 import pathlib
 import shutil
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -45,8 +47,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from kcbert_tf.config_files import resolve_config  # noqa: E402
 
-from benchmarks.finetune_parity import small_config  # noqa: E402
+from benchmarks.finetune_parity import (  # noqa: E402
+    DEFAULT_SEEDS, difference_text, mean_sd, mean_sd_text, parse_seeds, small_config,
+)
 from benchmarks.nsmc_split import COMMENTS, NSMC, VOCAB, shared_data_absent, write_split  # noqa: E402
+from benchmarks.work_directory import work_directory  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARDS, HELD_OUT_FRACTION, MLM_EVAL_STEPS = 8, 0.125, 10
@@ -135,14 +140,24 @@ def pretrain_arm(work: pathlib.Path, config_path: pathlib.Path, args: argparse.N
 
 
 def finetune(work: pathlib.Path, name: str, init: pathlib.Path, train: pathlib.Path, evaluation: pathlib.Path,
-             epochs: int, learning_rate: float) -> dict:
-    """``finetune --task nsmc`` from ``init``; its metrics.json and wall seconds."""
+             epochs: int, learning_rate: float, seeds: list[int]) -> dict:
+    """``finetune --task nsmc --seeds ...`` from ``init``; its metrics.json (with its "seeds"
+    summary), each seed's epochs (``seed-N/metrics.json``) and the wall seconds of all the seeds."""
     output = work / f"nsmc-{name}-lr{learning_rate:g}"
     seconds = kcbert_tf(
         "finetune", "--overwrite", "--task", "nsmc", "--train", str(train), "--eval", str(evaluation), "--init", str(init),
         "--output", str(output), "--epochs", str(epochs), "--learning-rate", str(learning_rate),
+        "--seeds", ",".join(map(str, seeds)), "--keep-each-seed",
     )
-    return {**json.loads((output / "metrics.json").read_text(encoding="utf-8")), "seconds": seconds}
+    metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
+    each = {seed: json.loads((output / f"seed-{seed}" / "metrics.json").read_text(encoding="utf-8"))["epochs"]
+            for seed in seeds}
+    return {**metrics, "each_seed_epochs": each, "seconds": seconds}
+
+
+def seed_scores(metrics: dict, name: str) -> list[float]:
+    """``name`` of each seed's best epoch."""
+    return [run["best"][name] for run in metrics["seeds"]["runs"]]
 
 
 def report(arms: dict, pretrained: dict, config: dict, args: argparse.Namespace) -> None:
@@ -162,16 +177,17 @@ def report(arms: dict, pretrained: dict, config: dict, args: argparse.Namespace)
           f"(~{sequences_seen / max(1, packed['sequences']):.0f} passes over the data), peak lr {train_config['learning_rate']:g}, "
           f"warmup {train_config['warmup_steps']}, weight decay {train_config['weight_decay']}, on {state['device']}")
     first = next(iter(arms.values()))
+    seeds = ", ".join(map(str, args.seeds))
     print(f"fine-tuning (both arms alike): nsmc preset, {args.finetune_epochs} epoch(s) (the preset has 8), "
-          f"lr {', '.join(f'{lr:g}' for lr in args.finetune_lr)} (the preset: 5e-5), NSMC split seed {args.seed}: "
-          f"{first['train_examples']:,} train / {first['eval_examples']:,} eval examples")
+          f"lr {', '.join(f'{lr:g}' for lr in args.finetune_lr)} (the preset: 5e-5), training seeds {seeds}, "
+          f"NSMC split seed {args.seed}: {first['train_examples']:,} train / {first['eval_examples']:,} eval examples")
     chance = math.log(config["vocab_size"])
     print()
+    print(f"NSMC scores: mean ± sd over the training seeds ({seeds}) of each seed's best epoch; fine-tuning s: all the seeds")
     print("| arm | pretraining steps | pretraining s | final MLM loss / acc (train) | MLM loss / acc (held out) "
-          "| fine-tuning lr | NSMC eval acc (best epoch) | macro-F1 | fine-tuning s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| fine-tuning lr | NSMC eval acc (best epochs) | per seed (best epoch) | macro-F1 | fine-tuning s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
     for (name, lr), metrics in arms.items():
-        best = metrics["best"]
         if name == "pretrained":
             steps, seconds = f"{state['steps']:,}", f"{pretrained['seconds']['pretrain']:.1f}"
             train_mlm = f"{history['loss'][-1]:.3f} / {history['accuracy'][-1]:.3f}"
@@ -179,18 +195,26 @@ def report(arms: dict, pretrained: dict, config: dict, args: argparse.Namespace)
                         if history.get("val_loss") else "-")
         else:
             steps, seconds, train_mlm, held_out = "0", "0", f"(chance: ln {config['vocab_size']:,} = {chance:.2f})", "-"
-        print(f"| {name} | {steps} | {seconds} | {train_mlm} | {held_out} | {lr:g} | {best['accuracy']:.4f} (epoch {best['epoch']}) "
-              f"| {best['macro_f1']:.4f} | {metrics['seconds']:.1f} |")
+        each = ", ".join(f"{run['seed']}: {run['best']['accuracy']:.4f} ({run['best']['epoch']})"
+                         for run in metrics["seeds"]["runs"])
+        print(f"| {name} | {steps} | {seconds} | {train_mlm} | {held_out} | {lr:g} | "
+              f"{mean_sd_text(seed_scores(metrics, 'accuracy'))} | {each} | {mean_sd_text(seed_scores(metrics, 'macro_f1'))} "
+              f"| {metrics['seconds']:.1f} |")
     print()
     for (name, lr), metrics in arms.items():
-        print(f"{name}, lr {lr:g}, per epoch: " + ", ".join(f"{row['epoch']}: acc {row['accuracy']:.4f}" for row in metrics["epochs"]))
+        for seed, epochs in metrics["each_seed_epochs"].items():
+            print(f"{name}, lr {lr:g}, seed {seed}, per epoch: "
+                  + ", ".join(f"{row['epoch']}: acc {row['accuracy']:.4f}" for row in epochs))
     total = sum(pretrained["seconds"].values())
     print(f"\npretraining cost: {total / 60:.1f} min of preprocess + make-pretraining-data + pretrain on {os.cpu_count()} CPU cores")
     for lr in args.finetune_lr:
-        gain = 100 * (arms[("pretrained", lr)]["best"]["accuracy"] - arms[("random", lr)]["best"]["accuracy"])
+        pretrained_scores = seed_scores(arms[("pretrained", lr)], "accuracy")
+        random_scores = seed_scores(arms[("random", lr)], "accuracy")
+        gain = 100 * (mean_sd(pretrained_scores)[0] - mean_sd(random_scores)[0])
         verdict = "met" if gain >= CLEAR_WIN_POINTS else "NOT met"
-        print(f"gain from pretraining at fine-tuning lr {lr:g}: {gain:+.2f} points of NSMC accuracy (best epochs); "
-              f"goal (the pretrained start wins by >= {CLEAR_WIN_POINTS:g} points): {verdict}")
+        print(f"gain from pretraining at fine-tuning lr {lr:g} (NSMC accuracy, means of the best epochs over the seeds): "
+              + difference_text(pretrained_scores, random_scores)
+              + f"; goal (the pretrained start wins by >= {CLEAR_WIN_POINTS:g} points on the means): {verdict}")
     print(f"for scale: KcBERT-Base scores {KCBERT_BASE_NSMC} on the full NSMC test set; it was pretrained on the "
           f"full 12.5 GB comment corpus for days on a TPU v3-8 (12x768, 300 positions) and fine-tuned for 8 epochs "
           f"on NSMC's 150,000 training reviews")
@@ -207,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-epochs", type=int, default=3)
     parser.add_argument("--finetune-lr", type=float, nargs="+", default=[5e-5],
                         help="one or more learning rates, each for both arms (the nsmc preset's 5e-5)")
+    parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds(DEFAULT_SEEDS),
+                        help=f"the fine-tuning seeds each arm runs (default {DEFAULT_SEEDS}): the table gives the mean "
+                        "± sd over them")
     parser.add_argument("--train-size", type=int, default=8000)
     parser.add_argument("--eval-size", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0, help="the NSMC split, the data's packing, pretraining, the random arm")
@@ -219,31 +246,28 @@ def main(argv: list[str] | None = None) -> int:
     config = small_config(args.layers, args.hidden, vocab_size)
     if args.max_seq_length > config["max_position_embeddings"]:
         parser.error(f"--max-seq-length {args.max_seq_length} exceeds the config's {config['max_position_embeddings']} positions")
-    work = pathlib.Path(args.keep) if args.keep else pathlib.Path(tempfile.mkdtemp(prefix="pretraining-value-"))
-    work.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    try:
-        config_path = work / "model-config.json"
-        config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
-        train, evaluation = write_split(work / "nsmc", train_size=args.train_size, eval_size=args.eval_size, seed=args.seed)
-        pretrained = pretrain_arm(work, config_path, args)
-        random_dir = work / "random-init"
-        shutil.rmtree(random_dir, ignore_errors=True)
-        write_random_model(random_dir, config_path, args.seed)
-        arms = {}
-        for lr in args.finetune_lr:
-            for name, init in (("pretrained", pretrained["model_dir"]), ("random", random_dir)):
-                arms[(name, lr)] = finetune(work, name, init, train, evaluation, args.finetune_epochs, lr)
-        report(arms, pretrained, config, args)
-    except CommandFailed as error:
-        print(f"\nFAILED: {error}")
-        return 1
-    finally:
-        print(f"\nwhole run: {time.perf_counter() - started:.0f} s")
-        if args.keep:
-            print(f"kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    with work_directory(args.keep, "pretraining-value-") as work:
+        try:
+            return _run(work, config, args)
+        except CommandFailed as error:
+            print(f"\nFAILED: {error}")
+            return 1
+
+
+def _run(work: pathlib.Path, config: dict, args: argparse.Namespace) -> int:
+    """The arms, their fine-tuning and the report, in ``work``."""
+    config_path = work / "model-config.json"
+    config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    train, evaluation = write_split(work / "nsmc", train_size=args.train_size, eval_size=args.eval_size, seed=args.seed)
+    pretrained = pretrain_arm(work, config_path, args)
+    random_dir = work / "random-init"
+    shutil.rmtree(random_dir, ignore_errors=True)
+    write_random_model(random_dir, config_path, args.seed)
+    arms = {}
+    for lr in args.finetune_lr:
+        for name, init in (("pretrained", pretrained["model_dir"]), ("random", random_dir)):
+            arms[(name, lr)] = finetune(work, name, init, train, evaluation, args.finetune_epochs, lr, args.seeds)
+    report(arms, pretrained, config, args)
     return 0
 
 

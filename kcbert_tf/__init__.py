@@ -16,7 +16,7 @@ stays light: Beam workers and the command line import it too):
 
 - the workflows, each what a ``kcbert-tf`` command runs: :func:`preprocess`,
   :func:`train_tokenizer`, :func:`make_pretraining_data`, :func:`pretrain`, :func:`finetune`,
-  :func:`predict_file`, :func:`fill_mask`, :func:`export_hf`, :func:`import_hf`,
+  :func:`score_checkpoints`, :func:`predict_file`, :func:`fill_mask`, :func:`export_hf`, :func:`import_hf`,
   :func:`export_saved_model`, :func:`batch_predict`; the Beam jobs as ``PTransform`` s:
   ``CleanDedup``, ``PretrainingData``, ``BatchPredict``;
 - tasks of your own: ``FineTuningTask``, ``TrainingSettings``, ``TrainingExamples``,
@@ -81,6 +81,8 @@ def _module_of(name: str):
         from kcbert_tf.conversion import saved_model as module
     elif name == "pretrain":
         from kcbert_tf.training import pretraining as module
+    elif name == "score_checkpoints":
+        from kcbert_tf.training import checkpoint_scoring as module
     elif name == "train_tokenizer":
         from kcbert_tf.training import vocab_training as module
     elif name == "predict_file":
@@ -103,6 +105,7 @@ def _module_of(name: str):
 #: The public names besides the Keras classes, each defined in the module :func:`_module_of` gives.
 _WORKFLOWS = ("finetune", "FineTuned", "FineTuningTask", "TrainingSettings", "TaskFiles", "Evaluation", "TaskPreset",
               "TrainingExamples", "flag", "register_task", "task_names", "export_hf", "import_hf", "export_saved_model", "pretrain",
+              "score_checkpoints",
               "train_tokenizer", "predict_file", "fill_mask", "clean", "preprocess", "CleanDedup",
               "make_pretraining_data", "PretrainingData", "batch_predict", "BatchPredict")
 _KERAS = ("KcBertBackbone", "KcBertTokenizer", "KcBertTextClassifier", "KcBertTextClassifierPreprocessor",

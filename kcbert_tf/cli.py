@@ -67,6 +67,8 @@ SUBCOMMANDS = {
                         "keras"),
     "finetune": Command("finetune", "fine-tune a model directory on a registered task (NSMC, KorNLI, KorSTS, "
                         "KLUE-NER, KorQuAD, custom, ...)", "keras"),
+    "score-checkpoints": Command("score_checkpoints", "fine-tune each checkpoint of a pretraining run on a task "
+                                 "(own process) and log the scores on its step axis", "keras"),
     "export-hf": Command("export_hf", "write a model directory in Hugging Face form (safetensors), verified with "
                          "transformers", "keras", "run_export", "build_export_parser"),
     "import-hf": Command("import_hf", "bring a Hugging Face BERT checkpoint (e.g. beomi/kcbert-base) into a model "

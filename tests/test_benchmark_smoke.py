@@ -55,12 +55,34 @@ def test_pretraining_data_benchmark_runs_and_packs_the_fast_tokenizers_tokens():
 
 
 @pytest.mark.slow
-def test_finetune_parity_benchmark_runs_on_a_tiny_model():
+def test_finetune_parity_benchmark_runs_on_a_tiny_model_over_two_seeds():
     shared_file("nsmc/train.txt")
     stdout = _run_benchmark("benchmarks.finetune_parity", "--tasks", "nsmc", "--epochs", "1", "--train-size", "256",
-                            "--eval-size", "64", "--layers", "1", "--hidden", "64")
-    table = [line.split("|")[1].strip() for line in stdout.splitlines() if "(epoch 1)" in line]
-    assert table == ["transformers (PyTorch loop)", "kcbert-tf finetune"]
+                            "--eval-size", "64", "--layers", "1", "--hidden", "64", "--seeds", "1,2")
+    table = rows_after(stdout, "| side ", 3)[1:]
+    assert [row.split("|")[1].strip() for row in table] == ["transformers (PyTorch loop)", "kcbert-tf finetune"]
+    for row in table:  # mean ± sd of the two seeds, each seed's best
+        cells = [cell.strip() for cell in row.split("|")]
+        assert " ± " in cells[2] and cells[3].startswith("1: ") and ", 2: " in cells[3], row
+    assert len([line for line in stdout.splitlines() if ", seed " in line and " per epoch: " in line]) == 4
+    assert "the difference exceeds the seeds' spread" in stdout or "the difference is within the seeds' spread" in stdout
+
+
+@pytest.mark.slow
+def test_pretraining_value_benchmark_runs_both_arms_over_two_seeds():
+    shared_file("comments/news_comments.txt")
+    shared_file("nsmc/train.txt")
+    shared_file("kcbert/vocab.txt")
+    stdout = _run_benchmark("benchmarks.pretraining_value", "--pretrain-steps", "4", "--pretrain-batch-size", "16",
+                            "--layers", "1", "--hidden", "64", "--train-size", "256", "--eval-size", "64",
+                            "--finetune-epochs", "1", "--seeds", "1,2")
+    table = rows_after(stdout, "| arm ", 3)[1:]
+    assert [row.split("|")[1].strip() for row in table] == ["pretrained", "random"]
+    for row in table:  # mean ± sd of the two seeds, each seed's best
+        cells = [cell.strip() for cell in row.split("|")]
+        assert " ± " in cells[7] and cells[8].startswith("1: ") and ", 2: " in cells[8], row
+    gain = next(line for line in stdout.splitlines() if line.startswith("gain from pretraining"))
+    assert "sd over the seeds" in gain and ("exceeds the seeds' spread" in gain or "is within the seeds' spread" in gain)
 
 
 @pytest.mark.slow
@@ -124,3 +146,36 @@ def test_the_ner_and_korquad_rows_run_with_the_transformers_side_padding_to_the_
     stdout = result.stdout
     table = [line for line in stdout.splitlines() if line.startswith(("| KLUE-NER |", "| KorQuAD |"))]
     assert len(table) == 4 and not any("FAILED" in line for line in table), stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_whole_word_masking_benchmark_pretrains_both_arms_and_reports_each_seed(tmp_path):
+    shared_file("comments/news_comments.txt")
+    shared_file("nsmc/train.txt")
+    stdout = _run_benchmark("benchmarks.whole_word_masking", "--pretrain-steps", "4", "--pretrain-batch-size", "16",
+                            "--layers", "1", "--hidden", "64", "--seeds", "1,2", "--tasks", "nsmc", "--nsmc-train", "200",
+                            "--nsmc-eval", "100", "--keep", str(tmp_path))
+    rows = [line for line in stdout.splitlines() if line.startswith("| nsmc (accuracy) |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["token", "whole-word"]
+    assert all(len(row.split("|")[3].split(",")) == 2 for row in rows)  # a score per seed
+    assert "nsmc: whole-word - token = " in stdout
+    states = {arm: (tmp_path / arm / "pretrained" / "training_state.json").read_text() for arm in ("token", "whole-word")}
+    assert '"whole_word_mask": true' in states["whole-word"] and '"whole_word_mask": false' in states["token"]
+
+
+@pytest.mark.slow
+def test_grad_accum_memory_benchmark_runs_each_k_at_one_global_batch(tmp_path):
+    import json
+
+    shared_file("comments/news_comments.txt")
+    config = tmp_path / "small.json"
+    config.write_text(json.dumps({
+        "architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": 30000, "hidden_size": 64,
+        "num_hidden_layers": 1, "num_attention_heads": 1, "intermediate_size": 128, "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 64,
+        "type_vocab_size": 2, "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0}))
+    stdout = _run_benchmark("benchmarks.grad_accum_memory", "--config", str(config), "--length", "32", "--batch-size", "8",
+                            "--steps", "1", "--accumulate", "1,4", "--keep", str(tmp_path / "work"))
+    table = rows_after(stdout, "| ---: |", 2)
+    assert [int(line.split("|")[1]) for line in table] == [1, 4]
+    assert [int(line.split("|")[2]) for line in table] == [8, 2]

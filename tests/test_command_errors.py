@@ -88,6 +88,8 @@ def cases(m: dict) -> list[list[str]]:
          "--init", str(m["mlm"]), "--output", str(root / "o10"), "--doc-stride", "64"],
         ["finetune", "--task", "custom", "--train", str(root / "reviews.tsv"), "--eval", str(root / "reviews.tsv"),
          "--init", str(m["mlm"]), "--output", str(root / "o11")],
+        # A model directory that has no checkpoints (a finished import, not a pretraining run).
+        ["score-checkpoints", "--model-dir", str(m["mlm"]), "--task", "nsmc", "--train", str(root / "reviews.tsv")],
         # A TSV without the record's text column: sent to --text-column (predict has no --label-column).
         ["predict", "--model", str(m["classifier"]), "--input", str(root / "reviews.tsv")],
         ["predict", "--model", str(m["mlm"]), "--input", str(root / "reviews.tsv")],

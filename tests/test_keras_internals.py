@@ -139,3 +139,16 @@ def test_a_model_built_for_loading_starts_at_zeros_and_loads_every_weight(tmp_pa
     written = ModelDir.write(str(tmp_path), BertConfig.from_dict(config), vocab, saved)
     for a, b in zip(saved.weights, load_model(written).weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_keras_train_step_still_has_the_pieces_the_accumulating_step_uses():
+    """`accumulate_gradients` replaces Keras' TensorFlow train step with one that loops over
+    micro-batches; it calls the same private pieces Keras' own step calls."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+    from keras.src.losses import loss as loss_module
+
+    source = inspect.getsource(TensorFlowTrainer.train_step)
+    for piece in ("self._compute_loss(", "self._loss_tracker.update_state(", "unscale_loss_for_distribution(",
+                  "self.optimizer.scale_loss(", "self._call_has_training_arg", "self.compute_metrics("):
+        assert piece in source, f"Keras' train_step no longer uses {piece}: revisit accumulate_gradients"
+    assert callable(loss_module.unscale_loss_for_distribution)

@@ -81,6 +81,31 @@ def pretrain(corpus, model_dir, train_json, *extra: str, check_ok=True) -> subpr
     return result
 
 
+def kill_after_checkpoint(corpus, model_dir, train_json: str, args, checkpoint: str, after_s: float = 0.0) -> None:
+    """Start `kcbert-tf pretrain` and SIGKILL it ``after_s`` seconds after ``checkpoint`` is
+    recorded, as a preemption would; fail if the run ended first."""
+    data, config = corpus
+    command = KCBERT_TF + ["pretrain", "--config", str(config), "--data", str(data), "--model-dir", str(model_dir),
+                           "--train-config", train_json, *args]
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_file = model_dir / "checkpoints" / "checkpoint"
+    try:
+        deadline = time.time() + 300
+        # The checkpoint counts once the manager has recorded it (its state file is written
+        # atomically after the data), not when its first file appears.
+        while not (state_file.exists() and f'"{checkpoint}"' in state_file.read_text()):
+            assert process.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+            time.sleep(0.02)
+        time.sleep(after_s)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert not (model_dir / "model.weights.h5").exists(), "killed too late: the run had finished"
+
+
 def weights(model_dir) -> dict:
     import h5py
 
@@ -142,26 +167,8 @@ def test_a_killed_run_resumes_bit_for_bit(corpus, tmp_path, replicas):
     args = ("--steps", "60", "--checkpoint-every", "20", "--cpu-replicas", str(replicas), "--deterministic")
     pretrain(corpus, tmp_path / "straight", train_json, *args)
 
-    data, config = corpus
     model_dir = tmp_path / "killed"
-    command = KCBERT_TF + ["pretrain", "--config", str(config), "--data", str(data), "--model-dir", str(model_dir),
-                           "--train-config", train_json, *args]
-    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state_file = model_dir / "checkpoints" / "checkpoint"
-    try:
-        deadline = time.time() + 300
-        # The checkpoint counts once the manager has recorded it (its state file is written
-        # atomically after the data), not when its first file appears.
-        while not (state_file.exists() and '"ckpt-20"' in state_file.read_text()):
-            assert process.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)  # as a preemption would
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert not (model_dir / "model.weights.h5").exists(), "killed too late: the run had finished"
+    kill_after_checkpoint(corpus, model_dir, train_json, args, "ckpt-20")
 
     resumed = pretrain(corpus, model_dir, train_json, *args)
     assert "resuming from" in resumed.stderr

@@ -11,6 +11,12 @@ what these pieces rely on (checked against Keras 3.15 and KerasHub 0.32).
   so every replica draws the same dropout masks (keras-team/keras#20612).  The model's seed
   generators are switched to :class:`ReplicaSeedGenerator`, which folds the replica id into
   the seed (replica 0 keeps the seed it had, so one replica is unchanged).
+- :func:`accumulate_gradients`: Keras' own ``gradient_accumulation_steps`` counts micro-batches
+  as optimizer iterations (the schedule, checkpoints and logs would count them too) and
+  applies the gradients it accumulated on each replica before any all-reduce.  This train step
+  splits each replica's batch into K micro-batches in one ``tf.while_loop`` (one micro-batch's
+  activations alive at a time), sums their gradients and makes one optimizer step of them, so
+  every step, all-reduce and clip stays what it was with K = 1.
 - :class:`DistributedDatasetFit`: KerasHub task models (``PipelineModel.fit``) accept only a
   plain ``tf.data.Dataset`` and feed anything else to ``from_tensor_slices``, which crashes on
   a distributed dataset; Keras' own ``Model.fit`` takes one.  A distributed dataset (of model
@@ -32,6 +38,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import types
 
 import keras
 from keras_hub.src.utils import preset_utils
@@ -46,6 +53,7 @@ __all__ = [
     "AdamWClippedAfterAllReduce",
     "ReplicaSeedGenerator",
     "draw_dropout_per_replica",
+    "accumulate_gradients",
     "DistributedDatasetFit",
     "is_distributed_dataset",
     "weights_to_be_loaded",
@@ -172,8 +180,9 @@ class ClipAfterAllReduce:
 
     ``class MyOptimizer(ClipAfterAllReduce, keras.optimizers.X)``.  On the TensorFlow backend
     the clip happens right after the all-reduce (under any strategy; with one replica that is
-    what Keras' ``global_clipnorm`` does), and ``gradient_norm`` holds the global norm before
-    clipping of the last step.  On other backends (one device) Keras' ``global_clipnorm`` does it.
+    what Keras' ``global_clipnorm`` does, but for embeddings' sparse gradients, whose norm is
+    taken of the summed rows), and ``gradient_norm`` holds the global norm before clipping of
+    the last step.  On other backends (one device) Keras' ``global_clipnorm`` does it.
     """
 
     def __init__(self, *args, clip_norm: float | None = None, **kwargs):
@@ -198,8 +207,7 @@ class ClipAfterAllReduce:
         import tensorflow as tf
 
         reduced = list(super()._all_reduce_sum_gradients(grads_and_vars))
-        present = [tf.cast(grad, tf.float32) for grad, _ in reduced if grad is not None]
-        norm = tf.linalg.global_norm(present)
+        norm = tf.linalg.global_norm([_dense_values(grad) for grad, _ in reduced if grad is not None])
         if self.gradient_norm is not None:
             self.gradient_norm.assign(norm)
         if not self.clip_norm:
@@ -215,6 +223,19 @@ class ClipAfterAllReduce:
         config.pop("global_clipnorm", None)
         config["clip_norm"] = self.clip_norm
         return config
+
+
+def _dense_values(gradient):
+    """A gradient's entries as float32, for its norm: an embedding's ``tf.IndexedSlices`` repeats
+    a row once per lookup (every token's segment id 0), so its rows are summed per index first;
+    the norm of the raw values would be that of another vector (TensorFlow's own
+    ``clip_by_global_norm`` makes that mistake; PyTorch's dense gradients do not)."""
+    import tensorflow as tf
+
+    if isinstance(gradient, tf.IndexedSlices):
+        unique, position = tf.unique(gradient.indices)
+        return tf.cast(tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(unique)[0]), tf.float32)
+    return tf.cast(gradient, tf.float32)
 
 
 @keras.saving.register_keras_serializable(package="kcbert_tf")
@@ -287,6 +308,72 @@ def draw_dropout_per_replica(model) -> int:
                 generator.__class__ = ReplicaSeedGenerator
                 switched += 1
     return switched
+
+
+def accumulate_gradients(model, steps: int) -> None:
+    """Make ``model``'s train step sum the gradients of ``steps`` micro-batches before its one
+    optimizer step (TensorFlow backend; ``steps`` 1: Keras' own step, unchanged).
+
+    Each replica's batch (``b`` rows) is cut into ``steps`` micro-batches of ``b / steps`` rows,
+    taken in turn in a ``tf.while_loop`` (so one micro-batch's activations are alive at a time).
+    Each micro-batch's loss is Keras' compiled loss over its rows; their gradients are averaged,
+    which is the gradient of the whole batch's loss when the loss is a mean over rows (weighted:
+    the weights normalised over the global batch keep their meaning), and applied in one
+    ``apply_gradients``, all-reduced and clipped as without accumulation.  The loss and metrics
+    are updated per micro-batch (their means are the whole batch's).  ``optimizer.iterations``
+    counts optimizer steps, as the learning-rate schedule, checkpoints and logs do.
+    """
+    if steps < 1:
+        raise ValueError(f"gradient accumulation steps must be >= 1, got {steps}")
+    model._kcbert_grad_accum_steps = steps
+    if steps == 1:
+        model.__dict__.pop("train_step", None)
+        return
+    model.train_step = types.MethodType(_accumulating_train_step, model)
+
+
+def _accumulating_train_step(self, data):
+    import tensorflow as tf
+    from keras.src.losses import loss as loss_module
+
+    steps = self._kcbert_grad_accum_steps
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+
+    def split(value):  # [b, ...] → [steps, b / steps, ...]
+        if value is None:
+            return None
+        shape = tf.shape(value)
+        return tf.reshape(value, tf.concat([[steps, shape[0] // steps], shape[1:]], axis=0))
+
+    micro = tf.nest.map_structure(split, (x, y, sample_weight))
+    variables = self.trainable_weights
+    missing: list[bool] = []  # which variables get no gradient (found when the body is traced)
+
+    def one_micro_batch(index, total):
+        x_i, y_i, weight_i = tf.nest.map_structure(lambda value: None if value is None else value[index], micro)
+        with tf.GradientTape() as tape:
+            y_pred = self(x_i, training=True) if self._call_has_training_arg else self(x_i)
+            loss = self._compute_loss(x=x_i, y=y_i, y_pred=y_pred, sample_weight=weight_i, training=True)
+            rows = tf.shape(next(value for value in tf.nest.flatten(x_i) if value is not None))[0]
+            self._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(loss), sample_weight=rows)
+            loss = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(loss, variables)
+        missing[:] = [gradient is None for gradient in gradients]
+        self.compute_metrics(x_i, y_i, y_pred, sample_weight=weight_i)
+        return index + 1, [
+            sum_ if gradient is None else sum_ + tf.convert_to_tensor(gradient, sum_.dtype)
+            for sum_, gradient in zip(total, gradients)
+        ]
+
+    zeros = [tf.zeros(variable.shape, variable.dtype) for variable in variables]
+    _, total = tf.while_loop(
+        lambda index, _: index < steps, one_micro_batch, (tf.constant(0), zeros), parallel_iterations=1
+    )
+    gradients = [None if none else sum_ / steps for sum_, none in zip(total, missing)]
+    self.optimizer.apply_gradients(
+        [(gradient, variable) for gradient, variable in zip(gradients, variables) if gradient is not None]
+    )
+    return self.get_metrics_result()
 
 
 def is_distributed_dataset(value) -> bool:

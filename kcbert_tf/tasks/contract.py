@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 import pathlib
 from typing import Any, ClassVar
 
@@ -86,8 +87,8 @@ def flags_of(settings_type: type) -> list[FlagSpec]:
 @dataclasses.dataclass(frozen=True)
 class TrainingSettings:
     """How a task trains: the settings every task shares (KcBERT-Finetune's: AdamW eps 1e-8, no
-    weight decay, linear decay, no warmup, the summed gradients clipped at 1.0, seed 42); a task's
-    own settings subclass it."""
+    weight decay, linear decay, no warmup, the summed gradients clipped at 1.0, seed 42, no early
+    stopping); a task's own settings subclass it."""
 
     #: The eval score that picks the best epoch (higher is better): "accuracy", "f1", ...
     metric: str
@@ -95,11 +96,18 @@ class TrainingSettings:
     epochs: int = flag("passes over the training data")
     batch_size: int = flag("global batch size (split over replicas)")
     learning_rate: float = flag("peak learning rate of AdamW (linear decay to 0)")
+    grad_accum_steps: int = flag("sum the gradients of K micro-batches of batch-size/K per optimizer step: the same "
+                                 "training in less memory", default=1)
     adam_epsilon: float = 1e-8
     weight_decay: float = flag("AdamW's decoupled weight decay (not on LayerNorm and biases)", default=0.0)
     warmup_steps: int = flag("steps of linear warmup to the learning rate", default=0)
+    warmup_ratio: float = flag("warm up over this share of the optimizer steps, rounded up (transformers' "
+                               "warmup_ratio); instead of --warmup-steps", default=0.0)
     clip_norm: float = 1.0
     seed: int = flag("seed of the batch order, the head's initialization and dropout", default=42)
+    early_stopping: int = flag("stop once the task's metric has not improved for this many epochs (transformers' "
+                               "EarlyStoppingCallback; 0: off); the learning-rate schedule still spans --epochs",
+                               default=0)
     length_buckets: str = flag("how training batches are padded: 'auto' (each cut to its longest example, or where "
                                "every shape is compiled, on TPUs and with XLA, to 16, 32, 64, ... ids), 'longest', "
                                "or comma-separated widths in ids (the max length is always one)", default="auto")
@@ -115,13 +123,26 @@ class TrainingSettings:
         chosen = {int(width) for width in str(self.length_buckets).split(",")}
         return tuple(sorted({width for width in chosen if width < self.max_seq_length} | {self.max_seq_length}))
 
+    def warmup_for(self, total_steps: int) -> int:
+        """The warmup of a run of ``total_steps`` optimizer steps: ``warmup_steps``, else
+        ``ceil(total_steps * warmup_ratio)`` (transformers' ``TrainingArguments.get_warmup_steps``)."""
+        return self.warmup_steps if self.warmup_steps > 0 else math.ceil(total_steps * self.warmup_ratio)
+
     def check(self) -> None:
         """Raise :class:`UserError` for values no run can use (subclasses add their own)."""
-        for name in ("max_seq_length", "epochs", "batch_size"):
+        for name in ("max_seq_length", "epochs", "batch_size", "grad_accum_steps"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not self.learning_rate >= 0:
             raise UserError(f"--learning-rate must be >= 0, got {self.learning_rate}")
+        for name in ("warmup_steps", "early_stopping"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise UserError(f"--warmup-ratio is a share of the optimizer steps, 0 <= R < 1; got {self.warmup_ratio}")
+        if self.warmup_steps > 0 and self.warmup_ratio > 0:
+            raise UserError(f"--warmup-steps {self.warmup_steps} and --warmup-ratio {self.warmup_ratio:g} both set the "
+                            f"warmup: give one of them")
         try:
             widths = self.bucket_widths(compiled_per_shape=True) or (1,)
         except ValueError:

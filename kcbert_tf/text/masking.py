@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from kcbert_tf.text.vocab import FIRST_ORDINARY_ID, MASK_ID, UNK_ID
 
-__all__ = ["max_predictions_for", "mask_tokens", "check_masking"]
+__all__ = ["max_predictions_for", "mask_tokens", "continuation_pieces", "check_masking"]
 
 _PHILOX = 1  # tf.random.Algorithm.PHILOX
 _WORDS_PER_COUNTER = 4  # Philox 4x32: one counter step gives four uint32 words.
@@ -76,6 +76,7 @@ def mask_tokens(
     mask_token_rate: float = 0.8,
     random_token_rate: float = 0.1,
     stream: int | tf.Tensor = 0,
+    continuation=None,
 ) -> dict[str, tf.Tensor]:
     """Mask one sequence (``[L]``) or a batch (``[B, L]``) of consecutive sequences, BERT style.
 
@@ -83,6 +84,12 @@ def mask_tokens(
     nothing else (not on the batch it comes in).  Returns ``token_ids`` (int32, masked),
     ``mask_positions`` and ``mask_ids`` (int32 ``[..., max_predictions]``: ascending positions,
     the original ids there) and ``mask_weights`` (float32, 1 per prediction); unused slots are 0.
+
+    ``continuation``: whole-word masking (:func:`continuation_pieces` of the vocab, bool
+    ``[vocab_size]``): a word is a piece and the ``##`` pieces after it, and words are masked
+    whole, as google-research/bert's ``do_whole_word_mask`` does: in a random order, each word
+    taken if it still fits the sequence's ``n`` predictions, skipped if not.  None (the default):
+    each token is drawn on its own, as KcBERT was trained.
     """
     token_ids = tf.convert_to_tensor(token_ids)
     single = token_ids.shape.rank == 1
@@ -101,10 +108,16 @@ def mask_tokens(
     wanted = tf.cast(tf.round(tf.cast(count, tf.float64) * mask_rate), tf.int32)
     chosen = tf.minimum(tf.minimum(tf.maximum(wanted, 1), count), slots)  # [B]
 
-    # The `chosen` candidates with the largest random keys: a uniform sample without replacement
-    # (two equal 32-bit keys in one sequence, ~1e-6 at 128 positions, go to the lower position).
-    scores = tf.where(candidate, words[:, :length], -1)
-    _, picked = tf.math.top_k(scores, k=slots, sorted=True)
+    if continuation is None:
+        # The `chosen` candidates with the largest random keys: a uniform sample without
+        # replacement (two equal 32-bit keys in one sequence, ~1e-6 at 128 positions, go to the
+        # lower position).
+        scores = tf.where(candidate, words[:, :length], -1)
+        _, picked = tf.math.top_k(scores, k=slots, sorted=True)
+    else:
+        selected = _whole_words(ids, candidate, words[:, :length], chosen, continuation)
+        chosen = tf.reduce_sum(tf.cast(selected, tf.int32), axis=1)  # at most the budget
+        _, picked = tf.math.top_k(tf.where(selected, length - tf.range(length)[tf.newaxis], -1), k=slots)
     valid = tf.range(slots)[tf.newaxis] < chosen[:, tf.newaxis]  # [B, P]
     positions = tf.sort(tf.where(valid, picked, length), axis=1)  # valid ones first, ascending
     positions = tf.where(valid, positions, 0)
@@ -144,6 +157,45 @@ def mask_tokens(
     if single:
         result = {name: value[0] for name, value in result.items()}
     return result
+
+
+def continuation_pieces(vocab) -> tf.Tensor:
+    """bool ``[len(vocab)]``: which tokens continue a word (``##`` pieces), for whole-word
+    masking."""
+    return tf.constant([token.startswith("##") for token in vocab], tf.bool)
+
+
+def _whole_words(ids, candidate, keys, budget, continuation) -> tf.Tensor:
+    """bool ``[B, L]``: the candidate positions masked by whole words.  A word starts at a
+    candidate that is not a ``##`` piece (or follows no candidate); its random key is the key of
+    its first position.  Words are visited by descending key; a word is taken while the taken
+    pieces stay within ``budget`` (``[B]``), and skipped when it would go over."""
+    length = ids.shape[1]
+    rows = tf.shape(ids)[0]
+    piece = tf.gather(tf.convert_to_tensor(continuation, tf.bool), ids)
+    after_candidate = tf.pad(candidate, [[0, 0], [1, 0]])[:, :length]
+    start = candidate & (~piece | ~after_candidate)
+    word = tf.cumsum(tf.cast(start, tf.int32), axis=1) - 1  # the word of each candidate
+    spare = rows * length  # non-candidates go to one segment of their own, dropped
+    segment = tf.where(candidate & (word >= 0), word + tf.range(rows)[:, tf.newaxis] * length, spare)
+    word_length = tf.reshape(
+        tf.math.unsorted_segment_sum(tf.cast(candidate, tf.int32), segment, spare + 1)[:-1], [rows, length])
+    word_key = tf.reshape(
+        tf.math.unsorted_segment_max(tf.where(start, keys, -1), segment, spare + 1)[:-1], [rows, length])
+    word_key = tf.where(word_length > 0, word_key, -1)  # no word: last
+    _, order = tf.math.top_k(word_key, k=length)  # words by descending key (ties: lower first)
+    ordered_length = tf.gather(word_length, order, batch_dims=1)
+
+    def visit(state, lengths):
+        total, _ = state
+        take = (lengths > 0) & (total + lengths <= budget)
+        return total + tf.where(take, lengths, 0), take
+
+    _, taken = tf.scan(visit, tf.transpose(ordered_length),
+                       initializer=(tf.zeros_like(budget), tf.zeros_like(budget, tf.bool)))
+    taken = tf.transpose(taken)  # [B, rank]
+    taken_word = tf.gather(taken, tf.argsort(order, axis=1), batch_dims=1)  # [B, word]
+    return candidate & tf.gather(taken_word, tf.maximum(word, 0), batch_dims=1)
 
 
 def check_masking(

@@ -10,6 +10,9 @@ What it guarantees (``tests/test_replicas.py`` checks each on logical CPU replic
   (:class:`~kcbert_tf.model.keras_internals.AdamWClippedAfterAllReduce`); so with dropout off the
   weights after training agree to float32 rounding on 1, 2 or 4 replicas.
 - **Each replica draws its own dropout masks** (:func:`prepare_model`).
+- **K micro-batches accumulated train like one batch**: with ``grad_accum_steps`` K each
+  optimizer step is the mean of K micro-batches' gradients, all-reduced and clipped once; the
+  weights agree with K = 1 to float32 rounding, on any replica count.
 - **A killed run resumes exactly**: checkpoints hold the weights, the optimizer (step,
   moments) and the dropout RNG state, and are taken at the end of each epoch (one checkpoint
   interval); the caller restarts the data stream at ``step * global_batch``.
@@ -41,7 +44,7 @@ import time
 
 import keras
 
-from kcbert_tf.model.keras_internals import AdamWClippedAfterAllReduce, draw_dropout_per_replica
+from kcbert_tf.model.keras_internals import AdamWClippedAfterAllReduce, accumulate_gradients, draw_dropout_per_replica
 
 __all__ = [
     "OptimizerSettings",
@@ -93,10 +96,13 @@ def build_optimizer(settings: OptimizerSettings) -> AdamWClippedAfterAllReduce:
     return optimizer
 
 
-def prepare_model(model) -> None:
+def prepare_model(model, *, grad_accum_steps: int = 1) -> None:
     """Get a freshly built model ready for multi-replica training: each replica its own dropout
-    masks.  Call it in ``strategy.scope()``, before ``compile``."""
+    masks; with ``grad_accum_steps`` K > 1, each optimizer step sums the gradients of K
+    micro-batches of a replica's batch (:func:`~kcbert_tf.model.keras_internals.accumulate_gradients`:
+    the same step in less memory).  Call it in ``strategy.scope()``, before ``compile``."""
     draw_dropout_per_replica(model)
+    accumulate_gradients(model, grad_accum_steps)
 
 
 def effective_checkpoint_interval(train_steps: int, checkpoint_every: int) -> int:
@@ -121,7 +127,7 @@ class Checkpoints:
     that collective saves still run everywhere but only the chief's files land.
     """
 
-    def __init__(self, model, directory: str, *, keep: int, is_chief: bool = True):
+    def __init__(self, model, directory: str, *, keep: int | None, is_chief: bool = True):
         import tensorflow as tf
 
         self.is_chief = is_chief

@@ -68,7 +68,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 
 from kcbert_tf.errors import UserError
-from kcbert_tf.text.masking import check_masking, mask_tokens, max_predictions_for
+from kcbert_tf.text.masking import check_masking, continuation_pieces, mask_tokens, max_predictions_for
 from kcbert_tf.text.records import TOKEN_IDS_FEATURE, CorruptRecord, read_tfrecord_frames
 from kcbert_tf.text.vocab import PAD_ID
 from kcbert_tf.training.strategy import per_replica_batch_size
@@ -482,6 +482,7 @@ def _masked_batches(
     mask_rate: float,
     seed: int,
     share: tuple[int, int, int, int],
+    whole_word_vocab: Sequence[str] | None = None,
 ) -> tf.data.Dataset:
     """Numbered records → this pipeline's ``(x, y, sample_weight)`` per-replica batches.
 
@@ -498,6 +499,7 @@ def _masked_batches(
     per_chunk = max(1, MASK_CHUNK // global_batch_size)
     rows = replicas * batch_size  # this pipeline's rows of a global batch
     first_row = pipeline_id * rows
+    continuation = None if whole_word_vocab is None else continuation_pieces(whole_word_vocab)
 
     @tf.autograph.experimental.do_not_convert
     def to_model_inputs(indices, serialized):
@@ -510,6 +512,7 @@ def _masked_batches(
             vocab_size=vocab_size,
             max_predictions=max_predictions,
             mask_rate=mask_rate,
+            continuation=continuation,
         )
         original = tf.cast(token_ids, tf.int32)
         x = {
@@ -583,6 +586,7 @@ def pretraining_dataset(
     repeat: bool = True,
     input_context: tf.distribute.InputContext | None = None,
     counts: Sequence[int] | None = None,
+    whole_word_vocab: Sequence[str] | None = None,
 ) -> tf.data.Dataset:
     """Training batches ``(x, y, sample_weight)`` for ``BertMaskedLM.fit``, masked afresh
     every pass over the data, reproducible for ``seed``.
@@ -596,6 +600,8 @@ def pretraining_dataset(
     ``global_batch_size``); the stream continues exactly where that run was, found by arithmetic
     on ``counts`` (records per file, default :func:`record_counts`), not by re-reading.  Batches
     are always full; ``repeat=False`` stops at the end of the pass the stream starts in.
+    ``whole_word_vocab``: the data's vocab, to mask whole words (a piece and its ``##`` pieces
+    together, :func:`~kcbert_tf.text.masking.mask_tokens`); None: token by token, as KcBERT.
     """
     if shuffle_buffer < 0:
         raise ValueError(f"shuffle_buffer must be >= 0, got {shuffle_buffer}")
@@ -618,6 +624,7 @@ def pretraining_dataset(
         mask_rate=mask_rate,
         seed=seed,
         share=_pipeline_share(input_context, global_batch_size),
+        whole_word_vocab=whole_word_vocab,
     )
     return _finish(batches, sharded=input_context is not None)
 
@@ -635,6 +642,7 @@ def eval_dataset(
     steps: int | None = None,
     input_context: tf.distribute.InputContext | None = None,
     counts: Sequence[int] | None = None,
+    whole_word_vocab: Sequence[str] | None = None,
 ) -> tf.data.Dataset:
     """Evaluation batches: the files in name order, no shuffle, the same masks on every pass
     (so numbers are comparable between evaluations), the same global batches on any number of
@@ -660,6 +668,7 @@ def eval_dataset(
         mask_rate=mask_rate,
         seed=seed,
         share=share,
+        whole_word_vocab=whole_word_vocab,
     )
     if steps is not None:  # Known length: Keras shows progress and expects no early end.
         per_pipeline = steps * share[2]

@@ -79,6 +79,7 @@ class TrainConfig:
     """A training config (``configs/pretrain-*.json``); command-line flags override fields."""
 
     batch_size: int = 256
+    grad_accum_steps: int = 1
     train_steps: int = 1_000_000
     learning_rate: float = 1e-4
     warmup_steps: int = 10_000
@@ -88,6 +89,7 @@ class TrainConfig:
     adam_epsilon: float = 1e-6
     clip_norm: float = 1.0
     mask_rate: float = 0.15
+    whole_word_mask: bool = False
     max_predictions_per_seq: int | None = None
     shuffle_buffer: int = 100_000
     checkpoint_every: int = 10_000
@@ -175,7 +177,15 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (split over replicas)")
     parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate")
     parser.add_argument("--warmup-steps", type=int, default=None)
+    parser.add_argument("--grad-accum-steps", type=int, default=None,
+                        help="sum the gradients of K micro-batches of batch-size/K per optimizer step (default 1): "
+                        "the same training in less memory")
+    parser.add_argument("--whole-word-mask", action="store_const", const=True, default=None,
+                        help="mask whole words (a piece and its ## pieces together) instead of single tokens")
     parser.add_argument("--checkpoint-every", type=int, default=None)
+    parser.add_argument("--keep-checkpoints", type=int, default=None,
+                        help="how many of the newest checkpoints to keep (default 5; 0: all, e.g. for "
+                        "`kcbert-tf score-checkpoints`)")
     parser.add_argument("--steps-per-execution", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
     Devices.add_flags(parser)
@@ -197,9 +207,12 @@ def load_train_config(name_or_path: str | None = None, **overrides) -> TrainConf
     if unknown:
         raise UserError(f"unknown training setting(s) {unknown}: the fields of kcbert_tf.training.pretraining.TrainConfig")
     train = dataclasses.replace(recipe, **given)
-    for name in ("batch_size", "train_steps", "checkpoint_every", "steps_per_execution", "log_every", "eval_steps"):
+    for name in ("batch_size", "grad_accum_steps", "train_steps", "checkpoint_every", "steps_per_execution",
+                 "log_every", "eval_steps"):
         if getattr(train, name) <= 0:
             raise UserError(f"{name} must be > 0, got {getattr(train, name)}")
+    if train.keep_checkpoints < 0:
+        raise UserError(f"keep_checkpoints must be >= 0 (0: keep all), got {train.keep_checkpoints}")
     steps = given.get("train_steps")
     if steps is not None and "warmup_steps" not in given and steps != recipe.train_steps:
         scaled = round(recipe.warmup_steps * steps / recipe.train_steps)
@@ -351,7 +364,7 @@ def _set_up(train: TrainConfig, inputs: _Inputs, info, model_dir: str, *, init: 
     from kcbert_tf.model.presets import build_model, load_model
     from kcbert_tf.training import core
 
-    per_replica_batch_size(train.batch_size, info.num_replicas, kind=info.kind)
+    per_replica_batch_size(train.batch_size, info.num_replicas, kind=info.kind, grad_accum_steps=train.grad_accum_steps)
     policy = mixed_precision_policy(info.kind, train.mixed_precision)
     interval = core.effective_checkpoint_interval(train.train_steps, train.checkpoint_every)
     settings = fit_settings(info, train.jit_compile, train.steps_per_execution, interval)
@@ -382,11 +395,11 @@ def _set_up(train: TrainConfig, inputs: _Inputs, info, model_dir: str, *, init: 
         # The masked-LM loss does not reach the pooler (HF's BertForMaskedLM has none): freeze it
         # rather than keep optimizer state for weights that get no gradient.
         model.backbone.pooled_dense.trainable = False
-        core.prepare_model(model)
+        core.prepare_model(model, grad_accum_steps=train.grad_accum_steps)
         compile_masked_lm(model, train, settings.jit_compile, settings.steps_per_execution)
         model.optimizer.build(model.trainable_variables)
         checkpoints = core.Checkpoints(
-            model, os.path.join(model_dir, CHECKPOINT_DIR), keep=train.keep_checkpoints, is_chief=info.is_chief
+            model, os.path.join(model_dir, CHECKPOINT_DIR), keep=train.keep_checkpoints or None, is_chief=info.is_chief
         )
         step = checkpoints.restore_latest()
         if not step and initial is not None:
@@ -418,6 +431,7 @@ def _fit(train: TrainConfig, inputs: _Inputs, setup: _Setup, model_dir: str, dat
         vocab_size=inputs.config.vocab_size,
         max_predictions=train.max_predictions_per_seq or max_predictions_for(inputs.seq_length),
         mask_rate=train.mask_rate,
+        whole_word_vocab=inputs.vocab if train.whole_word_mask else None,
     )
     train_ds = info.strategy.distribute_datasets_from_function(
         input_pipeline.dataset_fn(

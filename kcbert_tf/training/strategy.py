@@ -278,8 +278,10 @@ def mixed_precision_policy(kind: str, requested: str = "auto") -> str | None:
     return "mixed_float16"
 
 
-def per_replica_batch_size(global_batch: int, num_replicas: int, *, kind: str | None = None) -> int:
-    """``global_batch`` split over ``num_replicas``; a clear error when it does not divide.
+def per_replica_batch_size(global_batch: int, num_replicas: int, *, kind: str | None = None,
+                           grad_accum_steps: int = 1) -> int:
+    """``global_batch`` split over ``num_replicas``; a clear error when it does not divide (or,
+    with ``grad_accum_steps`` K, when a replica's batch does not split into K micro-batches).
 
     ``kind`` (a :attr:`StrategyInfo.kind`) only names the hardware in the message.
     """
@@ -287,7 +289,10 @@ def per_replica_batch_size(global_batch: int, num_replicas: int, *, kind: str | 
         raise ValueError(f"the number of replicas must be at least 1, got {num_replicas}")
     if global_batch < 1:
         raise UserError(f"--batch-size must be at least 1, got {global_batch}")
-    if global_batch % num_replicas:
+    if grad_accum_steps < 1:
+        raise UserError(f"--grad-accum-steps must be at least 1, got {grad_accum_steps}")
+    parts = num_replicas * grad_accum_steps
+    if global_batch % parts:
         where = {
             "tpu": "this TPU",
             "multi-gpu": "these GPUs",
@@ -295,12 +300,14 @@ def per_replica_batch_size(global_batch: int, num_replicas: int, *, kind: str | 
             "multi-cpu": "these logical CPUs",
             "cpu": "this CPU",
         }.get(kind or "", "this machine")
-        below = global_batch // num_replicas * num_replicas
-        above = below + num_replicas
+        below = global_batch // parts * parts
+        above = below + parts
         examples = f"{below} or {above}" if below else f"{above}"
+        split = f"the {num_replicas} replicas of {where}"
+        if grad_accum_steps > 1:
+            split += f" times --grad-accum-steps {grad_accum_steps}"
         raise UserError(
-            f"--batch-size {global_batch} is not divisible by the {num_replicas} replicas of "
-            f"{where}; use a multiple of {num_replicas} such as {examples}"
+            f"--batch-size {global_batch} is not divisible by {split}; use a multiple of {parts} such as {examples}"
         )
     return global_batch // num_replicas
 
