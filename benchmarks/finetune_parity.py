@@ -62,8 +62,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.nsmc_split import NSMC, VOCAB, shared_data_absent, write_split  # noqa: E402
 from benchmarks.parity_common import (  # noqa: E402
-    ADAM_EPSILON, BATCH_SIZE, CLIP_NORM, GOAL_POINTS, LEARNING_RATE, MAX_LENGTH, PROCESSES, TRAIN_SEED, run_process,
-    small_config, tail, torch_train_epoch,
+    ADAM_EPSILON, BATCH_SIZE, CLIP_NORM, GOAL_POINTS, LEARNING_RATE, MAX_LENGTH, TRAIN_SEED, describe_processes,
+    run_process, small_config, tail, torch_train_epoch,
 )
 
 #: The training seeds each side runs by default (``--seeds``).
@@ -376,9 +376,7 @@ def report(results: dict, config: dict, args: argparse.Namespace) -> None:
         print(f"{name}: {result['train_examples']:,} train / {result['eval_examples']:,} eval examples after cleaning "
               f"(empty dropped: {result['skipped_empty']}); {result['threads']}"
               + (f"; start: {result['init']}" if "init" in result else ""))
-    print(f"processes (CPU s / wall s = cores used of {os.cpu_count()}; 1-minute load average at the end, "
-          f"{os.cpu_count()} = this benchmark alone on all cores): " + "; ".join(
-              f"{name} {cpu:.0f} / {wall:.0f} = {cpu / wall:.2f}, load {load:.2f}" for name, cpu, wall, load in PROCESSES))
+    print(describe_processes())
     print()
     print(f"mean ± sd over the training seeds ({seeds}); fit and whole command: all the seeds together")
     print("| side | eval accuracy (best epoch) | per seed (best epoch) | final epoch | macro-F1 (best) | fit s "

@@ -70,8 +70,7 @@ def case_settings(case: str, args) -> dict:
 def _run(work: pathlib.Path, name: str, command: list[str]) -> tuple[int, float, float]:
     """Run a side; its exit status, wall seconds and cores used (CPU seconds / wall seconds)."""
     rc, wall = run_process(command, work / f"{name}.log")
-    _, cpu, _, _ = PROCESSES[-1]
-    return rc, wall, cpu / wall
+    return rc, wall, PROCESSES[-1].cpu_seconds / wall
 
 
 def run_ours(work: pathlib.Path, hf_dir: pathlib.Path, train, evaluation, settings: dict) -> dict:

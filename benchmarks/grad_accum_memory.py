@@ -23,33 +23,14 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks.nsmc_split import COMMENTS, VOCAB, shared_data_absent  # noqa: E402
+from benchmarks.parity_common import CommandFailed, run_kcbert_tf  # noqa: E402
+from benchmarks.whole_word_masking import prepare_records  # noqa: E402
 from benchmarks.work_directory import work_directory  # noqa: E402
-
-
-
-def run(command: list[str], log: pathlib.Path) -> tuple[int, float, float]:
-    """``command`` with its output in ``log``: (exit status, wall seconds, peak RSS in MB)."""
-    started = time.perf_counter()
-    with open(log, "w", encoding="utf-8") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-    return os.waitstatus_to_exitcode(status), time.perf_counter() - started, usage.ru_maxrss / 1024
-
-
-def kcbert_tf(log: pathlib.Path, *argv: str) -> tuple[float, float]:
-    print(f"$ kcbert-tf {' '.join(argv)}", flush=True)
-    status, seconds, peak = run([sys.executable, "-m", "kcbert_tf.cli", *argv], log)
-    if status:
-        raise SystemExit(f"kcbert-tf {argv[0]} exited with {status}; see {log}:\n"
-                         + "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]))
-    return seconds, peak
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,34 +45,37 @@ def main(argv: list[str] | None = None) -> int:
     if shared_data_absent(COMMENTS, VOCAB):
         return 0
     with work_directory(args.keep, "grad-accum-memory-") as work:
-        records = work / "pretraining"
-        if not (records / "stats.json").exists():
-            kcbert_tf(work / "preprocess.log", "preprocess", "--input", str(COMMENTS), "--output", str(work / "cleaned"),
-                      "--overwrite")
-            kcbert_tf(work / "make-pretraining-data.log", "make-pretraining-data", "--input", str(work / "cleaned"),
-                      "--vocab", str(VOCAB.parent), "--output", str(records), "--max-seq-length", str(args.length),
-                      "--num-shards", "1", "--overwrite")
-        rows = []
-        for accumulate in [int(value) for value in args.accumulate.split(",")]:
-            model_dir = work / f"k{accumulate}"
-            shutil.rmtree(model_dir, ignore_errors=True)
-            seconds, peak = kcbert_tf(
-                work / f"k{accumulate}.log", "pretrain", "--config", args.config, "--train-config", "pretrain-base",
-                "--data", str(records), "--model-dir", str(model_dir), "--steps", str(args.steps), "--batch-size",
-                str(args.batch_size), "--grad-accum-steps", str(accumulate), "--checkpoint-every", str(args.steps),
-                "--warmup-steps", "1",
-            )
-            state = json.loads((model_dir / "training_state.json").read_text(encoding="utf-8"))
-            rows.append((accumulate, peak, seconds, state))
-        first_peak = rows[0][1]
-        print(f"\n{os.path.basename(args.config)} masked LM, global batch {args.batch_size} x {args.length} ids, {args.steps} optimizer steps, "
-              f"CPU ({os.cpu_count()} cores)\n")
-        print("| --grad-accum-steps | micro-batch | peak RSS MB | whole s | loss after the last step | peak vs K=1 |")
-        print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-        for accumulate, peak, seconds, state in rows:
-            loss = state["history"]["loss"][-1] if state["history"].get("loss") else float("nan")
-            print(f"| {accumulate} | {args.batch_size // accumulate} | {peak:,.0f} | {seconds:.1f} | {loss:.4f} | "
-                  f"{peak / first_peak:.2f}x |")
+        try:
+            return _measure(work, args)
+        except CommandFailed as error:
+            print(f"\nFAILED: {error}")
+            return 1
+
+
+def _measure(work: pathlib.Path, args: argparse.Namespace) -> int:
+    """Each K's run at the same global batch, then the table."""
+    records = prepare_records(work, args.length, seed=0, shards=1)
+    rows = []
+    for accumulate in [int(value) for value in args.accumulate.split(",")]:
+        model_dir = work / f"k{accumulate}"
+        shutil.rmtree(model_dir, ignore_errors=True)
+        run = run_kcbert_tf(
+            work / f"k{accumulate}.log", "pretrain", "--config", args.config, "--train-config", "pretrain-base",
+            "--data", str(records), "--model-dir", str(model_dir), "--steps", str(args.steps), "--batch-size",
+            str(args.batch_size), "--grad-accum-steps", str(accumulate), "--checkpoint-every", str(args.steps),
+            "--warmup-steps", "1",
+        )
+        state = json.loads((model_dir / "training_state.json").read_text(encoding="utf-8"))
+        rows.append((accumulate, run.peak_mb, run.wall_seconds, state))
+    first_peak = rows[0][1]
+    print(f"\n{os.path.basename(args.config)} masked LM, global batch {args.batch_size} x {args.length} ids, {args.steps} optimizer steps, "
+          f"CPU ({os.cpu_count()} cores)\n")
+    print("| --grad-accum-steps | micro-batch | peak RSS MB | whole s | loss after the last step | peak vs K=1 |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for accumulate, peak, seconds, state in rows:
+        loss = state["history"]["loss"][-1] if state["history"].get("loss") else float("nan")
+        print(f"| {accumulate} | {args.batch_size // accumulate} | {peak:,.0f} | {seconds:.1f} | {loss:.4f} | "
+              f"{peak / first_peak:.2f}x |")
     return 0
 
 

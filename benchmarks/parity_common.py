@@ -1,13 +1,16 @@
 """What the parity benchmarks share (`finetune_parity` for the sentence tasks, `parity_ner_qa`
 for NER and KorQuAD): KcBERT-Finetune's optimizer settings written out, the small start config,
-the goal, and running a side in its own process with its CPU time recorded."""
+the goal, and running a side (or any `kcbert-tf` stage) in its own process with its CPU time and
+peak memory recorded."""
 
 from __future__ import annotations
 
 import os
 import pathlib
 import subprocess
+import sys
 import time
+from typing import NamedTuple
 
 #: The nsmc preset (kcbert_tf.tasks.registry), written out: both sides get these.
 MAX_LENGTH, BATCH_SIZE, LEARNING_RATE, ADAM_EPSILON, CLIP_NORM, TRAIN_SEED = 50, 64, 5e-5, 1e-8, 1.0, 42
@@ -25,10 +28,24 @@ def small_config(layers: int, hidden: int, vocab_size: int) -> dict:
     }
 
 
-#: Per process run: (log name, its CPU seconds (user + system), its wall seconds, the 1-minute load
-#: average at its end).  Other work on the machine skews wall times: CPU / wall well under the core
-#: count, or a load average over it, says a run shared the cores.
-PROCESSES: list[tuple[str, float, float, float]] = []
+class ProcessRun(NamedTuple):
+    """One process run: its log's name, CPU seconds (user + system), wall seconds, the 1-minute
+    load average at its end and its peak resident memory (``ru_maxrss``)."""
+
+    name: str
+    cpu_seconds: float
+    wall_seconds: float
+    load: float
+    peak_mb: float
+
+
+#: Every process run, in order.  Other work on the machine skews wall times: CPU / wall well under
+#: the core count, or a load average over it, says a run shared the cores.
+PROCESSES: list[ProcessRun] = []
+
+
+class CommandFailed(RuntimeError):
+    """A ``kcbert-tf`` stage exited with an error (the message ends with its log's last lines)."""
 
 
 def run_process(command: list[str], log_path: pathlib.Path) -> tuple[int, float]:
@@ -38,8 +55,28 @@ def run_process(command: list[str], log_path: pathlib.Path) -> tuple[int, float]
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
-    PROCESSES.append((log_path.stem, usage.ru_utime + usage.ru_stime, seconds, os.getloadavg()[0]))
+    PROCESSES.append(ProcessRun(log_path.stem, usage.ru_utime + usage.ru_stime, seconds, os.getloadavg()[0],
+                                usage.ru_maxrss / 1024))
     return os.waitstatus_to_exitcode(status), seconds
+
+
+def run_kcbert_tf(log_path: pathlib.Path, *argv: str) -> ProcessRun:
+    """``kcbert-tf ARGV`` in its own process, its output in ``log_path``; what it took.  A non-zero
+    exit status raises :class:`CommandFailed`."""
+    print(f"$ kcbert-tf {' '.join(argv)}", flush=True)
+    status, _ = run_process([sys.executable, "-m", "kcbert_tf.cli", *argv], log_path)
+    if status:
+        raise CommandFailed(f"kcbert-tf {argv[0]} exited with {status}; the end of {log_path}:\n{tail(log_path)}")
+    return PROCESSES[-1]
+
+
+def describe_processes() -> str:
+    """One line: each process's CPU / wall seconds (the cores it used) and the load at its end."""
+    cores = os.cpu_count()
+    return (f"processes (CPU s / wall s = cores used of {cores}; 1-minute load average at the end, {cores} = this "
+            "benchmark alone on all cores): " + "; ".join(
+                f"{run.name} {run.cpu_seconds:.0f} / {run.wall_seconds:.0f} = {run.cpu_seconds / run.wall_seconds:.2f}, "
+                f"load {run.load:.2f}" for run in PROCESSES))
 
 
 def tail(path: pathlib.Path, lines: int = 25) -> str:

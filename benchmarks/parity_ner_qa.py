@@ -784,9 +784,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{config['vocab_size']:,}, {config['max_position_embeddings']} positions, erf gelu, dropout 0.1), torch seed "
               f"{args.seed}; AdamW eps {ADAM_EPSILON:g}, no weight decay, linear decay, no warmup, clip {CLIP_NORM}; "
               f"{os.cpu_count()} CPU cores")
-        print(f"processes (CPU s / wall s = cores used of {os.cpu_count()}; 1-minute load average at the end, "
-              f"{os.cpu_count()} = this benchmark alone on all cores): " + "; ".join(
-                  f"{name} {cpu:.0f} / {wall:.0f} = {cpu / wall:.2f}, load {load:.2f}" for name, cpu, wall, load in parity.PROCESSES))
+        print(parity.describe_processes())
         print()
         print(format_rows(rows))
         print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s")

@@ -41,14 +41,14 @@ import math
 import os
 import pathlib
 import shutil
-import statistics
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.nsmc_split import COMMENTS, NSMC, VOCAB, shared_data_absent, write_split  # noqa: E402
-from benchmarks.parity_common import run_process, small_config, tail  # noqa: E402
+from benchmarks.finetune_parity import parse_seeds  # noqa: E402
+from benchmarks.parity_common import CommandFailed, run_kcbert_tf, small_config  # noqa: E402
 from benchmarks.parity_ner_qa import KLUE_NER, KORQUAD, NerSettings, write_klue_slices  # noqa: E402
 from benchmarks.pretraining_value import SHARDS, write_train_config  # noqa: E402
 from benchmarks.work_directory import work_directory  # noqa: E402
@@ -66,27 +66,16 @@ TASKS = {
 }
 
 
-class StageFailed(RuntimeError):
-    pass
-
-
-def kcbert_tf(log: pathlib.Path, *argv: str) -> float:
-    """``kcbert-tf ARGV`` in its own process, its output in ``log``; its wall seconds."""
-    print(f"$ kcbert-tf {' '.join(argv)}", flush=True)
-    status, seconds = run_process([sys.executable, "-m", "kcbert_tf.cli", *argv], log)
-    if status:
-        raise StageFailed(f"kcbert-tf {argv[0]} exited with {status}; the end of {log}:\n{tail(log)}")
-    return seconds
-
-
-def prepare_records(work: pathlib.Path, max_seq_length: int, seed: int) -> pathlib.Path:
-    """preprocess → make-pretraining-data (once: reused when done)."""
+def prepare_records(work: pathlib.Path, max_seq_length: int, seed: int, shards: int = SHARDS) -> pathlib.Path:
+    """The shared comments through preprocess → make-pretraining-data with the real vocab, into
+    ``work/pretraining`` (once: reused when done)."""
     cleaned, packed = work / "cleaned", work / "pretraining"
     if not (packed / "stats.json").exists():
-        kcbert_tf(work / "preprocess.log", "preprocess", "--input", str(COMMENTS), "--output", str(cleaned), "--overwrite")
-        kcbert_tf(work / "make-pretraining-data.log", "make-pretraining-data", "--input", str(cleaned), "--vocab",
-                  str(VOCAB.parent), "--output", str(packed), "--max-seq-length", str(max_seq_length), "--num-shards",
-                  str(SHARDS), "--seed", str(seed), "--overwrite")
+        run_kcbert_tf(work / "preprocess.log", "preprocess", "--input", str(COMMENTS), "--output", str(cleaned),
+                      "--overwrite")
+        run_kcbert_tf(work / "make-pretraining-data.log", "make-pretraining-data", "--input", str(cleaned), "--vocab",
+                      str(VOCAB.parent), "--output", str(packed), "--max-seq-length", str(max_seq_length),
+                      "--num-shards", str(shards), "--seed", str(seed), "--overwrite")
     return packed
 
 
@@ -98,8 +87,9 @@ def pretrain_arm(work: pathlib.Path, arm: str, config: pathlib.Path, records: pa
     if not (state_file.exists() and json.loads(state_file.read_text(encoding="utf-8"))["steps"] == steps):
         shutil.rmtree(model_dir, ignore_errors=True)
         model_dir.parent.mkdir(parents=True, exist_ok=True)
-        seconds = kcbert_tf(work / arm / "pretrain.log", "pretrain", "--config", str(config), "--data", str(records),
-                            "--model-dir", str(model_dir), "--train-config", str(train_config), *ARMS[arm])
+        seconds = run_kcbert_tf(work / arm / "pretrain.log", "pretrain", "--config", str(config), "--data",
+                                str(records), "--model-dir", str(model_dir), "--train-config", str(train_config),
+                                *ARMS[arm]).wall_seconds
         (work / arm / "pretrain-seconds.json").write_text(json.dumps(seconds), encoding="utf-8")
     state = json.loads(state_file.read_text(encoding="utf-8"))
     seconds_file = work / arm / "pretrain-seconds.json"
@@ -107,22 +97,16 @@ def pretrain_arm(work: pathlib.Path, arm: str, config: pathlib.Path, records: pa
     return state
 
 
-def finetune_arm(work: pathlib.Path, arm: str, task: str, seed: int, files: tuple[str, ...]) -> dict:
-    """``finetune`` the arm's pretrained model on ``task`` with ``seed`` (reused when done);
-    its metrics.json."""
-    output = work / arm / f"{task}-seed{seed}"
+def finetune_arm(work: pathlib.Path, arm: str, task: str, seeds: list[int], files: tuple[str, ...]) -> dict:
+    """``finetune --seeds`` the arm's pretrained model on ``task`` (reused when done with these
+    seeds); the ``"seeds"`` section of its metrics.json (each seed's best, mean and sd)."""
+    output = work / arm / task
     metrics = output / "metrics.json"
-    if not metrics.exists():
-        flags = TASKS[task][0]
-        kcbert_tf(work / arm / f"{task}-seed{seed}.log", "finetune", *flags, *files, "--init",
-                  str(work / arm / "pretrained"), "--output", str(output), "--overwrite", "--seed", str(seed))
-    return json.loads(metrics.read_text(encoding="utf-8"))
-
-
-def spread(values: list[float]) -> tuple[float, float]:
-    """Mean and sample sd (0 for one value)."""
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
+    seeds_text = ",".join(map(str, seeds))
+    if not (metrics.exists() and json.loads(metrics.read_text(encoding="utf-8"))["seeds"]["seeds"] == seeds):
+        run_kcbert_tf(work / arm / f"{task}.log", "finetune", *TASKS[task][0], *files, "--init",
+                      str(work / arm / "pretrained"), "--output", str(output), "--overwrite", "--seeds", seeds_text)
+    return json.loads(metrics.read_text(encoding="utf-8"))["seeds"]
 
 def report(states: dict, results: dict, seeds: list[int], config: dict, args: argparse.Namespace) -> str:
     """The tables: pretraining per arm, then per task each arm's scores, mean ± sd, and the
@@ -144,9 +128,9 @@ def report(states: dict, results: dict, seeds: list[int], config: dict, args: ar
     for task, by_arm in results.items():
         _, metric, points = TASKS[task]
         means = {}
-        for arm, runs in by_arm.items():
-            scores = [points * run["best"][metric] for run in runs]
-            mean, sd = spread(scores)
+        for arm, summary in by_arm.items():
+            scores = [points * run["best"][metric] for run in summary["runs"]]
+            mean, sd = points * summary["mean"][metric], points * (summary["sd"][metric] or 0.0)
             means[arm] = (mean, sd, len(scores))
             lines.append(f"| {task} ({metric}) | {arm} | {', '.join(f'{score:.2f}' for score in scores)} | "
                          f"{mean:.2f} ± {sd:.2f} |")
@@ -173,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the data's packing, pretraining, the NSMC split")
     parser.add_argument("--keep", help="keep (and reuse) every stage's output in this directory")
     args = parser.parse_args(argv)
-    seeds = [int(seed) for seed in args.seeds.split(",")]
+    seeds = parse_seeds(args.seeds)
     tasks = [task for task in args.tasks.split(",") if task]
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
@@ -203,12 +187,11 @@ def _run(work: pathlib.Path, config: dict, seeds: list[int], tasks: list[str], a
             train, evaluation = write_klue_slices(work / "klue-ner", NerSettings())
             files["ner"] = ("--train", str(train), "--eval", str(evaluation))
         files["qa"] = ()
-        results = {task: {arm: [finetune_arm(work, arm, task, seed, files[task]) for seed in seeds] for arm in ARMS}
-                   for task in tasks}
+        results = {task: {arm: finetune_arm(work, arm, task, seeds, files[task]) for arm in ARMS} for task in tasks}
         table = report(states, results, seeds, config, args)
         print("\n" + table)
         (work / "report.md").write_text(table + "\n", encoding="utf-8")
-    except StageFailed as error:
+    except CommandFailed as error:
         print(f"\nFAILED: {error}")
         return 1
     return 0

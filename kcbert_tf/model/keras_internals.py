@@ -38,6 +38,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import types
 
 import keras
@@ -325,18 +326,16 @@ def accumulate_gradients(model, steps: int) -> None:
     """
     if steps < 1:
         raise ValueError(f"gradient accumulation steps must be >= 1, got {steps}")
-    model._kcbert_grad_accum_steps = steps
     if steps == 1:
         model.__dict__.pop("train_step", None)
         return
-    model.train_step = types.MethodType(_accumulating_train_step, model)
+    model.train_step = types.MethodType(functools.partial(_accumulating_train_step, steps=steps), model)
 
 
-def _accumulating_train_step(self, data):
+def _accumulating_train_step(self, data, *, steps: int):
     import tensorflow as tf
     from keras.src.losses import loss as loss_module
 
-    steps = self._kcbert_grad_accum_steps
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
 
     def split(value):  # [b, ...] → [steps, b / steps, ...]

@@ -302,10 +302,12 @@ def _finetune_seeds(task: str, task_cls, task_settings_, files: TaskFiles, start
                     run.write(staging[0] / f"seed-{seed}")
                 print(f"finetune: {task}, seed {seed}, {run.line()}", flush=True)
                 runs.append((seed, run.metrics))
-                if not kept or run.score > kept[0].score:  # the first of equals stays
-                    kept[:], run = [run], (kept[0] if kept else None)
-                if run is not None:
+                if kept and run.score <= kept[0].score:  # the first of equals stays
                     run.close()
+                    return
+                if kept:
+                    kept[0].close()
+                kept[:] = [run]
 
             for seed in seeds:
                 next_seed(seed)
