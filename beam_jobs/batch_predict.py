@@ -15,8 +15,10 @@ JSONL lines, gz/bz2/xz, any Beam filesystem; or ``--format records``, the TFReco
 the SavedModel once per worker process and hands it each group
 (:class:`~beam_jobs.classifier_handler.ClassifierHandler`), which sorts the group by ids and runs
 it ``--batch-size`` comments at a time, each batch padded only to its longest comment: the
-batching of ``kcbert-tf predict``.  A line whose comment is empty once
-prepared (the model's preprocessor says so) gets a prediction with no label.
+batching of ``kcbert-tf predict``.  A LiteRT directory (``export-litert``) is served as it is by
+:class:`~beam_jobs.litert_handler.LiteRtClassifierHandler` instead: the same batching, workers
+with ``kcbert-tf[litert]`` and no TensorFlow.  A line whose comment is empty once prepared (the
+model's preprocessor says so) gets a prediction with no label.
 
 :func:`run` writes, under ``--output``: ``predictions-*.jsonl`` (or ``.tfrecord``), one per input
 line that gave a comment, ``rejected/`` (lines that could not be read, with file and line),
@@ -52,6 +54,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import RunInference
 
 from beam_jobs.classifier_handler import ClassifierHandler, Comment, Prediction, read_export_info
+from beam_jobs.litert_handler import LiteRtClassifierHandler, is_litert_model
 from beam_jobs.comment_files import ChunkFiles, match_input_files, rejected_line
 from beam_jobs.job_files import delete_stale_files, records_of_directory, refuse_occupied_output
 from beam_jobs.job_reporting import TotalStats, WriteStatsFile, format_counters, report_counts, run_job
@@ -256,8 +259,9 @@ class BatchPredict(beam.PTransform):
     (empty without a rule).  ``rejected``: a dict per unreadable line (file, line, reason, raw
     bytes escaped).  ``stats``: one dict with the counts of :data:`STATS_KEYS` and one
     ``label:NAME`` count per label.  ``input_format`` is a line format or ``"records"``;
-    ``saved_model`` a classifier SavedModel (its own preprocessor prepares each comment),
-    ``labels`` its labels (None: a regressor).
+    ``saved_model`` a classifier SavedModel (its own preprocessor prepares each comment) or a
+    LiteRT directory (``export-litert``: workers need no TensorFlow), ``labels`` its labels (None:
+    a regressor).
     """
 
     def __init__(
@@ -293,8 +297,8 @@ class BatchPredict(beam.PTransform):
                 ReadCommentGroups(self._fmt, self._batch_size * BATCHES_A_GROUP)
             ).with_outputs("rejected", "stats", main="groups")
         )
-        handler = ClassifierHandler(self._saved_model, self._labels, batch_size=self._batch_size,
-                                    env_vars=self._env_vars)
+        handler_type = LiteRtClassifierHandler if is_litert_model(self._saved_model) else ClassifierHandler
+        handler = handler_type(self._saved_model, self._labels, batch_size=self._batch_size, env_vars=self._env_vars)
         predicted = read.groups | "Classify" >> RunInference(handler.with_no_batching())
         counted = (
             predicted
@@ -408,6 +412,22 @@ def _saved_classifier(model: str) -> Classifier:
         raise UserError(f"--model {model}: a sentence-pair classifier (two texts an example); batch-predict "
                         "labels single comments: use `kcbert-tf predict` for pairs")
     return Classifier(model, info.get("labels"), info["kind"])
+
+
+def _litert_classifier(model: str) -> Classifier:
+    """The classifier of a LiteRT directory (``export-litert``), served as it is; a UserError for
+    anything but a single-text sentence classifier."""
+    from kcbert_tf.litert.litert_dir import LiteRtDir
+
+    record = LiteRtDir.read(model).use()
+    if record.head != "sequence_classification":
+        raise UserError(f"--model {model}: a LiteRT {record.head} model, not a comment classifier; pass the "
+                        "export-litert of a classifier fine-tuned with `kcbert-tf finetune`")
+    if record.segments == 2:
+        raise UserError(f"--model {model}: a sentence-pair classifier ({record.task}: two texts an example); "
+                        "batch-predict labels single comments: use `kcbert-tf predict` for pairs")
+    return Classifier(model, None if record.labels is None else list(record.labels),
+                      "regressor" if record.labels is None else "classifier")
 
 
 def _directory_classifier(model: str) -> Classifier:
@@ -562,11 +582,15 @@ def batch_predict(model: str, input: str, output: str, *, format: str = "text", 
         except ValueError as error:
             raise UserError(f"--format: {error} (or records, the output of `kcbert-tf preprocess`)") from None
     model = model.rstrip("/")
-    is_model_dir = FileSystems.exists(FileSystems.join(model, "config.json"))
+    is_litert = is_litert_model(model)
+    is_model_dir = not is_litert and FileSystems.exists(FileSystems.join(model, "config.json"))
     if not is_model_dir and not FileSystems.exists(model):
         raise UserError(f"--model {model}: no such directory")
     # The model is checked (and its labels against the filter) before anything is exported.
-    classifier = _directory_classifier(model) if is_model_dir else _saved_classifier(model)
+    if is_litert:
+        classifier = _litert_classifier(model)
+    else:
+        classifier = _directory_classifier(model) if is_model_dir else _saved_classifier(model)
     rule = None
     if keep_labels is not None:
         rule = KeepRule(keep=_label_list("--keep-labels", keep_labels, classifier.labels, model),

@@ -17,7 +17,7 @@ stays light: Beam workers and the command line import it too):
 - the workflows, each what a ``kcbert-tf`` command runs: :func:`preprocess`,
   :func:`train_tokenizer`, :func:`make_pretraining_data`, :func:`pretrain`, :func:`finetune`,
   :func:`score_checkpoints`, :func:`predict_file`, :func:`fill_mask`, :func:`export_hf`, :func:`import_hf`,
-  :func:`export_saved_model`, :func:`batch_predict`; the Beam jobs as ``PTransform`` s:
+  :func:`export_saved_model`, :func:`export_litert`, :func:`batch_predict`; the Beam jobs as ``PTransform`` s:
   ``CleanDedup``, ``PretrainingData``, ``BatchPredict``;
 - tasks of your own: ``FineTuningTask``, ``TrainingSettings``, ``TrainingExamples``,
   ``TaskPreset``, ``flag``, ``register_task`` (or the ``kcbert_tf.tasks`` entry-point group);
@@ -25,7 +25,8 @@ stays light: Beam workers and the command line import it too):
 
 The packages, in the order of the data flow: :mod:`kcbert_tf.text` (cleaning, formats, the vocab,
 the in-graph tokenizer, packing, masking), :mod:`kcbert_tf.model` (the config, the Keras models and
-preprocessors, the model directory), :mod:`kcbert_tf.conversion` (Hugging Face, SavedModel),
+preprocessors, the model directory), :mod:`kcbert_tf.conversion` (Hugging Face, SavedModel), :mod:`kcbert_tf.litert` (int8/fp32 LiteRT,
+served without TensorFlow),
 :mod:`kcbert_tf.training` (strategies, the input pipeline, the fit core, pretraining, vocab
 training), :mod:`kcbert_tf.tasks` (the fine-tuning tasks and loop), :mod:`kcbert_tf.inference`
 (predict, fill-mask), and :mod:`kcbert_tf.cli`, the command layer; the Beam jobs are ``beam_jobs``.
@@ -79,6 +80,8 @@ def _module_of(name: str):
         from kcbert_tf.conversion import hugging_face as module
     elif name == "export_saved_model":
         from kcbert_tf.conversion import saved_model as module
+    elif name == "export_litert":
+        from kcbert_tf.litert import export as module
     elif name == "pretrain":
         from kcbert_tf.training import pretraining as module
     elif name == "score_checkpoints":
@@ -104,7 +107,7 @@ def _module_of(name: str):
 
 #: The public names besides the Keras classes, each defined in the module :func:`_module_of` gives.
 _WORKFLOWS = ("finetune", "FineTuned", "FineTuningTask", "TrainingSettings", "TaskFiles", "Evaluation", "TaskPreset",
-              "TrainingExamples", "flag", "register_task", "task_names", "export_hf", "import_hf", "export_saved_model", "pretrain",
+              "TrainingExamples", "flag", "register_task", "task_names", "export_hf", "import_hf", "export_saved_model", "export_litert", "pretrain",
               "score_checkpoints",
               "train_tokenizer", "predict_file", "fill_mask", "clean", "preprocess", "CleanDedup",
               "make_pretraining_data", "PretrainingData", "batch_predict", "BatchPredict")

@@ -75,8 +75,10 @@ SUBCOMMANDS = {
                          "directory", "keras", "run_import", "build_import_parser"),
     "export-savedmodel": Command("export_saved_model", "export a TensorFlow SavedModel that takes raw strings "
                                  "(in-graph tokenizer; TF Serving)", "keras"),
-    "predict": Command("predict_file", "a task model's predictions for a file (finetune's, or a transformers head from "
-                       "import-hf): labels, entities, answers", "keras"),
+    "export-litert": Command("export_litert", "export a task model to LiteRT (int8 or fp32; runs with XNNPACK, on "
+                             "phones, and in predict without TensorFlow)", "keras"),
+    "predict": Command("predict_file", "a task model's predictions for a file (finetune's, a transformers head from "
+                       "import-hf, or a LiteRT export): labels, entities, answers", "keras"),
     "batch-predict": Command("batch_predict", "label (and filter) a whole corpus with a classifier: Beam "
                              "RunInference over its SavedModel"),
     "demo": Command("demo", "every stage on the demo corpus, with a summary table (what `make demo` runs)", "keras"),
@@ -154,6 +156,17 @@ def _usage() -> str:
     return USAGE.format(commands=commands)
 
 
+def _serves_litert(argv: Sequence[str]) -> bool:
+    """Whether ``--model`` names a LiteRT directory: served without TensorFlow or Keras."""
+    from kcbert_tf.litert.litert_dir import is_litert_dir
+
+    for i, arg in enumerate(argv):
+        model = argv[i + 1] if arg == "--model" and i + 1 < len(argv) else arg[len("--model="):] if arg.startswith("--model=") else None
+        if model:
+            return is_litert_dir(model)
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -168,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kcbert-tf: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     command = SUBCOMMANDS[name]
-    if not {"-h", "--help"} & set(rest):
+    if not {"-h", "--help"} & set(rest) and not (name in ("predict", "batch-predict") and _serves_litert(rest)):
         if command.lean_import == "keras":
             import_without_sklearn_or_scipy(["keras", "keras_hub", "tensorflow"])
         elif command.lean_import == "tensorflow":

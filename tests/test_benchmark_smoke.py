@@ -179,3 +179,40 @@ def test_grad_accum_memory_benchmark_runs_each_k_at_one_global_batch(tmp_path):
     table = rows_after(stdout, "| ---: |", 2)
     assert [int(line.split("|")[1]) for line in table] == [1, 4]
     assert [int(line.split("|")[2]) for line in table] == [8, 2]
+
+
+@pytest.mark.slow
+def test_int8_accuracy_benchmark_scores_the_tf_fp32_and_int8_models_on_a_tiny_model():
+    shared_file("nsmc/train.txt")
+    shared_file("kcbert/vocab.txt")
+    stdout = _run_benchmark("benchmarks.int8_accuracy", "--layers", "1", "--hidden", "32", "--train-size", "200",
+                            "--eval-size", "50", "--epochs", "1")
+    table = [[cell.strip() for cell in row.split("|")[1:-1]] for row in rows_after(stdout, "| model |", 4)[1:]]
+    assert [row[0] for row in table] == ["TF model directory", "LiteRT fp32", "LiteRT int8"], stdout[-3000:]
+    assert [row[1].rsplit(".", 1)[-1] for row in table[1:]] == ["tflite", "tflite"]
+    for row in table:
+        assert 0.0 <= float(row[3]) <= 1.0, row  # the held-out accuracy
+    assert float(table[1][7]) < 1e-3  # LiteRT fp32 against TF: max abs probability difference
+    assert "goal (|int8 - fp32| <= 0.5 points" in stdout
+
+
+@pytest.mark.slow
+def test_int8_speed_benchmark_runs_every_side_and_they_agree_with_torch():
+    """`int8_speed` on a tiny classifier: all eight sides run (the plain loop, torch fp32 and int8,
+    ONNX Runtime int8 and fp32, our TF and both LiteRT predicts), the fp32 ones give torch's
+    probabilities and the int8 ones come near them."""
+    shared_file("nsmc/train.txt")
+    shared_file("kcbert/vocab.txt")
+    stdout = _run_benchmark("benchmarks.int8_speed", "--layers", "1", "--hidden", "32", "--rows", "20")
+    table = [[cell.strip() for cell in row.split("|")[1:-1]] for row in rows_after(stdout, "| side ", 9)[1:]]
+    assert [row[0] for row in table] == [
+        "transformers, plain loop", "torch fp32, sorted", "torch dynamic int8", "ONNX Runtime int8", "ONNX Runtime fp32",
+        "kcbert-tf predict (TF)", "kcbert-tf predict, LiteRT int8", "kcbert-tf predict, LiteRT fp32"], stdout
+    for row in table:
+        assert float(row[1]) > 0 and row[3] and float(row[6].replace(",", "")) > 0, row  # compute may read "<0.01"
+        if row[0] != "torch fp32, sorted":
+            bound = 0.05 if "int8" in row[0] else 1.5e-4  # fp32: within 1e-4, plus predict's 4 written decimals
+            assert float(row[9]) <= bound, row
+    assert "fp32 sides equal torch fp32 within 1e-4: yes" in stdout
+    assert stdout.count(", met") + stdout.count(", NOT met") == 3  # the three goals, judged
+    assert "LiteRT int8" in stdout.split("model files: ")[1] and "ONNX int8" in stdout.split("model files: ")[1]

@@ -4,13 +4,14 @@ through others (no circle), no project module is named by an import string, and 
 inside a function is one that keeps start-up light (TensorFlow, Keras, torch, Beam and what needs
 them).
 
-The layers, bottom up: the base modules (errors, output_dir, config_files, command_calls); ``text`` (cleaning,
+The layers, bottom up: the base modules (errors, output_dir, file_reading, config_files,
+command_calls); ``text`` (cleaning,
 tokenizer, vocab, packing, records, model inputs); ``model`` (config, heads, backbone, task
 models, the model directory and its task record); ``conversion`` (Hugging Face, SavedModel);
 ``training`` (strategies, the pretraining core, pretraining, vocab training); ``tasks`` (the
 task contract and registry, each task's reader, features, metric, decoding and prediction, the
-fine-tuning loop); ``inference`` (predict, fill-mask); then the command layer.  ``beam_jobs``
-sits on the text layer.  Read from the source with ``ast`` (imports inside functions count too),
+fine-tuning loop); ``litert`` (LiteRT export and serving); ``inference`` (predict, fill-mask);
+then the command layer.  ``beam_jobs`` sits on the text layer (and the LiteRT serving modules).  Read from the source with ``ast`` (imports inside functions count too),
 so a new shortcut fails here rather than in review.
 """
 
@@ -27,6 +28,7 @@ from conftest import REPO
 LAYERS = [
     "kcbert_tf.errors",
     "kcbert_tf.output_dir",
+    "kcbert_tf.file_reading",
     "kcbert_tf.config_files",
     "kcbert_tf.command_calls",
     "kcbert_tf.text",
@@ -34,6 +36,7 @@ LAYERS = [
     "kcbert_tf.conversion",
     "kcbert_tf.training",
     "kcbert_tf.tasks",
+    "kcbert_tf.litert",
     "kcbert_tf.inference",
 ]
 
@@ -41,10 +44,20 @@ LAYERS = [
 ALLOWED = {layer: set(LAYERS[:index]) for index, layer in enumerate(LAYERS)}
 #: The Beam jobs run on workers with the base dependencies only: the text layer and below.
 ALLOWED["beam_jobs"] = set(LAYERS[: LAYERS.index("kcbert_tf.text") + 1])
+#: ... and, for LiteRT models, the serving modules, which need no TensorFlow (tests/test_litert.py):
+#: workers with ``kcbert-tf[litert]``.
+ALLOWED["beam_jobs"] |= {"kcbert_tf.litert.litert_dir", "kcbert_tf.litert.predict", "kcbert_tf.tasks.sentence.prediction"}
 
 #: Imports a Beam job makes only while it is submitted, inside functions its workers never call:
-#: batch-predict exports a model directory to a SavedModel before the pipeline starts.
-SUBMISSION_ONLY = {"beam_jobs.batch_predict": {"kcbert_tf.conversion.saved_model", "kcbert_tf.model.model_dir"}}
+#: batch-predict exports a model directory to a SavedModel (or reads a LiteRT directory's record)
+#: before the pipeline starts; and those only a worker serving a LiteRT model makes (one serving a
+#: SavedModel loads none of the model layers, tests/test_batch_predict.py).
+SUBMISSION_ONLY = {
+    "beam_jobs.batch_predict": {"kcbert_tf.conversion.saved_model", "kcbert_tf.model.model_dir",
+                                "kcbert_tf.litert.litert_dir"},
+    "beam_jobs.litert_handler": {"kcbert_tf.litert.litert_dir", "kcbert_tf.litert.predict",
+                                 "kcbert_tf.tasks.sentence.prediction"},
+}
 
 
 def module_names() -> set[str]:
@@ -144,7 +157,7 @@ def test_only_keras_internals_reaches_inside_keras_hub():
 #: Third-party packages whose import costs start-up (seconds, hundreds of MB): imported inside a
 #: function where only some paths need them.
 HEAVY_PACKAGES = {"tensorflow", "tensorflow_text", "keras", "keras_hub", "torch", "transformers", "tokenizers",
-                  "safetensors", "apache_beam", "sklearn", "scipy", "seqeval", "soynlp", "h5py", "tensorboard",
+                  "safetensors", "apache_beam", "ai_edge_litert", "sklearn", "scipy", "seqeval", "soynlp", "h5py", "tensorboard",
                   "google"}
 #: The modules that import the rest on demand by design: the package's lazy Python API and the
 #: command layer's dispatch.

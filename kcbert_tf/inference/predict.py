@@ -23,6 +23,10 @@ whose ``predict_file`` reads the input and writes the predictions (:mod:`kcbert_
   sentence a ``## ID<TAB>sentence`` line, then one line per entity,
   ``type<TAB>start<TAB>end<TAB>text`` (character offsets into the sentence), then a blank line.
 - **QA** (KorQuAD): SQuAD v1 JSON in; SQuAD's prediction file out, ``{question_id: answer_text}``.
+
+A LiteRT directory (``export-litert``) of a sentence classifier takes the same input and flags and
+writes the same output, with no TensorFlow in the process (:mod:`kcbert_tf.litert.predict`);
+``--threads`` sets its threads.
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ from typing import Sequence
 
 from kcbert_tf.command_calls import call_with_flags
 from kcbert_tf.errors import UserError
+from kcbert_tf.litert.litert_dir import is_litert_dir
+from kcbert_tf.litert.predict import predict_litert_file
 from kcbert_tf.model.model_dir import ModelDir
-from kcbert_tf.model.presets import load_model
 from kcbert_tf.tasks.registry import task_for_record
 
 __all__ = ["BATCH", "predict_file", "build_arg_parser", "run"]
@@ -45,12 +50,22 @@ BATCH = 64
 
 def predict_file(model: str, input: str, output: str | None = None, *, max_seq_length: int | None = None,
                  clean: bool | None = None, batch_size: int = BATCH, text_column: str | None = None,
-                 text_pair_column: str | None = None):
+                 text_pair_column: str | None = None, threads: int | None = None):
     """A task model's predictions for ``input``, written to ``output`` (None: stdout) in the
     task's format; returns what the task returns (counts, entities, answers).  ``max_seq_length``
-    and ``clean`` override the model's record for this use (None: keep)."""
+    and ``clean`` override the model's record for this use (None: keep).  ``model`` may be a
+    LiteRT directory (``export-litert``): then no TensorFlow is imported
+    (:mod:`kcbert_tf.litert.predict`) and ``threads`` sets LiteRT's threads (None: every core)."""
     if batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {batch_size}")
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be >= 1, got {threads}")
+    if is_litert_dir(model):
+        return predict_litert_file(model, input, output, max_seq_length=max_seq_length, clean=clean,
+                                   batch_size=batch_size, text_column=text_column, text_pair_column=text_pair_column,
+                                   threads=threads)
+    from kcbert_tf.model.presets import load_model
+
     source = ModelDir.read(model)
     source.require_task()
     record = source.use(max_seq_length=max_seq_length, clean=clean)
@@ -64,7 +79,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True,
                         help="a model directory with a task record: written by `kcbert-tf finetune`, or by "
                         "`kcbert-tf import-hf` from a transformers BertForSequenceClassification, "
-                        "BertForTokenClassification or BertForQuestionAnswering")
+                        "BertForTokenClassification or BertForQuestionAnswering; or a LiteRT directory "
+                        "written by `kcbert-tf export-litert` (served without TensorFlow)")
     parser.add_argument("--input", required=True, help="sentence tasks: tab-separated, a header line, the record's "
                         "columns; NER: one sentence a line (or a file in the training format); korquad: SQuAD v1 JSON")
     parser.add_argument("--output", default=None, help="where to write the predictions (default: stdout)")
@@ -75,6 +91,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
                         help="do not apply KcBERT's clean() (default: as the record says)")
     parser.add_argument("--text-column", default=None, help="a sentence task: the TSV column of the text (default: the record's)")
     parser.add_argument("--text-pair-column", default=None, help="a sentence-pair task: the column of the second text")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="a LiteRT directory: the threads LiteRT computes on (default: every core)")
     return parser
 
 

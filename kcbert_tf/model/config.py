@@ -20,6 +20,7 @@ import dataclasses
 import json
 import os
 
+from kcbert_tf import file_reading
 from kcbert_tf.errors import ConfigError
 from kcbert_tf.model.heads import MASKED_LM, head, head_of_architectures
 
@@ -200,16 +201,13 @@ class BertConfig:
 
 def read_model_config(path: str | os.PathLike) -> BertConfig:
     """A :class:`BertConfig` from a ``config.json`` (or a directory holding one)."""
-    import tensorflow as tf
-
     path = os.fspath(path)
-    if tf.io.gfile.isdir(path):
+    if file_reading.is_dir(path):
         path = os.path.join(path, "config.json")
-    if not tf.io.gfile.exists(path):
+    if not file_reading.exists(path):
         raise ConfigError(f"{path}: no such config file (give a config.json such as configs/kcbert-base.json)")
     try:
-        with tf.io.gfile.GFile(path, "r") as handle:
-            values = json.load(handle)
+        values = json.loads(file_reading.read_text(path))
     except ValueError as error:
         raise ConfigError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(values, dict):

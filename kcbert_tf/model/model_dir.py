@@ -44,6 +44,7 @@ import tempfile
 
 import numpy as np
 
+from kcbert_tf import file_reading
 from kcbert_tf.errors import ConfigError, UserError
 from kcbert_tf.model.config import BertConfig, read_model_config
 from kcbert_tf.model.task_record import TASK_FILE, TaskRecord
@@ -113,14 +114,13 @@ class ModelDir:
         """Read and check a model directory: it exists, holds its files (the weights only when
         ``need_weights``), the config is a BERT config and the vocab matches its size."""
         path = os.fspath(path)
-        gfile = _gfile()
-        if not gfile.isdir(path):
+        if not file_reading.is_dir(path):
             raise UserError(
                 f"{path}: no such directory (give the model directory `kcbert-tf pretrain` or "
                 f"`import-hf` wrote, holding {', '.join(MODEL_FILES)})"
             )
         wanted = MODEL_FILES if need_weights else MODEL_FILES[:2]
-        missing = [name for name in wanted if not gfile.exists(os.path.join(path, name))]
+        missing = [name for name in wanted if not file_reading.exists(os.path.join(path, name))]
         if missing == [WEIGHTS_FILE]:
             raise UserError(
                 f"{os.path.join(path, WEIGHTS_FILE)}: no final weights in this model directory (a "

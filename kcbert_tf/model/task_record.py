@@ -33,6 +33,7 @@ import dataclasses
 import json
 import os
 
+from kcbert_tf import file_reading
 from kcbert_tf.errors import UserError
 from kcbert_tf.output_dir import write_text_atomically
 from kcbert_tf.text.model_inputs import MIN_INPUT_LENGTH
@@ -49,15 +50,12 @@ REWRITE = "write the model directory again with `kcbert-tf finetune` or `kcbert-
 
 def read_json(path: str) -> dict | None:
     """A JSON object file (local or ``gs://``), or None when there is no such file."""
-    import tensorflow as tf
-
-    if not tf.io.gfile.exists(path):
+    if not file_reading.exists(path):
         return None
-    with tf.io.gfile.GFile(path) as handle:
-        try:
-            values = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{path}: not JSON ({error}); {REWRITE}") from None
+    try:
+        values = json.loads(file_reading.read_text(path))
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}: not JSON ({error}); {REWRITE}") from None
     if not isinstance(values, dict):
         raise UserError(f"{path}: not a JSON object; {REWRITE}")
     return values

@@ -1,6 +1,6 @@
 """The KcBERT vocab: its special tokens and their ids, reading a ``vocab.txt``, and the tokenizer
 directory that transformers loads.  No TensorFlow (``gs://`` paths are read through
-``tf.io.gfile`` when asked for).
+:mod:`kcbert_tf.file_reading`).
 
 A KcBERT vocab is a BERT ``vocab.txt``: one token a line, ``[PAD] [UNK] [CLS] [SEP] [MASK]`` as
 ids 0-4, ``##`` before a piece that continues a word, cased.  Every module that needs a special
@@ -25,6 +25,7 @@ import pathlib
 from typing import Sequence
 
 from kcbert_tf.errors import UserError
+from kcbert_tf.file_reading import is_dir, read_bytes
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -88,35 +89,14 @@ def check_specials(tokens: Sequence[str], source: str) -> None:
         )
 
 
-def _read_bytes(path: str) -> bytes:
-    if "://" not in path:
-        with open(path, "rb") as handle:
-            return handle.read()
-    import tensorflow as tf  # gs:// and other remote file systems
-
-    try:
-        with tf.io.gfile.GFile(path, "rb") as handle:
-            return handle.read()
-    except tf.errors.NotFoundError:
-        raise FileNotFoundError(path) from None
-
-
-def _is_dir(path: str) -> bool:
-    if "://" not in path:
-        return os.path.isdir(path)
-    import tensorflow as tf
-
-    return tf.io.gfile.isdir(path)
-
-
 def read_vocab(path: str | os.PathLike) -> list[str]:
     """The tokens of a BERT ``vocab.txt`` (one a line) or of the one in a directory, checked:
     specials at 0-4, no duplicates, no blank or padded lines."""
     path = os.fspath(path)
-    if _is_dir(path):
+    if is_dir(path):
         path = os.path.join(path, VOCAB_FILE)
     try:
-        data = _read_bytes(path)
+        data = read_bytes(path)
     except (FileNotFoundError, IsADirectoryError):
         raise VocabError(f"{path}: no such vocab file (give a vocab.txt or a directory holding one)") from None
     except OSError as error:

@@ -20,10 +20,8 @@ class's probability (``p_LABEL``) or the score; an empty text gets an empty pred
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import time
-from typing import Iterable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -33,17 +31,15 @@ from kcbert_tf.model.task_record import TaskRecord
 from kcbert_tf.model.text_classifier_preprocessor import KcBertTextClassifierPreprocessor
 from kcbert_tf.tasks.contract import Evaluation, FineTuningTask, TaskPreset, TrainingSettings, flag
 from kcbert_tf.tasks.length_batches import eager_for_small_inputs, model_outputs
-from kcbert_tf.tasks.prediction_output import prediction_output, report_written
-from kcbert_tf.tasks.sentence.files import Columns, Examples, read_examples, stream_rows
+from kcbert_tf.tasks.sentence.files import Columns, Examples, read_examples
 from kcbert_tf.tasks.sentence.metric import score
+from kcbert_tf.tasks.sentence.prediction import (CHUNK_ROWS, chunk_results, predict_sentence_file,
+                                                 record_columns)
 from kcbert_tf.training.length_buckets import TrainingExamples
 
-__all__ = ["SentenceSettings", "SentenceTask", "predict_rows"]
+__all__ = ["SentenceSettings", "SentenceTask"]
 
 _LOG = logging.getLogger(__name__)
-
-#: What to do about a missing column when predicting.
-PREDICT_REMEDY = "pass --text-column (and --text-pair-column) with names from it"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,56 +193,17 @@ class SentenceTask(FineTuningTask):
     def predict_file(cls, model, record: TaskRecord, input_path: str, output_path: str | None, *, batch_size: int,
                      text_columns=None):
         """The predictions for a TSV with the record's text columns (a label column may be there
-        or not), written as tab-separated lines in input order as they are computed (the input
-        is streamed: a file of any size); returns the counts."""
+        or not), written as tab-separated lines in input order as they are computed
+        (:func:`~kcbert_tf.tasks.sentence.prediction.predict_sentence_file`); returns the counts."""
         columns = record_columns(record, text_columns)
-        needed = [name for name in (columns.text, columns.text_pair) if name]
-        header, numbered = stream_rows(input_path, needed, PREDICT_REMEDY)
-        rows = (dict(zip(header, fields)) for _, fields in numbered)
-        extra = ["predicted"] + ([] if model.labels is None else [f"p_{name}" for name in model.labels])
-        counts = {"examples": 0, "predicted": 0, "ids": 0, "compute_s": 0.0}
-        with prediction_output(output_path) as out:
-            out.write("\t".join(header + extra) + "\n")
-            for row, result in predict_rows(model, columns, rows, batch_size=batch_size, stats=counts):
-                out.write("\t".join([row[name] for name in header] + [result.get(name, "") for name in extra]) + "\n")
-                counts["examples"] += 1
-                counts["predicted"] += bool(result)
-        report_written(output_path, f"{counts['examples']:,} example(s)",
-                       f"{counts['ids']:,} ids through the model in {counts['compute_s']:.2f} s")
-        return counts
+        stats: dict = {}
 
+        def predict_chunk(rows: list[dict], rows_so_far: int) -> list[dict]:
+            # At most EAGER_MAX_ROWS only when this first chunk is the whole input.
+            with eager_for_small_inputs(rows_so_far):
+                return _predict_chunk(model, columns, rows, batch_size, stats)
 
-def record_columns(record: TaskRecord, text_columns=None) -> Columns:
-    """The TSV columns a sentence model reads: its record's (an imported model's: ``text``), with
-    ``predict``'s ``--text-column`` / ``--text-pair-column``."""
-    columns = Columns(**record.options["columns"]) if "columns" in record.options else Columns("text", "label")
-    text, pair = text_columns or (None, None)
-    return columns._replace(text=text or columns.text, text_pair=pair or columns.text_pair)
-
-
-#: Rows read, sorted by length and predicted together (the input is streamed in chunks this size).
-CHUNK_ROWS = 8192
-
-
-def predict_rows(model, columns: Columns, rows: Iterable[dict], *, batch_size: int = 64,
-                 stats: dict | None = None) -> Iterator[tuple[dict, dict]]:
-    """For each input row (column → text), in input order, ``(row, result)``: ``{"predicted":
-    label, "p_LABEL": ...}`` or ``{"predicted": score}``, ``{}`` where the text is empty once
-    prepared.  ``model`` is the classifier with its preprocessor.  Rows are read in chunks, sorted
-    by length into batches of ``batch_size`` cut to their longest row
-    (:func:`kcbert_tf.tasks.length_batches.model_outputs`), through the compiled model.  ``stats``, if given,
-    gets the ids computed (``ids``) and the seconds spent (``compute_s``) added to it."""
-    rows = iter(rows)
-    done = 0
-    stats = {} if stats is None else stats
-    while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
-        # The rows so far: at most EAGER_MAX_ROWS only when this first chunk is the whole input.
-        with eager_for_small_inputs(done + len(chunk)):
-            results = _predict_chunk(model, columns, chunk, batch_size, stats)
-        yield from zip(chunk, results)
-        done += len(chunk)
-        if len(chunk) == CHUNK_ROWS or done > CHUNK_ROWS:  # a progress line for inputs of more than one chunk
-            _LOG.info("  predicted %s", f"{done:,}")
+        return predict_sentence_file(predict_chunk, model.labels, columns, input_path, output_path, stats)
 
 
 def _predict_chunk(model, columns: Columns, rows: list[dict], batch_size: int, stats: dict) -> list[dict]:
@@ -257,24 +214,15 @@ def _predict_chunk(model, columns: Columns, rows: list[dict], batch_size: int, s
     if pairs is not None:
         usable &= tf.strings.length(pairs) > 0
     chosen = np.flatnonzero(usable.numpy())
-    results: list[dict] = [{} for _ in rows]
     if not len(chosen):
-        return results
+        return [{} for _ in rows]
     packed = preprocessor.pack(tf.gather(texts, chosen), None if pairs is None else tf.gather(pairs, chosen), pad=False)
     inputs = {name: value.numpy() for name, value in packed.items()}
     started = time.perf_counter()
     outputs = model_outputs(model, inputs, batch_size=batch_size)
     stats["compute_s"] = stats.get("compute_s", 0.0) + time.perf_counter() - started
     stats["ids"] = stats.get("ids", 0) + int(inputs["padding_mask"].sum())
-    if labels is None:
-        for i, value in zip(chosen, outputs[:, 0]):
-            results[i] = {"predicted": f"{float(value):.4f}"}
-        return results
-    probabilities = np.exp(outputs - outputs.max(-1, keepdims=True))
-    probabilities /= probabilities.sum(-1, keepdims=True)
-    for i, row in zip(chosen, probabilities):
-        results[i] = {"predicted": labels[int(row.argmax())], **{f"p_{name}": f"{p:.4f}" for name, p in zip(labels, row)}}
-    return results
+    return chunk_results(outputs, chosen, len(rows), labels)
 
 
 def _sentence(metric: str, max_seq_length: int, epochs: int, batch_size: int, learning_rate: float, text: str,
