@@ -71,6 +71,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.whole_word_masking
 	$(BIN)/python -m benchmarks.grad_accum_memory
 	$(BIN)/python -m benchmarks.predict_speed
+	$(BIN)/python -m benchmarks.int8_speed
+	$(BIN)/python -m benchmarks.int8_accuracy
 	$(BIN)/python -m benchmarks.pretraining_data_speed
 	$(BIN)/python -m benchmarks.startup
 	$(BIN)/python -m benchmarks.batch_predict

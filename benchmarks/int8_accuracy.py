@@ -233,7 +233,7 @@ def report(results: dict, finetuned: pathlib.Path, args, seconds: float) -> None
               f"{'-' if compute is None else f'{compute:.2f}'} |")
     print()
     for name, result in results.items():
-        print(f"{name}: {result['closing'] or '(no closing line)'}; directory {directory_mb(result['directory']):.1f} MB")
+        print(f"{name}: {result['closing'] or '(no closing line)'}; directory {directory_mb(result['directory']):.1f} MiB")
     difference = 100 * (accuracy(int8) - accuracy(fp32))
     flips = int((labels(int8) != labels(fp32)).sum())
     print(f"LiteRT fp32 against TF: labels equal {int((labels(fp32) == labels(tf_result)).sum()):,} / {len(truth):,}, "
