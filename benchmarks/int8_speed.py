@@ -40,7 +40,6 @@ int8 sides' differences are reported.  The weights are random, so the two probab
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pathlib
@@ -52,7 +51,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.nsmc_split import NSMC, VOCAB, shared_data_absent  # noqa: E402
-from benchmarks.predict_speed import LABELS, flops_per_token, reviews, run  # noqa: E402
+from benchmarks.predict_speed import LABELS, classifier_parser, flops_per_token, reviews, run  # noqa: E402
 
 #: The goals of issue 26, for the LiteRT int8 side against the plain loop and ONNX Runtime int8.
 GOAL_SPEED_UP, GOAL_MEMORY, GOAL_RATE = 4.0, 0.5, 1.0
@@ -237,15 +236,9 @@ def closing_line(log: pathlib.Path) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=12)
-    parser.add_argument("--hidden", type=int, default=768)
-    parser.add_argument("--rows", type=int, default=500)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-length", type=int, default=50)
+    parser = classifier_parser(__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--keep", help="work in this new (or empty) directory and keep it: models, logs, outputs")
-    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         kind, *rest = args.worker

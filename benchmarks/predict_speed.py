@@ -143,14 +143,20 @@ def flops_per_token(config: dict) -> float:
     return 2.0 * layers * (4 * hidden * hidden + 2 * hidden * inter)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def classifier_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a benchmark of predictions on this classifier and input (and its workers')."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--hidden", type=int, default=768)
     parser.add_argument("--rows", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=50)
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = classifier_parser(__doc__.splitlines()[0])
     args = parser.parse_args(argv)
     if args.worker:
         kind, *rest = args.worker
