@@ -34,7 +34,7 @@ from apache_beam.ml.inference.base import ModelHandler
 
 from kcbert_tf.text.model_inputs import batches_by_length
 
-__all__ = ["Comment", "Prediction", "ClassifierHandler", "read_export_info"]
+__all__ = ["Comment", "Prediction", "ClassifierHandler", "labelled_prediction", "read_export_info"]
 
 #: Where ``export-savedmodel`` describes the export (kind, signatures, outputs) and the task
 #: record it was made with (labels, max length, cleaning, texts an example).
@@ -63,6 +63,17 @@ class Prediction(NamedTuple):
     num_ids: int = 0  # ids the comment packs to
     padded_ids: int = 0  # its share of the batch's padded width
     prepared: str = ""
+
+
+def labelled_prediction(comment: Comment, labels: Sequence[str] | None, value, num_ids: int, padded_ids: int,
+                        prepared: str) -> Prediction:
+    """The prediction of a comment the model saw: from ``value``, a regressor's score (``labels``
+    None) or each class's probability, the label the most probable class."""
+    if labels is None:
+        return Prediction(comment, None, score=float(value), num_ids=int(num_ids), padded_ids=padded_ids,
+                          prepared=prepared)
+    return Prediction(comment, labels[int(value.argmax())], tuple(map(float, value)), num_ids=int(num_ids),
+                      padded_ids=padded_ids, prepared=prepared)
 
 
 def _read_json(saved_model: str, parts: tuple[str, ...]) -> dict:
@@ -127,12 +138,8 @@ class ClassifierHandler(ModelHandler[Comment, Prediction, object]):
             for i, text, value, n in zip(chosen, prepared, values, num_ids):
                 if not text:  # nothing left for the model: no label
                     predictions[i] = Prediction(batch[i], None, prepared="")
-                elif self._labels is None:
-                    predictions[i] = Prediction(batch[i], None, score=float(value), num_ids=int(n), padded_ids=width,
-                                                prepared=text)
                 else:
-                    predictions[i] = Prediction(batch[i], self._labels[int(value.argmax())], tuple(map(float, value)),
-                                                num_ids=int(n), padded_ids=width, prepared=text)
+                    predictions[i] = labelled_prediction(batch[i], self._labels, value, n, width, text)
         return predictions
 
     def get_num_bytes(self, batch: Sequence[Comment]) -> int:

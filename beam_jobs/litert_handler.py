@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler
 
-from beam_jobs.classifier_handler import Comment, Prediction
+from beam_jobs.classifier_handler import Comment, Prediction, labelled_prediction
 from kcbert_tf.text.model_inputs import batches_by_length
 
 __all__ = ["LiteRtClassifierHandler", "is_litert_model"]
@@ -77,17 +77,11 @@ class LiteRtClassifierHandler(ModelHandler[Comment, Prediction, LoadedLiteRt]):
         lengths = inputs["padding_mask"].sum(axis=1)
         for rows in batches_by_length(lengths, self._batch_size):
             width = int(lengths[rows].max())
-            values = model.runner({name: value[rows, :width] for name, value in inputs.items()})
+            logits = model.runner({name: value[rows, :width] for name, value in inputs.items()})
+            values = logits[:, 0] if self._labels is None else softmax(logits)
             for row, value in zip(rows, values):
                 i = chosen[row]
-                if self._labels is None:
-                    predictions[i] = Prediction(batch[i], None, score=float(value[0]), num_ids=int(lengths[row]),
-                                                padded_ids=width, prepared=prepared[i])
-                    continue
-                probabilities = softmax(value)
-                predictions[i] = Prediction(batch[i], self._labels[int(probabilities.argmax())],
-                                            tuple(map(float, probabilities)), num_ids=int(lengths[row]),
-                                            padded_ids=width, prepared=prepared[i])
+                predictions[i] = labelled_prediction(batch[i], self._labels, value, lengths[row], width, prepared[i])
         return predictions
 
     def get_num_bytes(self, batch: Sequence[Comment]) -> int:

@@ -181,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kcbert-tf: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     command = SUBCOMMANDS[name]
-    if not {"-h", "--help"} & set(rest) and not (name in ("predict", "batch-predict") and _serves_litert(rest)):
+    if not {"-h", "--help"} & set(rest) and not (name == "predict" and _serves_litert(rest)):
         if command.lean_import == "keras":
             import_without_sklearn_or_scipy(["keras", "keras_hub", "tensorflow"])
         elif command.lean_import == "tensorflow":
